@@ -1,0 +1,38 @@
+# Quick start: `make run` trains the paper's DDPG on Pendulum-v1, `make test` runs the test suite.
+# Both build .venv with the pinned versions of constraints.txt (torch 2.13.0 CPU among them).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= zoo,tune,mujoco,box2d,test
+SOURCES := $(shell find src -name '*.py') pyproject.toml constraints.txt
+
+.PHONY: install run test bench lint format clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate $(SOURCES)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" -c constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/sb3-ddpg train --env Pendulum-v1 --timesteps 30000 --seed 0 --eval-every 5000 --out runs/pendulum
+	$(BIN)/sb3-ddpg evaluate runs/pendulum/model.zip --env Pendulum-v1 --episodes 20
+
+test: install
+	$(BIN)/pytest -n 2 -q
+
+bench: install
+	$(BIN)/python benchmarks/throughput.py
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) runs build src/*.egg-info

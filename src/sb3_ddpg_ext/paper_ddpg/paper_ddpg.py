@@ -1,0 +1,323 @@
+"""DDPG as specified in Lillicrap et al. (2015), "Continuous control with deep reinforcement learning"."""
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, update_learning_rate
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.td3 import TD3
+from torch.nn import functional as F
+
+from sb3_ddpg_ext.paper_ddpg.policies import Actor, CnnPolicy, Critic, MlpPolicy, MultiInputPolicy, PaperDDPGPolicy
+
+SelfPaperDDPG = TypeVar("SelfPaperDDPG", bound="PaperDDPG")
+
+
+def check_action_space(action_space: spaces.Space) -> None:
+    """DDPG needs a bounded continuous action space: the tanh actor output is scaled to [low, high]."""
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(
+            f"PaperDDPG needs a continuous gymnasium.spaces.Box action space, got {action_space}. "
+            "DDPG's actor outputs real-valued actions: use DQN or PPO for discrete actions."
+        )
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise ValueError(
+            f"PaperDDPG needs finite action bounds, got low={action_space.low}, high={action_space.high}. "
+            "The tanh actor output is scaled to [low, high]: wrap the env with "
+            "gymnasium.wrappers.ClipAction or RescaleAction to give it finite bounds."
+        )
+
+
+def _initial_value(value: float | Schedule) -> float:
+    return float(value(1.0)) if callable(value) else float(value)
+
+
+def ou_processes(action_noise: ActionNoise | None) -> list[OrnsteinUhlenbeckActionNoise]:
+    """The OU processes inside ``action_noise`` (one per env for a VectorizedActionNoise)."""
+    noises = action_noise.noises if isinstance(action_noise, VectorizedActionNoise) else [action_noise]
+    return [noise for noise in noises if isinstance(noise, OrnsteinUhlenbeckActionNoise)]
+
+
+class PaperDDPG(TD3):
+    """
+    Deep Deterministic Policy Gradient with the settings of Lillicrap et al. (2015), section 7.
+    Paper: https://arxiv.org/abs/1509.02971
+
+    Differences from SB3's DDPG (a TD3 variant): the action enters the critic at its second hidden layer,
+    batch norm, fan-in/final-layer init, separate actor and critic learning rates, L2 on the critic,
+    OU exploration noise with dt=1, batch 64, tau 1e-3, and warm-up with the policy plus noise.
+
+    :param policy: the policy ("MlpPolicy", "CnnPolicy", "MultiInputPolicy" or a class)
+    :param env: the environment to learn from (a gymnasium id, env or VecEnv)
+    :param actor_learning_rate: Adam learning rate of the actor, float or schedule of progress remaining (1e-4)
+    :param critic_learning_rate: Adam learning rate of the critic, float or schedule (1e-3)
+    :param critic_weight_decay: L2 penalty on the critic weights, as Adam's ``weight_decay`` (1e-2)
+    :param buffer_size: replay buffer size (1e6)
+    :param learning_starts: steps of uniform random actions before the policy acts (SB3's warm-up).
+        The paper's 0: the policy plus noise acts from the first step and updates start once
+        ``batch_size`` transitions are stored.
+    :param batch_size: minibatch size (64)
+    :param tau: soft target update coefficient (1e-3)
+    :param gamma: discount factor (0.99)
+    :param train_freq: update the model every ``train_freq`` steps, or ``(n, "episode")`` (1)
+    :param gradient_steps: gradient steps after each rollout, -1 for as many as env steps (1)
+    :param ou_sigma: sigma of the Ornstein-Uhlenbeck exploration noise; 0 disables it (0.2)
+    :param ou_theta: theta of the OU noise (0.15); its time step is dt=1 as in the paper
+    :param ou_sigma_final: if set, sigma anneals linearly from ``ou_sigma`` to this value over each
+        ``learn()`` call (off by default; not in the paper)
+    :param action_noise: an explicit action noise; it replaces the OU noise built from ``ou_*``
+    :param replay_buffer_class: replay buffer class (SB3's ReplayBuffer / DictReplayBuffer by default)
+    :param replay_buffer_kwargs: keyword arguments for the replay buffer
+    :param optimize_memory_usage: SB3's memory-efficient replay buffer
+    :param n_steps: n-step returns (1 in the paper)
+    :param stats_window_size: window for the rollout logging
+    :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
+    :param policy_kwargs: policy keyword arguments, see :class:`PaperDDPGPolicy`
+    :param verbose: 0 none, 1 info, 2 debug
+    :param seed: seed of the pseudo-random generators
+    :param device: "cpu", "cuda" or "auto"
+    :param _init_setup_model: build the networks at construction
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: PaperDDPGPolicy
+    actor: Actor
+    actor_target: Actor
+    critic: Critic
+    critic_target: Critic
+
+    def __init__(
+        self,
+        policy: str | type[PaperDDPGPolicy],
+        env: GymEnv | str | None,
+        actor_learning_rate: float | Schedule = 1e-4,
+        critic_learning_rate: float | Schedule = 1e-3,
+        critic_weight_decay: float = 1e-2,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 0,
+        batch_size: int = 64,
+        tau: float = 1e-3,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        ou_sigma: float = 0.2,
+        ou_theta: float = 0.15,
+        ou_sigma_final: float | None = None,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        self._check_hyperparameters(
+            actor_learning_rate=actor_learning_rate,
+            critic_learning_rate=critic_learning_rate,
+            critic_weight_decay=critic_weight_decay,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            ou_sigma=ou_sigma,
+            ou_theta=ou_theta,
+            ou_sigma_final=ou_sigma_final,
+        )
+        self.critic_learning_rate = critic_learning_rate
+        self.critic_weight_decay = critic_weight_decay
+        self.ou_sigma = ou_sigma
+        self.ou_theta = ou_theta
+        self.ou_sigma_final = ou_sigma_final
+        super().__init__(
+            policy,
+            env,  # type: ignore[arg-type]
+            learning_rate=actor_learning_rate,  # SB3's lr_schedule is the actor's
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_delay=1,  # DDPG has none of TD3's delay or target smoothing
+            target_policy_noise=0.0,
+            target_noise_clip=0.0,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        if self.action_noise is None and ou_sigma > 0 and env is not None:
+            self.action_noise = self.make_ou_noise()
+        if _init_setup_model:
+            self._setup_model()
+
+    @staticmethod
+    def _check_hyperparameters(**hp: Any) -> None:
+        """One clear message per invalid value, raised before anything is built."""
+        checks = [
+            (0 < hp["tau"] <= 1, "tau={tau} must be in (0, 1] (the paper uses 1e-3)"),
+            (0 <= hp["gamma"] <= 1, "gamma={gamma} must be in [0, 1] (the paper uses 0.99)"),
+            (_initial_value(hp["actor_learning_rate"]) > 0, "actor_learning_rate={actor_learning_rate} must be > 0 (the paper uses 1e-4)"),
+            (_initial_value(hp["critic_learning_rate"]) > 0, "critic_learning_rate={critic_learning_rate} must be > 0 (the paper uses 1e-3)"),
+            (hp["critic_weight_decay"] >= 0, "critic_weight_decay={critic_weight_decay} must be >= 0 (the paper uses 1e-2)"),
+            (hp["ou_sigma"] >= 0, "ou_sigma={ou_sigma} must be >= 0 (the paper uses 0.2; 0 disables the noise)"),
+            (hp["ou_sigma_final"] is None or hp["ou_sigma_final"] >= 0, "ou_sigma_final={ou_sigma_final} must be >= 0 or None"),
+            (0 < hp["ou_theta"] < 2, "ou_theta={ou_theta} must be in (0, 2) for a stationary OU process with dt=1 (the paper uses 0.15)"),
+            (hp["buffer_size"] >= 1, "buffer_size={buffer_size} must be >= 1 (the paper uses 1e6)"),
+            (hp["learning_starts"] >= 0, "learning_starts={learning_starts} must be >= 0 (the paper uses 0)"),
+            (hp["batch_size"] >= 1, "batch_size={batch_size} must be >= 1 (the paper uses 64)"),
+            (
+                hp["batch_size"] <= hp["buffer_size"],
+                "batch_size={batch_size} is larger than buffer_size={buffer_size}: raise buffer_size or lower batch_size",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError("PaperDDPG: " + message.format(**hp))
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        # SB3 only asserts on the action space; check it first and say how to fix it (also on set_env).
+        check_action_space(env.action_space)
+        return TD3._wrap_env(env, verbose, monitor_wrapper)
+
+    def make_ou_noise(self) -> OrnsteinUhlenbeckActionNoise:
+        """Exploration noise, section 7: OU with theta 0.15, sigma 0.2 and dt=1 (rllab's update rule).
+
+        SB3's default dt=1e-2 would give a correlation time of ~667 steps instead of ~7.
+        """
+        action_dim = int(np.prod(self.action_space.shape))
+        return OrnsteinUhlenbeckActionNoise(
+            mean=np.zeros(action_dim), sigma=self.ou_sigma * np.ones(action_dim), theta=self.ou_theta, dt=1.0
+        )
+
+    def _setup_lr_schedule(self) -> None:
+        self.lr_schedule = FloatSchedule(self.learning_rate)
+        self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        update_learning_rate(self.critic.optimizer, self.critic_lr_schedule(1.0))
+        # Section 7: L2 weight decay of 1e-2 on Q only (Adam's weight_decay adds it to the gradient).
+        for group in self.critic.optimizer.param_groups:
+            group["weight_decay"] = self.critic_weight_decay
+        self._online_params = [*self.actor.parameters(), *self.critic.parameters()]
+        self._target_params = [*self.actor_target.parameters(), *self.critic_target.parameters()]
+        self._actor_params = list(self.actor.parameters())
+        self._online_bn_stats = self.actor_batch_norm_stats + self.critic_batch_norm_stats
+        self._target_bn_stats = self.actor_batch_norm_stats_target + self.critic_batch_norm_stats_target
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        # TD3 sets one schedule on both optimizers; the paper has one learning rate per network.
+        actor_lr = self.lr_schedule(self._current_progress_remaining)
+        critic_lr = self.critic_lr_schedule(self._current_progress_remaining)
+        update_learning_rate(self.actor.optimizer, actor_lr)
+        update_learning_rate(self.critic.optimizer, critic_lr)
+        self.logger.record("train/actor_learning_rate", actor_lr)
+        self.logger.record("train/critic_learning_rate", critic_lr)
+
+    def _on_step(self) -> None:
+        if self.ou_sigma_final is not None:
+            progress = self._current_progress_remaining
+            sigma = self.ou_sigma_final + (self.ou_sigma - self.ou_sigma_final) * progress
+            for noise in ou_processes(self.action_noise):
+                noise._sigma = np.full_like(noise._sigma, sigma)  # SB3's OU noise has no sigma setter
+            self.logger.record("rollout/ou_sigma", sigma)
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        """Algorithm 1 of the paper, ``gradient_steps`` times."""
+        assert self.replay_buffer is not None
+        if self.replay_buffer.size() * self.n_envs < batch_size:
+            return  # the paper starts updating once a minibatch is available
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+
+        critic_losses, actor_losses, q_means = [], [], []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            # Sample a random minibatch of N transitions (s_i, a_i, r_i, s_i+1) from R
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            discounts = data.discounts if data.discounts is not None else self.gamma
+
+            # Set y_i = r_i + gamma * Q'(s_i+1, mu'(s_i+1)); target networks stay in eval mode
+            with th.no_grad():
+                next_q = self.critic_target.q1_forward(data.next_observations, self.actor_target(data.next_observations))
+                y = data.rewards + (1 - data.dones) * discounts * next_q
+
+            # Update the critic by minimizing L = 1/N sum_i (y_i - Q(s_i, a_i))^2 (L2 via Adam weight_decay)
+            q = self.critic.q1_forward(data.observations, data.actions)
+            critic_loss = F.mse_loss(q, y)
+            self.critic.optimizer.zero_grad(set_to_none=True)
+            critic_loss.backward()
+            self.critic.optimizer.step()
+
+            # Update the actor with the sampled policy gradient: grad of 1/N sum_i Q(s_i, mu(s_i)).
+            # The critic's BN uses its running statistics here, so they are updated once per step (as CrossQ).
+            self.critic.set_training_mode(False)
+            actor_loss = -self.critic.q1_forward(data.observations, self.actor(data.observations)).mean()
+            self.critic.set_training_mode(True)
+            self.actor.optimizer.zero_grad(set_to_none=True)
+            actor_loss.backward(inputs=self._actor_params)  # no gradients for the critic's weights
+            self.actor.optimizer.step()
+
+            # Update the target networks: theta' <- tau * theta + (1 - tau) * theta'
+            with th.no_grad():
+                th._foreach_lerp_(self._target_params, self._online_params, self.tau)
+                if self._online_bn_stats:  # BN running statistics are copied, not averaged
+                    th._foreach_copy_(self._target_bn_stats, self._online_bn_stats)
+
+            critic_losses.append(critic_loss.item())
+            actor_losses.append(actor_loss.item())
+            q_means.append(q.mean().item())
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        self.logger.record("train/actor_loss", np.mean(actor_losses))
+        self.logger.record("train/q_mean", np.mean(q_means))
+
+    def learn(
+        self: SelfPaperDDPG,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "PaperDDPG",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfPaperDDPG:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        derived = ["_online_params", "_target_params", "_actor_params", "_online_bn_stats", "_target_bn_stats"]
+        return super()._excluded_save_params() + derived

@@ -1,0 +1,292 @@
+"""Actor, critic and policies of DDPG as specified in Lillicrap et al. (2015), supplementary section 7."""
+
+import math
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BaseModel, BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.td3.policies import TD3Policy
+from torch import nn
+
+# Paper, section 7: final-layer init bound for low-dimensional and for pixel inputs.
+FINAL_LAYER_INIT_LOW_DIM = 3e-3
+FINAL_LAYER_INIT_PIXELS = 3e-4
+
+
+def fan_in_uniform_(layer: nn.Linear | nn.Conv2d) -> None:
+    """Hidden layers, section 7: weights and biases ~ U(-1/sqrt(f), 1/sqrt(f)), f the layer's fan-in.
+
+    For the critic's second layer the fan-in counts the action inputs (400 + action_dim).
+    """
+    fan_in = layer.weight[0].numel()
+    bound = 1.0 / math.sqrt(fan_in)
+    nn.init.uniform_(layer.weight, -bound, bound)
+    nn.init.uniform_(layer.bias, -bound, bound)
+
+
+def final_layer_uniform_(layer: nn.Linear, bound: float) -> None:
+    """Final layers, section 7: weights *and* biases ~ U(-bound, bound), bound 3e-3 (3e-4 for pixels)."""
+    nn.init.uniform_(layer.weight, -bound, bound)
+    nn.init.uniform_(layer.bias, -bound, bound)
+
+
+def hidden_layers(in_dim: int, sizes: list[int], activation_fn: type[nn.Module], batch_norm: bool) -> list[nn.Module]:
+    """Linear -> [BatchNorm1d] -> activation, for each hidden size, with the paper's fan-in init."""
+    layers: list[nn.Module] = []
+    for size in sizes:
+        linear = nn.Linear(in_dim, size)
+        fan_in_uniform_(linear)
+        layers += [linear, nn.BatchNorm1d(size)] if batch_norm else [linear]
+        layers.append(activation_fn())
+        in_dim = size
+    return layers
+
+
+class PaperCNN(BaseFeaturesExtractor):
+    """Pixel encoder, section 7: 3 conv layers of 32 filters, no pooling, ReLU.
+
+    The paper does not give kernel sizes or strides; we use 3x3 kernels with strides 2, 2, 1.
+    """
+
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 0, normalize_images: bool = True) -> None:
+        n_channels = observation_space.shape[0]
+        convs = [nn.Conv2d(c_in, 32, kernel_size=3, stride=s) for c_in, s in ((n_channels, 2), (32, 2), (32, 1))]
+        for conv in convs:
+            fan_in_uniform_(conv)
+        cnn = nn.Sequential(convs[0], nn.ReLU(), convs[1], nn.ReLU(), convs[2], nn.ReLU(), nn.Flatten())
+        with th.no_grad():
+            n_flatten = cnn(th.as_tensor(observation_space.sample()[None]).float()).shape[1]
+        super().__init__(observation_space, n_flatten)
+        self.cnn = cnn
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.cnn(observations)
+
+
+class Actor(BasePolicy):
+    """mu(s): [BN] -> 400 ReLU -> 300 ReLU -> action_dim, tanh (section 7).
+
+    With ``batch_norm`` the state input and every hidden layer are batch-normalized (section 3 and 7).
+
+    :param net_arch: hidden layer sizes
+    :param batch_norm: batch-normalize the state input and each hidden layer
+    :param final_layer_init: bound of the uniform init of the output layer
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+        batch_norm: bool = True,
+        final_layer_init: float = FINAL_LAYER_INIT_LOW_DIM,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+            squash_output=True,
+        )
+        self.net_arch = net_arch
+        self.features_dim = features_dim
+        self.activation_fn = activation_fn
+        self.batch_norm = batch_norm
+        self.final_layer_init = final_layer_init
+
+        output = nn.Linear(net_arch[-1] if net_arch else features_dim, get_action_dim(action_space))
+        final_layer_uniform_(output, final_layer_init)
+        state_bn = [nn.BatchNorm1d(features_dim)] if batch_norm else []
+        self.mu = nn.Sequential(
+            *state_bn, *hidden_layers(features_dim, net_arch, activation_fn, batch_norm), output, nn.Tanh()
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            net_arch=self.net_arch,
+            features_dim=self.features_dim,
+            activation_fn=self.activation_fn,
+            features_extractor=self.features_extractor,
+            batch_norm=self.batch_norm,
+            final_layer_init=self.final_layer_init,
+        )
+        return data
+
+    def forward(self, obs: th.Tensor) -> th.Tensor:
+        return self.mu(self.extract_features(obs, self.features_extractor))
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        # The DDPG actor is deterministic: exploration noise is added by the algorithm.
+        return self(observation)
+
+
+class Critic(BaseModel):
+    """Q(s, a): [BN] -> 400 ReLU, then [h1, a] -> 300 ReLU -> 1 (section 7).
+
+    "Actions were not included until the 2nd hidden layer of Q." Batch norm, when on, applies to
+    the state input and to the layers before the action input only.
+
+    :param net_arch: hidden layer sizes
+    :param action_input_layer: index of the hidden layer whose input the action joins;
+        1 is the paper's, 0 puts the action at the input (SB3/TD3 style)
+    :param batch_norm: batch-normalize the state input and the layers before the action input
+    :param final_layer_init: bound of the uniform init of the output layer
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+        batch_norm: bool = True,
+        final_layer_init: float = FINAL_LAYER_INIT_LOW_DIM,
+        action_input_layer: int = 1,
+        share_features_extractor: bool = False,
+    ) -> None:
+        super().__init__(observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images)
+        if not 0 <= action_input_layer <= len(net_arch):
+            raise ValueError(
+                f"action_input_layer={action_input_layer} is outside the critic's {len(net_arch)} hidden layers: "
+                f"use a value from 0 to {len(net_arch)} (the paper uses 1)."
+            )
+        self.share_features_extractor = share_features_extractor
+        self.action_input_layer = action_input_layer
+        state_sizes, joint_sizes = net_arch[:action_input_layer], net_arch[action_input_layer:]
+        state_dim = state_sizes[-1] if state_sizes else features_dim
+
+        state_bn = [nn.BatchNorm1d(features_dim)] if batch_norm and action_input_layer > 0 else []
+        self.state_net = nn.Sequential(*state_bn, *hidden_layers(features_dim, state_sizes, activation_fn, batch_norm))
+        output = nn.Linear(joint_sizes[-1] if joint_sizes else state_dim + get_action_dim(action_space), 1)
+        final_layer_uniform_(output, final_layer_init)
+        self.q_net = nn.Sequential(
+            *hidden_layers(state_dim + get_action_dim(action_space), joint_sizes, activation_fn, batch_norm=False), output
+        )
+
+    def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """Q(s, a) as a (batch, 1) tensor."""
+        with th.set_grad_enabled(not self.share_features_extractor):
+            features = self.extract_features(obs, self.features_extractor)
+        return self.q_net(th.cat([self.state_net(features), actions], dim=1))
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        # A one-element tuple, as SB3's ContinuousCritic returns for n_critics=1.
+        return (self.q1_forward(obs, actions),)
+
+
+class PaperDDPGPolicy(TD3Policy):
+    """Actor, critic and their target networks as in Lillicrap et al. (2015), section 7.
+
+    Optimizer learning rates and the critic's L2 weight decay are set by :class:`PaperDDPG`.
+
+    :param net_arch: hidden sizes, shared by actor and critic (list) or ``dict(pi=[...], qf=[...])``;
+        default [400, 300] (low-dim) and [200, 200] after the pixel encoder
+    :param batch_norm: batch normalization where the paper puts it (low-dimensional inputs)
+    :param final_layer_init: bound of the uniform init of both output layers; default 3e-3 (3e-4 for pixels)
+    :param action_input_layer: critic hidden layer the action joins (1 in the paper, 0 = at the input)
+    :param optimizer_kwargs: extra Adam arguments (defaults to the fused/foreach-free settings of torch)
+    """
+
+    actor: Actor
+    actor_target: Actor
+    critic: Critic
+    critic_target: Critic
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool = False,
+        batch_norm: bool = True,
+        final_layer_init: float | None = None,
+        action_input_layer: int = 1,
+    ) -> None:
+        pixels = issubclass(features_extractor_class, PaperCNN)
+        if net_arch is None:
+            net_arch = [200, 200] if pixels else [400, 300]
+        if final_layer_init is None:
+            final_layer_init = FINAL_LAYER_INIT_PIXELS if pixels else FINAL_LAYER_INIT_LOW_DIM
+        self.batch_norm = batch_norm
+        self.final_layer_init = final_layer_init
+        self.action_input_layer = action_input_layer
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=net_arch,
+            activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            n_critics=1,
+            share_features_extractor=share_features_extractor,
+        )
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return Actor(**actor_kwargs, batch_norm=self.batch_norm, final_layer_init=self.final_layer_init).to(self.device)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Critic:
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        critic_kwargs.pop("n_critics")
+        return Critic(
+            **critic_kwargs,
+            batch_norm=self.batch_norm,
+            final_layer_init=self.final_layer_init,
+            action_input_layer=self.action_input_layer,
+        ).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.pop("n_critics")
+        data.update(
+            batch_norm=self.batch_norm,
+            final_layer_init=self.final_layer_init,
+            action_input_layer=self.action_input_layer,
+        )
+        return data
+
+
+MlpPolicy = PaperDDPGPolicy
+
+
+class CnnPolicy(PaperDDPGPolicy):
+    """Pixel policy of section 7: :class:`PaperCNN`, then 200-200 fully connected layers, final init 3e-4.
+
+    The paper uses batch norm for low-dimensional inputs only, so it is off here by default.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("features_extractor_class", PaperCNN)
+        kwargs.setdefault("batch_norm", False)
+        super().__init__(*args, **kwargs)
+
+
+class MultiInputPolicy(PaperDDPGPolicy):
+    """Paper policy for Dict observations: SB3's CombinedExtractor, then the low-dimensional networks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(*args, **kwargs)

@@ -1,0 +1,266 @@
+"""Fidelity: the built model matches Lillicrap et al. (2015), section 7. Each test inspects the model, not the source."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+from torch import nn
+
+from sb3_ddpg_ext import PaperDDPG
+
+
+def linears(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def batch_norms(module: nn.Module) -> list[nn.BatchNorm1d]:
+    return [m for m in module.modules() if isinstance(m, nn.BatchNorm1d)]
+
+
+@pytest.fixture(scope="module")
+def cheetah() -> PaperDDPG:
+    """HalfCheetah-v5: 17 state dims, 6 action dims, so the action's share of the fan-in is visible."""
+    return PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=1000, seed=0)
+
+
+def test_layer_shapes_and_order(cheetah: PaperDDPG) -> None:
+    obs_dim, act_dim = 17, 6
+    assert [(m.in_features, m.out_features) for m in linears(cheetah.actor)] == [(obs_dim, 400), (400, 300), (300, act_dim)]
+    kinds = [type(m) for m in cheetah.actor.mu]
+    assert kinds == [nn.BatchNorm1d, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.Tanh]
+    assert [(m.in_features, m.out_features) for m in linears(cheetah.critic)] == [
+        (obs_dim, 400),
+        (400 + act_dim, 300),
+        (300, 1),
+    ]
+    for target, online in ((cheetah.actor_target, cheetah.actor), (cheetah.critic_target, cheetah.critic)):
+        for a, b in zip(target.state_dict().values(), online.state_dict().values(), strict=True):
+            assert th.equal(a, b)
+
+
+def test_action_enters_critic_at_second_layer(cheetah: PaperDDPG) -> None:
+    critic = cheetah.critic
+    critic.set_training_mode(False)
+    seen = {}
+    critic.state_net.register_forward_hook(lambda mod, inp, out: seen.__setitem__("h1", out.clone()))
+    critic.q_net[0].register_forward_hook(lambda mod, inp, out: seen.__setitem__("in2", inp[0].clone()))
+    obs = th.randn(8, 17)
+    q_a = critic.q1_forward(obs, th.zeros(8, 6))
+    h1_a, in2_a = seen["h1"], seen["in2"]
+    q_b = critic.q1_forward(obs, th.ones(8, 6))
+    # The first hidden layer does not see the action; the second layer's input is [h1, action].
+    assert th.equal(seen["h1"], h1_a)
+    assert in2_a.shape == (8, 406)
+    assert th.equal(in2_a[:, :400], h1_a) and th.equal(in2_a[:, 400:], th.zeros(8, 6))
+    assert th.equal(seen["in2"][:, 400:], th.ones(8, 6))
+    assert not th.allclose(q_a, q_b)
+    critic._forward_hooks.clear()
+    critic.state_net._forward_hooks.clear()
+    critic.q_net[0]._forward_hooks.clear()
+
+
+def assert_uniform(tensor: th.Tensor, bound: float) -> None:
+    """U(-bound, bound): inside the bound, reaching it, mean 0, std bound/sqrt(3)."""
+    x = tensor.detach().flatten().double()
+    n = x.numel()
+    assert x.abs().max() <= bound
+    # The largest of n uniform draws falls short of the bound by about bound/n.
+    assert x.abs().max() >= bound * (1 - 20 / n)
+    se = bound / math.sqrt(3 * n)
+    assert abs(x.mean()) < 5 * se
+    assert abs(x.std() - bound / math.sqrt(3)) < 6 * bound / math.sqrt(n)
+
+
+def test_init_bounds() -> None:
+    # Pool fresh models over seeds so that small layers (biases, the output layer) have enough samples.
+    models = [PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=seed) for seed in range(8)]
+    for net in ("actor", "critic"):
+        layers = [linears(getattr(m, net)) for m in models]
+        for i, layer in enumerate(layers[0]):
+            weights = th.cat([ls[i].weight.flatten() for ls in layers])
+            biases = th.cat([ls[i].bias.flatten() for ls in layers])
+            is_final = i == len(layers[0]) - 1
+            bound = 3e-3 if is_final else 1 / math.sqrt(layer.in_features)
+            assert_uniform(weights, bound)
+            assert_uniform(biases, bound)
+    # Critic layer 2: fan-in counts the 6 action inputs, 1/sqrt(406), not 1/sqrt(400).
+    w2 = th.cat([linears(m.critic)[1].weight.flatten() for m in models])
+    assert w2.abs().max() <= 1 / math.sqrt(406) < 1 / math.sqrt(400)
+
+
+def test_pixel_final_layer_init() -> None:
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    model = PaperDDPG("CnnPolicy", FakeImageEnv(discrete=False), buffer_size=100, seed=0)
+    for net in (model.actor, model.critic):
+        final = linears(net)[-1]
+        assert final.weight.abs().max() <= 3e-4 and final.bias.abs().max() <= 3e-4
+        assert final.weight.abs().max() > 2.5e-4
+        assert [m.out_features for m in linears(net)[:2]] == [200, 200]
+        assert [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] == [32, 32, 32]
+    assert not batch_norms(model.policy)
+
+
+def test_optimizers_per_network(cheetah: PaperDDPG) -> None:
+    actor_opt, critic_opt = cheetah.actor.optimizer, cheetah.critic.optimizer
+    assert type(actor_opt) is th.optim.Adam and type(critic_opt) is th.optim.Adam  # plain L2, not AdamW
+    assert [g["lr"] for g in actor_opt.param_groups] == [1e-4]
+    assert [g["lr"] for g in critic_opt.param_groups] == [1e-3]
+    assert [g["weight_decay"] for g in actor_opt.param_groups] == [0]
+    assert [g["weight_decay"] for g in critic_opt.param_groups] == [1e-2]
+    assert {id(p) for g in actor_opt.param_groups for p in g["params"]} == {id(p) for p in cheetah.actor.parameters()}
+    assert {id(p) for g in critic_opt.param_groups for p in g["params"]} == {id(p) for p in cheetah.critic.parameters()}
+
+
+def test_learning_rates_stay_separate_after_updates() -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", actor_learning_rate=lambda p: 2e-4 * p, critic_learning_rate=3e-3, seed=0)
+    model.learn(200)
+    assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4 * model._current_progress_remaining)
+    assert model.critic.optimizer.param_groups[0]["lr"] == 3e-3
+    assert model.critic.optimizer.param_groups[0]["weight_decay"] == 1e-2
+    assert model.logger.name_to_value["train/critic_learning_rate"] == 3e-3
+
+
+def test_paper_defaults(cheetah: PaperDDPG) -> None:
+    assert (cheetah.gamma, cheetah.tau, cheetah.batch_size, cheetah.buffer_size) == (0.99, 1e-3, 64, 1000)
+    assert PaperDDPG("MlpPolicy", "Pendulum-v1").buffer_size == 1_000_000
+    assert (cheetah.train_freq.frequency, cheetah.gradient_steps, cheetah.learning_starts) == (1, 1, 0)
+
+
+def test_batch_norm_placement(cheetah: PaperDDPG) -> None:
+    # Actor: state input and every hidden layer. Critic: state input and the layer before the action input.
+    assert [bn.num_features for bn in batch_norms(cheetah.actor)] == [17, 400, 300]
+    assert [bn.num_features for bn in batch_norms(cheetah.critic)] == [17, 400]
+    assert not batch_norms(cheetah.critic.q_net)
+    off = PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(batch_norm=False))
+    assert not batch_norms(off.policy)
+
+
+class ModeRecorder(BaseCallback):
+    """Records the BN modes of all four networks while the policy acts in the environment."""
+
+    def _on_step(self) -> bool:
+        m = self.model
+        self.locals_modes = (m.actor.training, m.critic.training, m.actor_target.training, m.critic_target.training)
+        assert self.locals_modes == (False, False, False, False)
+        return True
+
+
+def test_batch_norm_modes_per_phase() -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000)
+    passes: list[tuple[str, bool]] = []
+    model.critic.state_net[0].register_forward_hook(lambda mod, inp, out: passes.append(("critic", mod.training)))
+    model.actor.mu[0].register_forward_hook(lambda mod, inp, out: passes.append(("actor", mod.training)))
+    model.critic_target.state_net[0].register_forward_hook(lambda mod, inp, out: passes.append(("critic_target", mod.training)))
+    model.actor_target.mu[0].register_forward_hook(lambda mod, inp, out: passes.append(("actor_target", mod.training)))
+    model.learn(70, callback=ModeRecorder())  # 64 steps fill one batch, then 7 updates
+    n_updates = model._n_updates
+    assert n_updates == 7
+    # Exploration: the actor acts with running statistics (eval mode) at every env step.
+    acting = [p for p in passes if p[0] == "actor" and not p[1]]
+    assert len(acting) == 70
+    # Each update: targets in eval mode, critic in train mode for its loss, eval mode inside the actor loss.
+    update = [p for p in passes if p not in (("actor", False),)]
+    assert update == n_updates * [("actor_target", False), ("critic_target", False), ("critic", True), ("actor", True), ("critic", False)]
+    # The running statistics move once per gradient step, for both networks (not twice for the critic).
+    for bn in batch_norms(model.critic) + batch_norms(model.actor):
+        assert bn.num_batches_tracked.item() == n_updates
+    # Targets carry the online running statistics.
+    for bn, bn_target in zip(batch_norms(model.critic), batch_norms(model.critic_target), strict=True):
+        assert th.equal(bn.running_mean, bn_target.running_mean)
+
+
+def test_predict_and_evaluation_do_not_touch_running_stats() -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000)
+    model.learn(80)
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    env = gym.make("Pendulum-v1")
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        action, _ = model.predict(obs, deterministic=True)
+        obs, *_ = env.step(action)
+    after = model.policy.state_dict()
+    assert all(th.equal(before[k], after[k]) for k in before)
+
+
+def test_ou_noise_is_the_paper_process() -> None:
+    model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0)
+    noise = model.action_noise
+    assert isinstance(noise, OrnsteinUhlenbeckActionNoise)
+    assert (noise._theta, noise._dt) == (0.15, 1.0)
+    np.testing.assert_array_equal(noise._sigma, np.full(6, 0.2))
+    np.random.seed(0)
+    x = np.array([noise() for _ in range(40_000)])[1000:]  # drop the transient from x_0 = 0
+    # x_t+1 = (1 - theta) x_t + sigma N(0, 1): lag-1 autocorrelation 1 - theta, std sigma / sqrt(1 - (1 - theta)^2).
+    lag1 = np.mean([np.corrcoef(x[:-1, i], x[1:, i])[0, 1] for i in range(6)])
+    assert lag1 == pytest.approx(0.85, abs=0.01)
+    assert x.std() == pytest.approx(0.2 / math.sqrt(1 - 0.85**2), rel=0.05)
+    assert abs(x.mean()) < 0.05
+
+
+def test_ou_noise_reset_on_done_per_env() -> None:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    env.envs[0].unwrapped.spec = None
+    # Episodes of 5 steps in env 0 and 7 steps in env 1.
+    for i, length in enumerate((5, 7)):
+        env.envs[i].env = gym.wrappers.TimeLimit(env.envs[i].env.env, max_episode_steps=length)
+    model = PaperDDPG("MlpPolicy", env, seed=0, buffer_size=1000)
+    model.learn(10)  # 5 steps per env: env 0 just ended an episode, env 1 is mid-episode
+    first, second = model.action_noise.noises
+    np.testing.assert_array_equal(first.noise_prev, np.zeros(1))
+    assert np.all(second.noise_prev != 0)
+
+
+def test_ou_sigma_decay_option() -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.3, ou_sigma_final=0.05, seed=0, buffer_size=1000)
+    model.learn(100)
+    assert model.action_noise._sigma == pytest.approx([0.05])
+    assert PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0).action_noise is None
+
+
+def test_explicit_action_noise_wins() -> None:
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
+    assert PaperDDPG("MlpPolicy", "Pendulum-v1", action_noise=noise, ou_sigma=0.5).action_noise is noise
+
+
+class ActionRecorder(BaseCallback):
+    """Records (action taken, deterministic policy action) at each env step."""
+
+    def _on_training_start(self) -> None:
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _on_step(self) -> bool:
+        obs = self.locals["self"]._last_obs  # the observation the action was chosen for
+        self.pairs.append((self.locals["actions"].copy(), self.model.predict(obs, deterministic=True)[0]))
+        return True
+
+
+def test_warm_up_acts_with_policy_from_first_step() -> None:
+    # Paper: the policy (here without noise, to compare exactly) acts from step 1; no uniform warm-up.
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, seed=0, buffer_size=1000)
+    recorder = ActionRecorder()
+    model.learn(10, callback=recorder)
+    assert model._n_updates == 0
+    for taken, policy in recorder.pairs:
+        np.testing.assert_allclose(taken, policy, atol=1e-6)
+    # SB3's uniform-random warm-up stays available.
+    uniform = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, learning_starts=100, seed=0, buffer_size=1000)
+    recorder = ActionRecorder()
+    uniform.learn(10, callback=recorder)
+    assert not any(np.allclose(taken, policy, atol=1e-3) for taken, policy in recorder.pairs)
+
+
+def test_updates_start_once_a_batch_is_stored() -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000)
+    model.learn(63)
+    assert model._n_updates == 0  # 63 transitions: less than one batch of 64
+    model.learn(3, reset_num_timesteps=False)
+    assert model._n_updates == 3  # one update per step from the step that completes the first batch

@@ -1,0 +1,88 @@
+"""SB3-style save/load tests."""
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.policies import PaperDDPGPolicy
+
+
+@pytest.fixture
+def trained() -> PaperDDPG:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=1000, seed=0, actor_learning_rate=5e-4, critic_weight_decay=0.05)
+    model.learn(120)
+    return model
+
+
+def observations(n: int = 16) -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, size=(n, 3)).astype(np.float32)
+
+
+def test_save_load_identical_predictions(trained: PaperDDPG, tmp_path) -> None:
+    obs = observations()
+    expected, _ = trained.predict(obs, deterministic=True)
+    trained.save(tmp_path / "model.zip")
+    loaded = PaperDDPG.load(tmp_path / "model.zip")
+    actual, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(actual, expected)
+    assert type(loaded.policy) is PaperDDPGPolicy
+    # Hyperparameters, optimizer state and target networks survive the round trip.
+    assert (loaded.tau, loaded.batch_size, loaded.critic_weight_decay, loaded.ou_sigma) == (1e-3, 64, 0.05, 0.2)
+    assert loaded.actor.optimizer.param_groups[0]["lr"] == 5e-4
+    assert loaded.critic.optimizer.param_groups[0]["lr"] == 1e-3
+    assert loaded.critic.optimizer.param_groups[0]["weight_decay"] == 0.05
+    for a, b in zip(trained.critic.optimizer.state.values(), loaded.critic.optimizer.state.values(), strict=True):
+        assert th.equal(a["exp_avg"], b["exp_avg"])
+    for a, b in zip(trained.policy.state_dict().values(), loaded.policy.state_dict().values(), strict=True):
+        assert th.equal(a, b)
+
+
+def test_load_and_continue_training(trained: PaperDDPG, tmp_path) -> None:
+    trained.save(tmp_path / "model")
+    trained.save_replay_buffer(tmp_path / "buffer")
+    loaded = PaperDDPG.load(tmp_path / "model", env=make_vec_env("Pendulum-v1", n_envs=1, seed=2))
+    loaded.load_replay_buffer(tmp_path / "buffer")
+    assert loaded.replay_buffer.size() == trained.replay_buffer.size() == 120
+    np.testing.assert_array_equal(loaded.replay_buffer.observations, trained.replay_buffer.observations)
+    n_updates = loaded._n_updates
+    loaded.learn(50, reset_num_timesteps=False)
+    assert loaded._n_updates == n_updates + 50
+    assert loaded.num_timesteps == 170
+
+
+def test_policy_only_save_load(trained: PaperDDPG, tmp_path) -> None:
+    obs = observations()
+    trained.policy.save(tmp_path / "policy.pth")
+    policy = PaperDDPGPolicy.load(tmp_path / "policy.pth")
+    np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0], trained.predict(obs, deterministic=True)[0])
+    assert policy.critic.q_net[0].in_features == 401 and policy.batch_norm
+
+
+def test_get_set_parameters(trained: PaperDDPG) -> None:
+    fresh = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=1)
+    params = trained.get_parameters()
+    assert {"policy", "actor.optimizer", "critic.optimizer"} <= set(params)
+    fresh.set_parameters(params)
+    obs = observations()
+    np.testing.assert_array_equal(fresh.predict(obs)[0], trained.predict(obs)[0])
+
+
+def test_set_env(trained: PaperDDPG) -> None:
+    trained.set_env(make_vec_env("Pendulum-v1", n_envs=1, seed=3))
+    trained.learn(40, reset_num_timesteps=False)
+    assert trained.num_timesteps == 160
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto", "cuda"])
+def test_devices(device: str, tmp_path) -> None:
+    if device == "cuda" and not th.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", device=device, buffer_size=500, seed=0)
+    model.learn(80)
+    model.save(tmp_path / "m")
+    loaded = PaperDDPG.load(tmp_path / "m", device="cpu")
+    assert loaded.device.type == "cpu"
+    expected = "cuda" if device == "cuda" or (device == "auto" and th.cuda.is_available()) else "cpu"
+    assert model.device.type == expected
