@@ -39,7 +39,7 @@ def test_bad_action_space(action_space: spaces.Space, message: str) -> None:
 
 def test_set_env_checks_the_action_space() -> None:
     model = PaperDDPG("MlpPolicy", "Pendulum-v1")
-    with pytest.raises(ValueError, match="continuous gymnasium.spaces.Box"):
+    with pytest.raises(ValueError, match=r"continuous gymnasium\.spaces\.Box"):
         model.set_env(SpaceEnv(spaces.Discrete(2)))
 
 

@@ -31,7 +31,17 @@ def test_layer_shapes_and_order(cheetah: PaperDDPG) -> None:
     obs_dim, act_dim = 17, 6
     assert [(m.in_features, m.out_features) for m in linears(cheetah.actor)] == [(obs_dim, 400), (400, 300), (300, act_dim)]
     kinds = [type(m) for m in cheetah.actor.mu]
-    assert kinds == [nn.BatchNorm1d, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.Tanh]
+    assert kinds == [
+        nn.BatchNorm1d,
+        nn.Linear,
+        nn.BatchNorm1d,
+        nn.ReLU,
+        nn.Linear,
+        nn.BatchNorm1d,
+        nn.ReLU,
+        nn.Linear,
+        nn.Tanh,
+    ]
     assert [(m.in_features, m.out_features) for m in linears(cheetah.critic)] == [
         (obs_dim, 400),
         (400 + act_dim, 300),
@@ -155,7 +165,9 @@ def test_batch_norm_modes_per_phase() -> None:
     passes: list[tuple[str, bool]] = []
     model.critic.state_net[0].register_forward_hook(lambda mod, inp, out: passes.append(("critic", mod.training)))
     model.actor.mu[0].register_forward_hook(lambda mod, inp, out: passes.append(("actor", mod.training)))
-    model.critic_target.state_net[0].register_forward_hook(lambda mod, inp, out: passes.append(("critic_target", mod.training)))
+    model.critic_target.state_net[0].register_forward_hook(
+        lambda mod, inp, out: passes.append(("critic_target", mod.training))
+    )
     model.actor_target.mu[0].register_forward_hook(lambda mod, inp, out: passes.append(("actor_target", mod.training)))
     model.learn(70, callback=ModeRecorder())  # 64 steps fill one batch, then 7 updates
     n_updates = model._n_updates
@@ -165,7 +177,13 @@ def test_batch_norm_modes_per_phase() -> None:
     assert len(acting) == 70
     # Each update: targets in eval mode, critic in train mode for its loss, eval mode inside the actor loss.
     update = [p for p in passes if p not in (("actor", False),)]
-    assert update == n_updates * [("actor_target", False), ("critic_target", False), ("critic", True), ("actor", True), ("critic", False)]
+    assert update == n_updates * [
+        ("actor_target", False),
+        ("critic_target", False),
+        ("critic", True),
+        ("actor", True),
+        ("critic", False),
+    ]
     # The running statistics move once per gradient step, for both networks (not twice for the critic).
     for bn in batch_norms(model.critic) + batch_norms(model.actor):
         assert bn.num_batches_tracked.item() == n_updates

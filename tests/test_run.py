@@ -18,7 +18,9 @@ def test_policy_aliases() -> None:
     assert type(model.policy) is PaperDDPGPolicy
 
 
-@pytest.mark.parametrize("env_id", ["Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "InvertedPendulum-v5"])
+@pytest.mark.parametrize(
+    "env_id", ["Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "InvertedPendulum-v5"]
+)
 def test_run(env_id: str) -> None:
     model = PaperDDPG("MlpPolicy", env_id, buffer_size=1000, seed=0)
     model.learn(150)
@@ -26,7 +28,9 @@ def test_run(env_id: str) -> None:
 
 
 def test_run_cnn_policy() -> None:
-    model = PaperDDPG("CnnPolicy", FakeImageEnv(discrete=False, screen_height=36, screen_width=36), buffer_size=200, batch_size=16)
+    model = PaperDDPG(
+        "CnnPolicy", FakeImageEnv(discrete=False, screen_height=36, screen_width=36), buffer_size=200, batch_size=16
+    )
     model.learn(40)
     assert model._n_updates > 0
 
@@ -96,7 +100,13 @@ def test_callbacks_progress_bar_and_tensorboard(tmp_path) -> None:
     events = EventAccumulator(str(run_dir))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    expected = {"train/critic_loss", "train/actor_loss", "train/q_mean", "train/actor_learning_rate", "train/critic_learning_rate"}
+    expected = {
+        "train/critic_loss",
+        "train/actor_loss",
+        "train/q_mean",
+        "train/actor_learning_rate",
+        "train/critic_learning_rate",
+    }
     assert expected <= tags
     assert {"rollout/ep_rew_mean", "eval/mean_reward"} <= tags
     q_mean = [e.value for e in events.Scalars("train/q_mean")]

@@ -55,7 +55,9 @@ def write_learning_curve(csv_path: Path, png_path: Path, title: str) -> None:
     log = pd.read_csv(csv_path)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(log["timesteps"], log["mean_return"], marker="o")
-    ax.fill_between(log["timesteps"], log["mean_return"] - log["std_return"], log["mean_return"] + log["std_return"], alpha=0.3)
+    ax.fill_between(
+        log["timesteps"], log["mean_return"] - log["std_return"], log["mean_return"] + log["std_return"], alpha=0.3
+    )
     ax.set(xlabel="environment steps", ylabel="deterministic return", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -64,18 +66,15 @@ def write_learning_curve(csv_path: Path, png_path: Path, title: str) -> None:
 
 
 def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
+    """SB3's EvalCallback results as one CSV row per evaluation."""
     import pandas as pd
 
-    results = np.asarray(eval_callback.evaluations_results, dtype=float).reshape(len(eval_callback.evaluations_timesteps), -1)
-    pd.DataFrame(
-        {
-            "timesteps": eval_callback.evaluations_timesteps,
-            "mean_return": results.mean(axis=1),
-            "std_return": results.std(axis=1),
-            "min_return": results.min(axis=1),
-            "max_return": results.max(axis=1),
-        }
-    ).to_csv(csv_path, index=False)
+    rows = [
+        dict(timesteps=t, mean_return=np.mean(r), std_return=np.std(r), min_return=np.min(r), max_return=np.max(r))
+        for t, r in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
+    ]
+    columns = ["timesteps", "mean_return", "std_return", "min_return", "max_return"]
+    pd.DataFrame(rows, columns=columns).to_csv(csv_path, index=False)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -92,7 +91,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     eval_env = make_vec_env(args.env, n_envs=1, seed=args.seed + 10_000)
     try:
         model = PaperDDPG(
-            "MlpPolicy", env, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard, **params
+            "MlpPolicy",
+            env,
+            seed=args.seed,
+            device=args.device,
+            verbose=args.verbose,
+            tensorboard_log=args.tensorboard,
+            **params,
         )
     except (ValueError, TypeError) as e:
         raise UserError(str(e)) from e
@@ -102,6 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         n_eval_episodes=args.eval_episodes,
         deterministic=True,
         best_model_save_path=str(out),
+        log_path=str(out),  # also SB3's evaluations.npz
         verbose=0,
     )
     interrupted = False
@@ -114,8 +120,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     save_eval_log(eval_callback, csv_path)
     if len(eval_callback.evaluations_timesteps) > 0:
         write_learning_curve(csv_path, out / "learning_curve.png", f"PaperDDPG on {args.env} (seed {args.seed})")
-        last = eval_callback.evaluations_results[-1]
-        print(f"{args.env}: last evaluation at {eval_callback.evaluations_timesteps[-1]} steps: {np.mean(last):.1f} +/- {np.std(last):.1f}")
+        last, at = eval_callback.evaluations_results[-1], eval_callback.evaluations_timesteps[-1]
+        print(f"{args.env}: last evaluation at {at} steps: {np.mean(last):.1f} +/- {np.std(last):.1f}")
     if interrupted:
         print(f"interrupted at {model.num_timesteps} steps; model and logs saved to {out}", file=sys.stderr)
         return 130

@@ -9,7 +9,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, update_learning_rate
+from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
@@ -182,12 +182,24 @@ class PaperDDPG(TD3):
         checks = [
             (0 < hp["tau"] <= 1, "tau={tau} must be in (0, 1] (the paper uses 1e-3)"),
             (0 <= hp["gamma"] <= 1, "gamma={gamma} must be in [0, 1] (the paper uses 0.99)"),
-            (_initial_value(hp["actor_learning_rate"]) > 0, "actor_learning_rate={actor_learning_rate} must be > 0 (the paper uses 1e-4)"),
-            (_initial_value(hp["critic_learning_rate"]) > 0, "critic_learning_rate={critic_learning_rate} must be > 0 (the paper uses 1e-3)"),
+            (
+                _initial_value(hp["actor_learning_rate"]) > 0,
+                "actor_learning_rate={actor_learning_rate} must be > 0 (the paper uses 1e-4)",
+            ),
+            (
+                _initial_value(hp["critic_learning_rate"]) > 0,
+                "critic_learning_rate={critic_learning_rate} must be > 0 (the paper uses 1e-3)",
+            ),
             (hp["critic_weight_decay"] >= 0, "critic_weight_decay={critic_weight_decay} must be >= 0 (the paper uses 1e-2)"),
             (hp["ou_sigma"] >= 0, "ou_sigma={ou_sigma} must be >= 0 (the paper uses 0.2; 0 disables the noise)"),
-            (hp["ou_sigma_final"] is None or hp["ou_sigma_final"] >= 0, "ou_sigma_final={ou_sigma_final} must be >= 0 or None"),
-            (0 < hp["ou_theta"] < 2, "ou_theta={ou_theta} must be in (0, 2) for a stationary OU process with dt=1 (the paper uses 0.15)"),
+            (
+                hp["ou_sigma_final"] is None or hp["ou_sigma_final"] >= 0,
+                "ou_sigma_final={ou_sigma_final} must be >= 0 or None",
+            ),
+            (
+                0 < hp["ou_theta"] < 2,
+                "ou_theta={ou_theta} must be in (0, 2) for a stationary OU process with dt=1 (the paper uses 0.15)",
+            ),
             (hp["buffer_size"] >= 1, "buffer_size={buffer_size} must be >= 1 (the paper uses 1e6)"),
             (hp["learning_starts"] >= 0, "learning_starts={learning_starts} must be >= 0 (the paper uses 0)"),
             (hp["batch_size"] >= 1, "batch_size={batch_size} must be >= 1 (the paper uses 64)"),

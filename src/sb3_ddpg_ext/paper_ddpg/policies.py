@@ -156,7 +156,9 @@ class Critic(BaseModel):
         action_input_layer: int = 1,
         share_features_extractor: bool = False,
     ) -> None:
-        super().__init__(observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images)
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
         if not 0 <= action_input_layer <= len(net_arch):
             raise ValueError(
                 f"action_input_layer={action_input_layer} is outside the critic's {len(net_arch)} hidden layers: "

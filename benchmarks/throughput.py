@@ -1,0 +1,101 @@
+"""Env steps per second of PaperDDPG vs SB3's DDPG (and SBX's, if installed) at the paper's settings.
+
+One process, one torch thread, interleaved repeats, medians and ratios. Both run one update per env step
+with 400-300 networks, batch 64, tau 1e-3, gamma 0.99, a 1e6 buffer and OU noise (theta 0.15, sigma 0.2, dt 1).
+
+    python benchmarks/throughput.py [--envs Pendulum-v1 HalfCheetah-v5] [--steps 1000] [--repeats 5]
+"""
+
+import argparse
+import importlib.util
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import date
+
+import numpy as np
+import torch as th
+from stable_baselines3 import DDPG
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+
+from sb3_ddpg_ext import PaperDDPG
+
+PAPER = dict(buffer_size=1_000_000, batch_size=64, tau=1e-3, gamma=0.99, train_freq=1, gradient_steps=1)
+
+
+def ou_noise(env) -> OrnsteinUhlenbeckActionNoise:
+    n = env.action_space.shape[0]
+    return OrnsteinUhlenbeckActionNoise(np.zeros(n), 0.2 * np.ones(n), theta=0.15, dt=1.0)
+
+
+def paper_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
+    env = make_vec_env(env_id, n_envs=n_envs, seed=0)
+    return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", **{**PAPER, "batch_size": batch_size})
+
+
+def sb3_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
+    env = make_vec_env(env_id, n_envs=n_envs, seed=0)
+    return DDPG("MlpPolicy", env, learning_rate=1e-3, learning_starts=batch_size, action_noise=ou_noise(env), seed=0,
+                device="cpu", policy_kwargs=dict(net_arch=[400, 300]), **{**PAPER, "batch_size": batch_size})  # fmt: skip
+
+
+def sbx_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
+    import sbx
+
+    env = make_vec_env(env_id, n_envs=n_envs, seed=0)
+    return sbx.DDPG("MlpPolicy", env, learning_rate=1e-3, learning_starts=batch_size, action_noise=ou_noise(env), seed=0,
+                    policy_kwargs=dict(net_arch=[400, 300]), **{**PAPER, "batch_size": batch_size})  # fmt: skip
+
+
+def steps_per_second(model, steps: int) -> float:
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def measure(makers: dict[str, Callable], env_id: str, steps: int, repeats: int, warmup: int, **kwargs) -> dict[str, float]:
+    models = {name: make(env_id, **kwargs) for name, make in makers.items()}
+    for model in models.values():
+        model.learn(warmup)  # fills a batch, builds/compiles everything, starts the updates
+    rates: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(repeats):  # interleaved, so drifts of a shared machine hit every implementation alike
+        for name, model in models.items():
+            rates[name].append(steps_per_second(model, steps))
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", nargs="+", default=["Pendulum-v1", "HalfCheetah-v5"])
+    parser.add_argument("--steps", type=int, default=1000, help="env steps per timed repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-envs", type=int, nargs="+", default=[1])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64])
+    args = parser.parse_args()
+
+    th.set_num_threads(args.threads)
+    makers: dict[str, Callable] = {"PaperDDPG": paper_ddpg, "SB3 DDPG": sb3_ddpg}
+    if importlib.util.find_spec("sbx") is not None:
+        makers["SBX DDPG"] = sbx_ddpg
+    print(f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()}, torch {th.__version__}, "
+          f"{args.threads} torch thread(s), {args.repeats} repeats x {args.steps} steps, medians")  # fmt: skip
+    print("| env | n_envs | batch | " + " | ".join(f"{n} steps/s" for n in makers) + " | PaperDDPG / SB3 |"
+          + (" PaperDDPG / SBX |" if "SBX DDPG" in makers else ""))  # fmt: skip
+    print("|---" * (3 + len(makers) + 1 + ("SBX DDPG" in makers)) + "|")
+    for env_id in args.envs:
+        for n_envs in args.n_envs:
+            for batch_size in args.batch_sizes:
+                rates = measure(makers, env_id, args.steps, args.repeats, args.warmup, n_envs=n_envs, batch_size=batch_size)
+                row = f"| {env_id} | {n_envs} | {batch_size} | " + " | ".join(f"{rates[n]:.0f}" for n in makers)
+                row += f" | {rates['PaperDDPG'] / rates['SB3 DDPG']:.2f} |"
+                if "SBX DDPG" in rates:
+                    row += f" {rates['PaperDDPG'] / rates['SBX DDPG']:.2f} |"
+                print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
