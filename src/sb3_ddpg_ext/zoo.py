@@ -1,0 +1,145 @@
+"""rl-zoo3 glue: ``paper_ddpg`` as an rl-zoo3 algorithm, run through rl-zoo3's own train, enjoy and optimize.
+
+python -m sb3_ddpg_ext.zoo train -conf zoo_configs/paper_ddpg.yml --env Pendulum-v1 [any rl-zoo3 flag]
+python -m sb3_ddpg_ext.zoo enjoy --env Pendulum-v1 -f logs/ --no-render
+python -m sb3_ddpg_ext.zoo optimize -conf zoo_configs/paper_ddpg.yml --env Pendulum-v1 --n-trials 20
+"""
+
+import difflib
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import rl_zoo3.enjoy
+import rl_zoo3.train
+from rl_zoo3.exp_manager import ExperimentManager
+from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
+from rl_zoo3.utils import ALGOS
+from stable_baselines3.common.utils import LinearSchedule
+
+from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.search_space import sample_params
+
+ALGO = "paper_ddpg"
+DEFAULT_CONFIG = Path("zoo_configs") / "paper_ddpg.yml"
+# Keys rl-zoo3 consumes itself before it builds the algorithm.
+ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback",
+            "env_kwargs"}  # fmt: skip
+ALGO_KEYS = set(inspect.signature(PaperDDPG.__init__).parameters) - {"self", "env", "_init_setup_model"}
+
+
+class ZooConfigError(ValueError):
+    """A config entry PaperDDPG cannot use."""
+
+
+def check_config(env_id: str, hyperparams: dict[str, Any]) -> None:
+    """Unknown keys and typos give one error naming the key (rl-zoo3 would fail later with a TypeError)."""
+    for key in hyperparams:
+        if key in ("noise_type", "noise_std"):
+            raise ZooConfigError(
+                f"{env_id}: '{key}' builds rl-zoo3's OU noise with dt=0.01, not the paper's dt=1; "
+                "use ou_sigma and ou_theta (and ou_sigma_final for a decay) instead"
+            )
+        if key not in ZOO_KEYS | ALGO_KEYS:
+            close = difflib.get_close_matches(key, ZOO_KEYS | ALGO_KEYS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(ZOO_KEYS | ALGO_KEYS))}"
+            raise ZooConfigError(f"{env_id}: unknown config key '{key}' for paper_ddpg; {hint}")
+
+
+class _TrialId(int):
+    """rl-zoo3 checks ``if self.trial_id`` and so ignores ``--trial-id 0``; this id is truthy."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class PaperExperimentManager(ExperimentManager):
+    """rl-zoo3's ExperimentManager, with config checks, ``--trial-id 0`` and lin_X schedules for both learning rates."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.algo == ALGO and self.trial_id is not None:
+            self.trial_id = _TrialId(self.trial_id)
+
+    def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        hyperparams, saved_hyperparams = super().read_hyperparameters()
+        if self.algo == ALGO:
+            check_config(self.env_name.gym_id, hyperparams)
+        return hyperparams, saved_hyperparams
+
+    @staticmethod
+    def _preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+        hyperparams = ExperimentManager._preprocess_schedules(hyperparams)
+        for key in ("actor_learning_rate", "critic_learning_rate"):
+            value = hyperparams.get(key)
+            if isinstance(value, str) and value.startswith("lin_"):
+                hyperparams[key] = LinearSchedule(float(value[4:]), 0.0, 1.0)
+        return hyperparams
+
+
+class _EnjoyPaperDDPG(PaperDDPG):
+    """rl-zoo3's enjoy loads the off-policy algorithms of its hard-coded list with a 1-transition buffer."""
+
+    @classmethod
+    def load(cls, path: Any, **kwargs: Any) -> PaperDDPG:  # type: ignore[override]
+        kwargs.setdefault("buffer_size", 1)
+        kwargs.setdefault("optimize_memory_usage", False)
+        return PaperDDPG.load(path, **kwargs)
+
+
+def sample_paper_ddpg_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """rl-zoo3 sampler: tau, actor and critic learning rates and OU sigma (dt stays 1)."""
+    return sample_params(trial)
+
+
+def convert_paper_ddpg_params(params: dict[str, Any]) -> dict[str, Any]:
+    """rl-zoo3 converter for ``--trial-id``: the trial's parameter names are PaperDDPG arguments already."""
+    return dict(params)
+
+
+def register() -> None:
+    """Register ``paper_ddpg`` in rl-zoo3's algorithm, sampler and converter registries (in place)."""
+    ALGOS[ALGO] = PaperDDPG
+    HYPERPARAMS_SAMPLER[ALGO] = sample_paper_ddpg_params
+    HYPERPARAMS_CONVERTER[ALGO] = convert_paper_ddpg_params
+    rl_zoo3.train.ExperimentManager = PaperExperimentManager  # type: ignore[misc]
+
+
+def _with_defaults(args: list[str], *, config: bool) -> list[str]:
+    """Add ``--algo paper_ddpg`` (and the repository's config) when the user gave none."""
+    args = list(args)
+    if "--algo" not in args:
+        args = ["--algo", ALGO, *args]
+    if config and not {"-conf", "--conf-file"} & set(args):
+        if not DEFAULT_CONFIG.exists():
+            raise ZooConfigError(f"paper_ddpg has no built-in rl-zoo3 hyperparameters: pass -conf {DEFAULT_CONFIG}")
+        args += ["-conf", str(DEFAULT_CONFIG)]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"train", "enjoy", "optimize"}
+    if not argv or argv[0] not in commands:
+        print(f"usage: sb3-ddpg zoo {{{','.join(sorted(commands))}}} [rl-zoo3 flags]", file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    register()
+    try:
+        if command == "enjoy":
+            ALGOS[ALGO] = _EnjoyPaperDDPG
+            sys.argv = ["rl_zoo3 enjoy", *_with_defaults(rest, config=False)]
+            rl_zoo3.enjoy.enjoy()
+        else:
+            extra = ["-optimize"] if command == "optimize" and "-optimize" not in rest else []
+            sys.argv = ["rl_zoo3 train", *_with_defaults(rest + extra, config=True)]
+            rl_zoo3.train.train()
+    except ZooConfigError as e:
+        print(f"sb3-ddpg zoo {command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""rl-zoo3 integration: paper_ddpg through rl-zoo3's own ExperimentManager, train, enjoy and optimize."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch as th
+import yaml
+
+from sb3_ddpg_ext import PaperDDPG, zoo
+
+CONFIG = Path(__file__).parents[1] / "zoo_configs" / "paper_ddpg.yml"
+ENTRIES = yaml.safe_load(CONFIG.read_text())
+
+# Lillicrap et al. (2015), section 7, written out here so that the config cannot drift silently.
+PAPER = {
+    "actor_learning_rate": 1e-4,
+    "critic_learning_rate": 1e-3,
+    "critic_weight_decay": 1e-2,
+    "gamma": 0.99,
+    "tau": 1e-3,
+    "batch_size": 64,
+    "buffer_size": 1_000_000,
+    "learning_starts": 0,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "ou_sigma": 0.2,
+    "ou_theta": 0.15,
+    "policy_kwargs": "dict(net_arch=[400, 300], batch_norm=True, action_input_layer=1)",
+}
+# Deviations the config makes visibly, each with a comment on its line.
+OVERRIDES = {("MountainCarContinuous-v0", "ou_sigma"): 0.5}
+ENVS = [
+    "Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "BipedalWalker-v3", "HalfCheetah-v5", "Hopper-v5",
+    "Walker2d-v5", "Ant-v5", "Reacher-v5", "InvertedPendulum-v5", "InvertedDoublePendulum-v5",
+]  # fmt: skip
+
+
+def zoo_main(*args: str) -> int:
+    return zoo.main([*args])
+
+
+def test_config_has_every_environment_with_the_paper_values() -> None:
+    assert sorted(ENTRIES) == sorted(ENVS)
+    lines = CONFIG.read_text().splitlines()
+    for env_id, entry in ENTRIES.items():
+        assert entry["policy"] == "MlpPolicy"
+        for key, paper_value in PAPER.items():
+            assert entry[key] == OVERRIDES.get((env_id, key), paper_value), (env_id, key)
+        assert not {"noise_type", "noise_std", "learning_rate"} & set(entry)
+    for (env_id, key), value in OVERRIDES.items():
+        assert any(line.strip().startswith(f"{key}: {value}") and "# override" in line for line in lines), (env_id, key)
+
+
+@pytest.mark.parametrize("env_id", ENVS)
+def test_every_entry_builds_and_trains(env_id: str, tmp_path: Path) -> None:
+    assert zoo_main("train", "--env", env_id, "-n", "150", "-conf", str(CONFIG), "-f", str(tmp_path), "--seed", "0") == 0
+    model = PaperDDPG.load(tmp_path / "paper_ddpg" / f"{env_id}_1" / f"{env_id}.zip", buffer_size=1)
+    assert model.num_timesteps == 150 and model._n_updates == 150 - 63
+    assert (model.tau, model.batch_size, model.ou_sigma) == (1e-3, 64, OVERRIDES.get((env_id, "ou_sigma"), 0.2))
+
+
+def test_train_then_enjoy_round_trip(tmp_path: Path) -> None:
+    common = ["--env", "Pendulum-v1", "-f", str(tmp_path)]
+    assert zoo_main("train", *common, "-n", "300", "-conf", str(CONFIG), "--seed", "1") == 0
+    saved = tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip"
+    model = PaperDDPG.load(saved)
+    assert type(model) is PaperDDPG and model.num_timesteps == 300
+    # enjoy runs in its own process, as a user would run it, through the installed console script.
+    sb3_ddpg = str(Path(sys.executable).parent / "sb3-ddpg")
+    enjoy = subprocess.run([sb3_ddpg, "zoo", "enjoy", *common, "--no-render", "-n", "400", "--exp-id", "1"],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert enjoy.returncode == 0, enjoy.stderr
+    assert "Episode Reward" in enjoy.stdout and "Mean reward" in enjoy.stdout
+
+
+def test_zoo_learning_matches_cli_learning(tmp_path: Path) -> None:
+    assert (
+        zoo_main("train", "--env", "Pendulum-v1", "-n", "300", "--seed", "5", "-conf", str(CONFIG), "-f", str(tmp_path)) == 0
+    )
+    from sb3_ddpg_ext.cli import main as cli_main
+
+    out = tmp_path / "cli"
+    assert cli_main(["train", "--env", "Pendulum-v1", "--timesteps", "300", "--seed", "5", "--out", str(out),
+                     "--eval-every", "1000", "--no-progress-bar"]) == 0  # fmt: skip
+    through_zoo = PaperDDPG.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    through_cli = PaperDDPG.load(out / "model.zip")
+    assert through_zoo._n_updates == through_cli._n_updates > 0
+    for a, b in zip(through_zoo.policy.state_dict().values(), through_cli.policy.state_dict().values(), strict=True):
+        assert th.equal(a, b)
+
+
+def test_optimize_samples_the_four_parameters_and_trial_id_reloads(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.log")
+    args = ["--env", "Pendulum-v1", "-n", "200", "-conf", str(CONFIG), "-f", str(tmp_path), "--seed", "3"]
+    assert zoo_main("optimize", *args, "--n-trials", "2", "--n-evaluations", "1", "--eval-episodes", "1",
+                    "--storage", storage, "--study-name", "zoo-test", "--no-optim-plots") == 0  # fmt: skip
+    study = optuna.load_study(
+        study_name="zoo-test", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    )
+    assert len(study.trials) == 2
+    for trial in study.trials:
+        assert set(trial.params) == {"tau", "actor_learning_rate", "critic_learning_rate", "ou_sigma"}
+    # --trial-id 0 must load trial 0 (rl-zoo3 alone ignores 0).
+    assert zoo_main("train", *args, "--storage", storage, "--study-name", "zoo-test", "--trial-id", "0") == 0
+    run = max((tmp_path / "paper_ddpg").glob("Pendulum-v1_*"), key=lambda p: int(p.name.rsplit("_", 1)[1]))
+    model = PaperDDPG.load(run / "Pendulum-v1.zip")
+    expected = study.trials[0].params
+    assert model.tau == expected["tau"] and model.ou_sigma == expected["ou_sigma"]
+    assert model.critic.optimizer.param_groups[0]["lr"] == pytest.approx(expected["critic_learning_rate"])
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("ou_thetta", 0.15, "unknown config key 'ou_thetta' for paper_ddpg; did you mean 'ou_theta'?"),
+        ("noise_type", "ornstein-uhlenbeck", "builds rl-zoo3's OU noise with dt=0.01"),
+    ],
+)
+def test_config_typos_give_a_clear_error(key: str, value, message: str, tmp_path: Path, capsys) -> None:
+    bad = dict(ENTRIES["Pendulum-v1"], **{key: value})
+    config = tmp_path / "bad.yml"
+    config.write_text(yaml.safe_dump({"Pendulum-v1": bad}))
+    assert zoo_main("train", "--env", "Pendulum-v1", "-n", "10", "-conf", str(config), "-f", str(tmp_path)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_lin_schedules_for_both_learning_rates(tmp_path: Path) -> None:
+    entry = dict(ENTRIES["Pendulum-v1"], actor_learning_rate="lin_2e-4")
+    config = tmp_path / "lin.yml"
+    config.write_text(yaml.safe_dump({"Pendulum-v1": entry}))
+    assert zoo_main("train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(config), "-f", str(tmp_path)) == 0
+    model = PaperDDPG.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert model.lr_schedule(1.0) == pytest.approx(2e-4) and model.lr_schedule(0.5) == pytest.approx(1e-4)
