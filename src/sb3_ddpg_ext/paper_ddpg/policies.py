@@ -177,6 +177,12 @@ class Critic(BaseModel):
             *hidden_layers(state_dim + get_action_dim(action_space), joint_sizes, activation_fn, batch_norm=False), output
         )
 
+    def set_bn_training_mode(self, mode: bool) -> None:
+        """Switch only the batch-norm layers, as sb3-contrib's CrossQ does per forward pass."""
+        for module in self.state_net:
+            if isinstance(module, nn.BatchNorm1d):
+                module.training = mode
+
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Q(s, a) as a (batch, 1) tensor."""
         with th.set_grad_enabled(not self.share_features_extractor):
@@ -198,7 +204,7 @@ class PaperDDPGPolicy(TD3Policy):
     :param batch_norm: batch normalization where the paper puts it (low-dimensional inputs)
     :param final_layer_init: bound of the uniform init of both output layers; default 3e-3 (3e-4 for pixels)
     :param action_input_layer: critic hidden layer the action joins (1 in the paper, 0 = at the input)
-    :param optimizer_kwargs: extra Adam arguments (defaults to the fused/foreach-free settings of torch)
+    :param optimizer_kwargs: extra optimizer arguments; default ``fused=True`` for Adam (same update, one kernel)
     """
 
     actor: Actor
@@ -228,9 +234,12 @@ class PaperDDPGPolicy(TD3Policy):
             net_arch = [200, 200] if pixels else [400, 300]
         if final_layer_init is None:
             final_layer_init = FINAL_LAYER_INIT_PIXELS if pixels else FINAL_LAYER_INIT_LOW_DIM
+        if optimizer_kwargs is None and optimizer_class is th.optim.Adam:
+            optimizer_kwargs = {"fused": True}  # ~20% faster updates on CPU than the per-tensor loop (docs/throughput.md)
         self.batch_norm = batch_norm
         self.final_layer_init = final_layer_init
         self.action_input_layer = action_input_layer
+        self._mode_modules: list[nn.Module] | None = None
         super().__init__(
             observation_space,
             action_space,
@@ -259,6 +268,17 @@ class PaperDDPGPolicy(TD3Policy):
             final_layer_init=self.final_layer_init,
             action_input_layer=self.action_input_layer,
         ).to(self.device)
+
+    def set_training_mode(self, mode: bool) -> None:
+        """Train (batch statistics) or eval (running statistics) mode for actor and critic; targets stay in eval.
+
+        Same effect as ``nn.Module.train`` on both, without its recursion: SB3 switches modes at every env step.
+        """
+        if self._mode_modules is None:
+            self._mode_modules = [*self.actor.modules(), *self.critic.modules()]
+        for module in self._mode_modules:
+            module.training = mode
+        self.training = mode
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

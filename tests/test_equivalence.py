@@ -1,0 +1,86 @@
+"""Speed never changes what is learned: PaperDDPG.train() equals a straightforward reference update."""
+
+import copy
+
+import pytest
+import torch as th
+from torch.nn import functional as F
+
+from sb3_ddpg_ext import PaperDDPG
+
+
+def reference_updates(policy, batches, gamma: float, tau: float, actor_lr: float, critic_lr: float, weight_decay: float):
+    """Algorithm 1 written plainly: per-tensor Adam, full backward, per-parameter Polyak loop, module.train/eval."""
+    actor_opt = th.optim.Adam(policy.actor.parameters(), lr=actor_lr, foreach=False, fused=False)
+    critic_opt = th.optim.Adam(policy.critic.parameters(), lr=critic_lr, weight_decay=weight_decay, foreach=False, fused=False)
+    policy.actor.train()
+    policy.critic.train()
+    policy.actor_target.eval()
+    policy.critic_target.eval()
+    for batch in batches:
+        with th.no_grad():
+            next_q = policy.critic_target(batch.next_observations, policy.actor_target(batch.next_observations))[0]
+            y = batch.rewards + (1 - batch.dones) * gamma * next_q
+        critic_loss = F.mse_loss(policy.critic(batch.observations, batch.actions)[0], y)
+        critic_opt.zero_grad()
+        critic_loss.backward()
+        critic_opt.step()
+        policy.critic.eval()
+        actor_loss = -policy.critic(batch.observations, policy.actor(batch.observations))[0].mean()
+        policy.critic.train()
+        actor_opt.zero_grad()
+        actor_loss.backward()
+        actor_opt.step()
+        with th.no_grad():
+            for net, target in ((policy.actor, policy.actor_target), (policy.critic, policy.critic_target)):
+                for p, p_target in zip(net.parameters(), target.parameters(), strict=True):
+                    p_target.mul_(1 - tau).add_(tau * p)
+                for (name, b), b_target in zip(net.named_buffers(), target.buffers(), strict=True):
+                    if "running_" in name:
+                        b_target.copy_(b)
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_fast_update_equals_reference(batch_norm: bool) -> None:
+    model = PaperDDPG(
+        "MlpPolicy", "HalfCheetah-v5", buffer_size=2000, tau=0.01, seed=0, policy_kwargs=dict(batch_norm=batch_norm)
+    )
+    model.learn(200)  # fills the buffer and moves the weights and optimizer state away from their initial values
+    reference = copy.deepcopy(model.policy)
+    th.manual_seed(1)
+    batches = [model.replay_buffer.sample(64) for _ in range(25)]
+    queue = list(batches)
+    model.replay_buffer.sample = lambda *args, **kwargs: queue.pop(0)  # feed both paths the same batches
+
+    # Reference optimizers start from the model's Adam moments (the model already made 137 updates).
+    model_state = copy.deepcopy({"actor": model.actor.optimizer.state_dict(), "critic": model.critic.optimizer.state_dict()})
+    before = copy.deepcopy(model.policy.state_dict())
+    model.train(gradient_steps=len(batches), batch_size=64)
+    assert not queue
+
+    actor_opt_state, critic_opt_state = model_state["actor"], model_state["critic"]
+    original_adam = th.optim.Adam
+
+    class SeededAdam(original_adam):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            state = critic_opt_state if kwargs.get("weight_decay") else actor_opt_state
+            self.load_state_dict(state)
+            for group in self.param_groups:  # load_state_dict brings fused=True back: keep the plain loop
+                group.update(fused=False, foreach=False)
+
+    th.optim.Adam = SeededAdam
+    try:
+        reference_updates(reference, batches, model.gamma, model.tau, 1e-4, 1e-3, 1e-2)
+    finally:
+        th.optim.Adam = original_adam
+
+    fast, slow = model.policy.state_dict(), reference.state_dict()
+    assert fast.keys() == slow.keys()
+    # atol: a bias followed by batch norm has a true gradient of 0, and Adam turns its float rounding noise into
+    # steps of up to lr (1e-4); over 25 steps both paths stay within ~1e-5 of each other on those entries.
+    for key in fast:
+        th.testing.assert_close(fast[key], slow[key], rtol=1e-4, atol=2e-5, msg=key)
+    # The updates really moved every network (the comparison is not between two untouched copies).
+    for prefix in ("actor.", "critic.", "actor_target.", "critic_target."):
+        assert any(not th.equal(fast[k], before[k]) for k in fast if k.startswith(prefix)), prefix
