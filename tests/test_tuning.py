@@ -1,0 +1,250 @@
+"""Optuna tuning: embedded journal storage, a real PostgreSQL server, pruning, divergence, resume, report."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from sb3_ddpg_ext import tuning, zoo
+from sb3_ddpg_ext.cli import main as cli_main
+from sb3_ddpg_ext.search_space import PAPER_PARAMS
+
+SB3_DDPG = str(Path(sys.executable).parent / "sb3-ddpg")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+TINY = ["--env", "Pendulum-v1", "--timesteps", "200", "--eval-every", "100"]
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def journal(path: Path) -> optuna.storages.JournalStorage:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(tmp_path: Path) -> None:
+    args = ["tune", *TINY, "--n-trials", "2", "--out", str(tmp_path), "--study-name", "s", "--sampler-seed", "1"]
+    assert cli_main(args) == 0
+    study = optuna.load_study(study_name="s", storage=journal(tmp_path / "study.journal"))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.trials[0].params == PAPER_PARAMS and study.trials[0].user_attrs["paper_defaults"]
+    # The same command again: nothing to do. A larger budget: resumes where it stopped.
+    assert cli_main(args) == 0
+    assert cli_main([*args[:-6], "--n-trials", "3", "--out", str(tmp_path), "--study-name", "s", "--sampler-seed", "2"]) == 0
+    study = optuna.load_study(study_name="s", storage=journal(tmp_path / "study.journal"))
+    assert len(study.trials) == 3
+    assert sum(t.params == PAPER_PARAMS for t in study.trials) == 1
+    assert sum(bool(t.user_attrs.get("paper_defaults")) for t in study.trials) == 1
+
+
+def test_report_plots_and_zoo_yaml_that_rl_zoo_loads(tmp_path: Path, capsys) -> None:
+    assert (
+        cli_main(["tune", *TINY, "--n-trials", "3", "--out", str(tmp_path), "--study-name", "r", "--sampler-seed", "0"]) == 0
+    )
+    assert cli_main(["tune-report", "--study-name", "r", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "| paper (#0) |" in printed and "| best (#" in printed and "Parameter importances:" in printed
+    for name in ("optimization_history", "param_importances", "parallel_coordinate"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000 and (tmp_path / f"{name}.html").exists()
+    exported = tmp_path / "paper_ddpg_tuned.yml"
+    entry = yaml.safe_load(exported.read_text())["Pendulum-v1"]
+    best = optuna.load_study(study_name="r", storage=journal(tmp_path / "study.journal")).best_trial
+    assert {k: entry[k] for k in PAPER_PARAMS} == best.params
+    assert entry["critic_weight_decay"] == 0.01 and entry["ou_theta"] == 0.15
+    # rl-zoo3's ExperimentManager builds and trains from it.
+    assert zoo.main(["train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(exported), "-f", str(tmp_path / "logs")]) == 0
+
+
+def test_pruner_prunes_a_hopeless_configuration(tmp_path: Path) -> None:
+    spec = tuning.StudySpec(env_id="Pendulum-v1", n_trials=4, timesteps=400, eval_every=100, eval_episodes=1,
+                            pruner={"name": "median", "n_startup_trials": 3, "n_warmup_steps": 0})  # fmt: skip
+    study = tuning.create_study(spec, journal(tmp_path / "p.journal"), sampler_seed=0)
+    # Three finished trials that learned well (return -150 at every report) make the history to compare with.
+    dist = {k: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log) for k, r in spec.search_space.items()}
+    for _ in range(3):
+        study.add_trial(optuna.trial.create_trial(params=PAPER_PARAMS, distributions=dist, value=-150.0,
+                                                  intermediate_values={s: -150.0 for s in (100, 200, 300, 400)}))  # fmt: skip
+    # The one trial left to run (#0, the enqueued configuration) has 100 steps of training at its first report:
+    # an agent that returns about -1200 against a median of -150, so the pruner stops it there.
+    tuning.run_worker(study, spec, n_trials=4, poll_seconds=0.1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [100]
+
+
+class NaNRewardAfter(gym.Wrapper):
+    """A real env that starts returning NaN rewards: the critic's targets, then its weights, go NaN."""
+
+    def __init__(self, env: gym.Env, after: int = 80) -> None:
+        super().__init__(env)
+        self.after, self.steps = after, 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        return obs, (np.nan if self.steps > self.after else reward), terminated, truncated, info
+
+
+gym.register("NaNPendulum-v0", entry_point=lambda **kw: NaNRewardAfter(gym.make("Pendulum-v1", **kw)), max_episode_steps=200)
+
+
+def test_diverging_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
+    spec = tuning.StudySpec(env_id="NaNPendulum-v0", n_trials=2, timesteps=200, eval_every=100, eval_episodes=1)
+    study = tuning.create_study(spec, journal(tmp_path / "n.journal"), sampler_seed=0)
+    tuning.run_worker(study, spec, n_trials=2, poll_seconds=0.1)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2  # both ran: the study went on
+    reason = study.trials[0].user_attrs["failure_reason"]
+    assert reason == "diverged at step 100, seed 0: train/critic_loss is nan"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"env_id": "Pendulum-v1", "search_space": {"tauu": {"low": 1e-4, "high": 1e-2}}}, "unknown parameter 'tauu'"),
+        ({"env_id": "Pendulum-v1", "search_space": {"tau": {"low": 1e-2, "high": 1e-2}}}, "empty range"),
+        ({"env_id": "Pendulum-v1", "search_space": {}}, "search_space is empty"),
+        ({"env_id": "Pendulum-v1", "search_space": {"tau": {"low": 1e-2, "high": 1e-1}}}, "must contain the paper's 0.001"),
+        ({"env_id": "Pendulum-v1", "n_trails": 3}, "unknown key(s) n_trails"),
+        ({"env_id": "Pendulum-v1", "fixed": {"batch_sise": 32}}, "fixed: unknown parameter 'batch_sise'"),
+        ({"env_id": "Pendulum-v1", "timesteps": 1000, "eval_every": 300}, "must be a multiple of eval_every"),
+    ],
+)
+def test_bad_specs(spec: dict, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = subprocess.run([SB3_DDPG, "tune", "--spec", str(path), "--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("mysql://u@localhost/db", "unsupported storage URL"),
+        ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot open storage postgresql+psycopg://u:***@127.0.0.1:1/db"),
+    ],
+)
+def test_bad_storage_urls(url: str, message: str, tmp_path: Path) -> None:
+    result = subprocess.run([SB3_DDPG, "tune", *TINY, "--n-trials", "1", "--storage", url, "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_shipped_specs_are_valid() -> None:
+    specs = sorted((Path(__file__).parents[1] / "tuning").glob("*.yaml"))
+    assert {s.stem for s in specs} >= {
+        "pendulum",
+        "mountaincar_continuous",
+        "lunarlander_continuous",
+        "inverted_pendulum",
+        "halfcheetah",
+    }
+    for path in specs:
+        spec = tuning.StudySpec.from_yaml(path)
+        gym.spec(spec.env_id)
+        assert spec.n_seeds >= 2 and set(spec.search_space) == set(PAPER_PARAMS)
+
+
+# --- a real PostgreSQL 15 server, started by the tests on loopback ---------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl), as the postgres user when run as root."""
+    assert (PG_BIN / "initdb").exists(), f"PostgreSQL 15 server binaries are missing under {PG_BIN} (.ci/run installs them)"
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="sb3-ddpg-pg-"))
+    data.chmod(0o755)
+    if as_user:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    subprocess.run([*as_user, PG_BIN / "initdb", "-D", data / "db", "-U", "postgres", "-A", "trust", "--no-sync"],
+                   check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+    subprocess.run([*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-o", options, "-l", data / "log", "-w", "start"],
+                   check=True, capture_output=True)  # fmt: skip
+    try:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE optuna")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
+    finally:
+        subprocess.run([*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def tune_worker(url: str, study_name: str, n_trials: int, out: Path, *extra: str) -> subprocess.Popen:
+    args = [
+        "tune",
+        *TINY,
+        "--n-trials",
+        str(n_trials),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--out",
+        str(out),
+        *extra,
+    ]
+    return subprocess.Popen([SB3_DDPG, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_postgres_workers_share_one_study_and_finish_exactly_n(postgres_url: str, tmp_path: Path) -> None:
+    workers = [tune_worker(postgres_url, "shared", 5, tmp_path) for _ in range(2)]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    seeds = {line.rsplit("sampler seed ", 1)[1] for out, _ in outputs for line in out.splitlines() if "sampler seed" in line}
+    assert len(seeds) == 2  # each worker samples with its own seed
+    study = optuna.load_study(study_name="shared", storage=postgres_url)
+    assert sum(t.state in FINISHED for t in study.trials) == 5
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert sum(bool(t.user_attrs.get("paper_defaults")) for t in study.trials if t.state in FINISHED) == 1
+    # Both workers ran trials: the study was shared, not done twice.
+    assert all("Trial" in err for _, err in outputs)
+
+
+def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(postgres_url: str, tmp_path: Path) -> None:
+    heartbeat = ["--heartbeat-interval", "1", "--grace-period", "3"]
+    victim = tune_worker(postgres_url, "killed", 3, tmp_path, "--timesteps", "600", "--eval-every", "200", *heartbeat)
+    deadline = time.monotonic() + 120
+    running: list = []
+    while not running and time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            study = optuna.load_study(study_name="killed", storage=postgres_url)
+            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        except KeyError:
+            continue
+    assert running, "the first worker never started a trial"
+    time.sleep(1.5)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    killed = running[0]
+
+    survivor = tune_worker(postgres_url, "killed", 3, tmp_path, *heartbeat)
+    _, err = survivor.communicate(timeout=600)
+    assert survivor.returncode == 0, err
+    study = optuna.load_study(study_name="killed", storage=postgres_url)
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert sum(s in FINISHED for s in states) == 3
+    assert study.trials[killed.number].state == optuna.trial.TrialState.FAIL
+    # The killed configuration was re-queued and finished: nothing lost.
+    assert any(t.params == killed.params and t.state in FINISHED for t in study.trials if t.number != killed.number)
