@@ -74,3 +74,14 @@ def test_interrupted_training_keeps_model_and_log(tmp_path: Path) -> None:
     assert "interrupted at" in stderr
     assert (out / "model.zip").exists()
     assert len(pd.read_csv(out / "evaluations.csv")) >= 1
+
+
+def test_policy_is_chosen_from_the_observation_space() -> None:
+    import numpy as np
+    from gymnasium import spaces
+
+    from sb3_ddpg_ext.cli import policy_for
+
+    assert policy_for(spaces.Box(-1, 1, (3,))) == "MlpPolicy"
+    assert policy_for(spaces.Box(0, 255, (3, 64, 64), dtype=np.uint8)) == "CnnPolicy"
+    assert policy_for(spaces.Dict({"x": spaces.Box(-1, 1, (2,))})) == "MultiInputPolicy"

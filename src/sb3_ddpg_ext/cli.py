@@ -29,6 +29,16 @@ def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None) -> Any:
         raise UserError(f"cannot make {env_id}: {e}") from e
 
 
+def policy_for(observation_space: Any) -> str:
+    """The policy alias for an observation space: Dict, image or flat vector."""
+    from gymnasium import spaces
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    if isinstance(observation_space, spaces.Dict):
+        return "MultiInputPolicy"
+    return "CnnPolicy" if is_image_space(observation_space) else "MlpPolicy"
+
+
 def parse_params(pairs: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (values parsed as YAML) checked against PaperDDPG's constructor."""
     from sb3_ddpg_ext import PaperDDPG
@@ -91,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     eval_env = make_vec_env(args.env, n_envs=1, seed=args.seed + 10_000)
     try:
         model = PaperDDPG(
-            "MlpPolicy",
+            policy_for(env.observation_space),
             env,
             seed=args.seed,
             device=args.device,
@@ -144,7 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not model_path.exists() and not model_path.with_suffix(".zip").exists():
         raise UserError(f"no model at {model_path}: pass the .zip written by 'sb3-ddpg train'")
     env = make_vec_env(args.env, n_envs=1, seed=args.seed)
-    model = PaperDDPG.load(model_path, env=env, device=args.device)
+    model = PaperDDPG.load(model_path, env=env, device=args.device, buffer_size=1)  # no replay needed to evaluate
     returns, _ = evaluate_policy(model, env, n_eval_episodes=args.episodes, deterministic=True, return_episode_rewards=True)
     returns = np.asarray(returns, dtype=float)
     print(
