@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sb3_ddpg_ext import tuning  # optuna itself is imported only when a tuning command runs
+
 
 class UserError(Exception):
     """A problem the user can fix: printed as one line, exit code 2."""
@@ -172,21 +174,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require(extra: str, module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f"this command needs the '{extra}' extra: pip install 'sb3-ddpg-ext[{extra}]'")
+
+
 def cmd_zoo(args: argparse.Namespace) -> int:
+    _require("zoo", "rl_zoo3")
     from sb3_ddpg_ext import zoo
 
     return zoo.main(args.zoo_args)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from sb3_ddpg_ext import tuning
-
+    _require("tune", "optuna")
     return tuning.cli_tune(args)
 
 
 def cmd_tune_report(args: argparse.Namespace) -> int:
-    from sb3_ddpg_ext import tuning
-
+    _require("tune", "optuna")
     return tuning.cli_report(args)
 
 
@@ -228,12 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(func=cmd_tune)
     report = sub.add_parser("tune-report", help="report, plots and zoo YAML of a study")
     report.set_defaults(func=cmd_tune_report)
-    try:
-        from sb3_ddpg_ext import tuning
-    except ImportError:
-        pass
-    else:
-        tuning.add_arguments(tune, report)
+    tuning.add_arguments(tune, report)
     return parser
 
 

@@ -320,8 +320,6 @@ def add_arguments(tune: argparse.ArgumentParser, report: argparse.ArgumentParser
     tune.add_argument("--heartbeat-interval", type=int, default=60, help="RDB storages: seconds between heartbeats")
     tune.add_argument("--grace-period", type=int, default=180, help="RDB storages: seconds before a silent trial is stale")
     tune.add_argument("--threads", type=int, default=1)
-    for parser in (tune, report):
-        parser.set_defaults(tuning_parser=True)
     report.add_argument("--storage", default=None, help="as given to tune (default: the journal under --out)")
     report.add_argument("--study-name", required=True)
     report.add_argument("--out", default="runs/tune", help="where the plots, report.md and the zoo YAML go")
