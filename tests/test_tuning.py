@@ -106,6 +106,17 @@ def test_diverging_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> No
     assert reason == "diverged at step 100, seed 0: train/critic_loss is nan"
 
 
+def test_fresh_seed_validation_reports_rliable_iqm() -> None:
+    spec = tuning.StudySpec(env_id="Pendulum-v1", n_trials=1, timesteps=100, eval_every=100, eval_episodes=1)
+    lines = tuning.validate_on_fresh_seeds(spec, PAPER_PARAMS, dict(PAPER_PARAMS, tau=0.005), n_seeds=2)
+    assert lines[0].startswith("Fresh seeds 1000..1001")
+    rows = [line for line in lines if line.startswith(("| paper", "| best"))]
+    assert len(rows) == 2
+    for row in rows:
+        mean, iqm = (float(cell) for cell in row.split("|")[2:4])
+        assert -2000 < iqm < 0 and -2000 < mean < 0
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
