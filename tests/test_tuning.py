@@ -106,6 +106,43 @@ def test_diverging_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> No
     assert reason == "diverged at step 100, seed 0: train/critic_loss is nan"
 
 
+def wait_for_running_trial(study_name: str, storage, timeout: float = 120) -> optuna.trial.FrozenTrial:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            running = optuna.load_study(study_name=study_name, storage=storage).get_trials(
+                states=(optuna.trial.TrialState.RUNNING,)
+            )
+        except KeyError:
+            continue
+        if running:
+            return running[0]
+    raise AssertionError("the worker never started a trial")
+
+
+def assert_killed_trial_rerun(study: optuna.Study, killed: optuna.trial.FrozenTrial, n_trials: int) -> None:
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert sum(s in FINISHED for s in states) == n_trials
+    assert study.trials[killed.number].state == optuna.trial.TrialState.FAIL
+    # The killed configuration was re-queued and finished: nothing lost.
+    assert any(t.params == killed.params and t.state in FINISHED for t in study.trials if t.number != killed.number)
+
+
+def test_killed_local_worker_on_the_embedded_storage(tmp_path: Path) -> None:
+    args = ["tune", *TINY, "--n-trials", "3", "--study-name", "k", "--out", str(tmp_path)]
+    victim = subprocess.Popen([SB3_DDPG, *args, "--timesteps", "600", "--eval-every", "200"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    killed = wait_for_running_trial("k", journal(tmp_path / "study.journal"))
+    time.sleep(1.0)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    survivor = subprocess.run([SB3_DDPG, *args], capture_output=True, text=True, timeout=600)
+    assert survivor.returncode == 0, survivor.stderr
+    assert_killed_trial_rerun(optuna.load_study(study_name="k", storage=journal(tmp_path / "study.journal")), killed, 3)
+
+
 def test_fresh_seed_validation_reports_rliable_iqm() -> None:
     spec = tuning.StudySpec(env_id="Pendulum-v1", n_trials=1, timesteps=100, eval_every=100, eval_episodes=1)
     lines = tuning.validate_on_fresh_seeds(spec, PAPER_PARAMS, dict(PAPER_PARAMS, tau=0.005), n_seeds=2)
@@ -201,21 +238,13 @@ def postgres_url():
         shutil.rmtree(data, ignore_errors=True)
 
 
-def tune_worker(url: str, study_name: str, n_trials: int, out: Path, *extra: str) -> subprocess.Popen:
-    args = [
-        "tune",
-        *TINY,
-        "--n-trials",
-        str(n_trials),
-        "--storage",
-        url,
-        "--study-name",
-        study_name,
-        "--out",
-        str(out),
-        *extra,
-    ]
-    return subprocess.Popen([SB3_DDPG, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def tune_worker(url: str, study_name: str, n_trials: int, out: Path, *extra: str, host: str | None = None) -> subprocess.Popen:
+    """A worker process; with ``host``, in its own UTS namespace under that hostname, as on another machine."""
+    args = [SB3_DDPG, "tune", *TINY, "--n-trials", str(n_trials), "--storage", url, "--study-name", study_name,
+            "--out", str(out), *extra]  # fmt: skip
+    if host:
+        args = ["unshare", "--uts", "--", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *args]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_two_postgres_workers_share_one_study_and_finish_exactly_n(postgres_url: str, tmp_path: Path) -> None:
@@ -233,30 +262,19 @@ def test_two_postgres_workers_share_one_study_and_finish_exactly_n(postgres_url:
 
 
 def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(postgres_url: str, tmp_path: Path) -> None:
+    if subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare --uts (root) to run a worker under another hostname")
     heartbeat = ["--heartbeat-interval", "1", "--grace-period", "3"]
-    victim = tune_worker(postgres_url, "killed", 3, tmp_path, "--timesteps", "600", "--eval-every", "200", *heartbeat)
-    deadline = time.monotonic() + 120
-    running: list = []
-    while not running and time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            study = optuna.load_study(study_name="killed", storage=postgres_url)
-            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-        except KeyError:
-            continue
-    assert running, "the first worker never started a trial"
+    # The victim runs as host "worker-b": only the heartbeat can tell that it died (its pid is not ours to check).
+    victim = tune_worker(postgres_url, "killed", 3, tmp_path, "--timesteps", "600", "--eval-every", "200", *heartbeat,
+                         host="worker-b")  # fmt: skip
+    killed = wait_for_running_trial("killed", postgres_url)
+    assert killed.user_attrs["worker"].startswith("worker-b:")
     time.sleep(1.5)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
-    killed = running[0]
 
     survivor = tune_worker(postgres_url, "killed", 3, tmp_path, *heartbeat)
     _, err = survivor.communicate(timeout=600)
     assert survivor.returncode == 0, err
-    study = optuna.load_study(study_name="killed", storage=postgres_url)
-    states = [t.state for t in study.trials]
-    assert optuna.trial.TrialState.RUNNING not in states
-    assert sum(s in FINISHED for s in states) == 3
-    assert study.trials[killed.number].state == optuna.trial.TrialState.FAIL
-    # The killed configuration was re-queued and finished: nothing lost.
-    assert any(t.params == killed.params and t.state in FINISHED for t in study.trials if t.number != killed.number)
+    assert_killed_trial_rerun(optuna.load_study(study_name="killed", storage=postgres_url), killed, 3)

@@ -185,7 +185,37 @@ def make_pruner(spec: StudySpec) -> Any:
 
 def worker_seed(base: int) -> int:
     """A different sampler seed for each worker, or parallel workers sample the same configurations."""
-    return zlib.crc32(f"{socket.gethostname()}:{os.getpid()}:{base}".encode()) & 0x7FFFFFFF
+    return zlib.crc32(f"{worker_id()}:{base}".encode()) & 0x7FFFFFFF
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def requeue_dead_local_trials(study: Any) -> None:
+    """Fail and re-queue RUNNING trials whose worker process on this host is gone (journal storage has no heartbeat)."""
+    import optuna
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError):
+            continue  # another worker got there first and re-queues it
+        attrs = {k: v for k, v in t.user_attrs.items() if k != "worker"}
+        study.enqueue_trial(t.params, user_attrs={**attrs, "retry_of": t.number})
 
 
 def divergence_reason(model: Any) -> str | None:
@@ -255,6 +285,7 @@ def _objective_within_budget(trial: Any, spec: StudySpec, n_trials: int) -> floa
     if len(ahead) >= n_trials:
         trial.set_user_attr("failure_reason", f"surplus: the study already has {n_trials} trials finished or running")
         raise _SurplusTrial()
+    trial.set_user_attr("worker", worker_id())
     return objective(trial, spec)
 
 
@@ -292,6 +323,7 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # RDB storages: a killed worker's trial is failed and re-queued
+        requeue_dead_local_trials(study)  # any storage: the same for this host's dead workers
         trials = study.get_trials(deepcopy=False)
         finished = sum(t.state in finished_states for t in trials)
         running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
