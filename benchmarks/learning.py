@@ -8,6 +8,7 @@ Prints the curve per config (mean over seeds) and the final return's IQM with a 
 
 import argparse
 import platform
+import tempfile
 from datetime import date
 
 import numpy as np
@@ -53,8 +54,9 @@ def main() -> None:
     for config in args.configs:
         curves = []
         for seed in args.seeds:
+            log_path = tempfile.mkdtemp(prefix="learning-")  # EvalCallback keeps its results only with a log_path
             eval_cb = EvalCallback(make_vec_env(args.env, seed=seed + 10_000), eval_freq=args.eval_every,
-                                   n_eval_episodes=args.eval_episodes, verbose=0)  # fmt: skip
+                                   n_eval_episodes=args.eval_episodes, log_path=log_path, verbose=0)  # fmt: skip
             make_model(config, args.env, seed).learn(args.steps, callback=eval_cb)
             curves.append([np.mean(r) for r in eval_cb.evaluations_results])
             print(f"{config} seed {seed}: " + " ".join(f"{v:.0f}" for v in curves[-1]), flush=True)
