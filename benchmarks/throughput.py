@@ -8,6 +8,7 @@ with 400-300 networks, batch 64, tau 1e-3, gamma 0.99, a 1e6 buffer and OU noise
 
 import argparse
 import importlib.util
+import os
 import platform
 import statistics
 import time
@@ -78,6 +79,8 @@ def main() -> None:
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
+    if args.threads == 1:  # hold XLA (SBX) to one thread too; read when jax is first imported
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     makers: dict[str, Callable] = {"PaperDDPG": paper_ddpg, "SB3 DDPG": sb3_ddpg}
     if importlib.util.find_spec("sbx") is not None:
         makers["SBX DDPG"] = sbx_ddpg
