@@ -62,6 +62,15 @@ def test_every_entry_builds_and_trains(env_id: str, tmp_path: Path) -> None:
     assert (model.tau, model.batch_size, model.ou_sigma) == (1e-3, 64, OVERRIDES.get((env_id, "ou_sigma"), 0.2))
 
 
+def test_tuned_config_trains_through_rl_zoo(tmp_path: Path) -> None:
+    tuned = CONFIG.with_name("paper_ddpg_tuned.yml")
+    entry = yaml.safe_load(tuned.read_text())["Pendulum-v1"]
+    assert set(PAPER) - {"policy_kwargs"} <= set(entry)  # a full entry: the paper's values plus the tuned four
+    assert zoo_main("train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(tuned), "-f", str(tmp_path)) == 0
+    model = PaperDDPG.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert model.tau == entry["tau"] and model.ou_sigma == entry["ou_sigma"]
+
+
 def test_train_then_enjoy_round_trip(tmp_path: Path) -> None:
     common = ["--env", "Pendulum-v1", "-f", str(tmp_path)]
     assert zoo_main("train", *common, "-n", "300", "-conf", str(CONFIG), "--seed", "1") == 0
