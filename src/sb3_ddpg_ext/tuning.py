@@ -247,26 +247,29 @@ def objective(trial: Any, spec: StudySpec) -> float:
     seeds = [spec.seed + k for k in range(spec.n_seeds)]
     models = [PaperDDPG("MlpPolicy", make_vec_env(spec.env_id, seed=s), seed=s, device="cpu", **params) for s in seeds]
     eval_envs = [make_vec_env(spec.env_id, seed=s + 10_000) for s in seeds]
-    value = float("nan")
-    for step in range(spec.eval_every, spec.timesteps + 1, spec.eval_every):
-        returns = []
-        for seed, model, eval_env in zip(seeds, models, eval_envs, strict=True):
-            model.learn(spec.eval_every, reset_num_timesteps=False)
-            mean_return = float("nan")
-            reason = divergence_reason(model)
-            if reason is None:
-                mean_return, _ = evaluate_policy(model, eval_env, n_eval_episodes=spec.eval_episodes, deterministic=True)
-                reason = None if np.isfinite(mean_return) else f"evaluation return is {mean_return}"
-            if reason is not None:
-                trial.set_user_attr("failure_reason", f"diverged at step {step}, seed {seed}: {reason}")
-                raise optuna.TrialPruned(f"diverged: {reason}")
-            returns.append(float(mean_return))
-        value = float(np.mean(returns))
-        trial.report(value, step)
-        if trial.should_prune():
-            raise optuna.TrialPruned()
-    trial.set_user_attr("seed_returns", returns)
-    return value
+    try:
+        for step in range(spec.eval_every, spec.timesteps + 1, spec.eval_every):
+            returns = []
+            for seed, model, eval_env in zip(seeds, models, eval_envs, strict=True):
+                model.learn(spec.eval_every, reset_num_timesteps=False)
+                mean_return = float("nan")
+                reason = divergence_reason(model)
+                if reason is None:
+                    mean_return, _ = evaluate_policy(model, eval_env, n_eval_episodes=spec.eval_episodes, deterministic=True)
+                    reason = None if np.isfinite(mean_return) else f"evaluation return is {mean_return}"
+                if reason is not None:
+                    trial.set_user_attr("failure_reason", f"diverged at step {step}, seed {seed}: {reason}")
+                    raise optuna.TrialPruned(f"diverged: {reason}")
+                returns.append(float(mean_return))
+            value = float(np.mean(returns))
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        trial.set_user_attr("seed_returns", returns)
+        return value
+    finally:
+        for env in [*eval_envs, *(model.get_env() for model in models)]:
+            env.close()
 
 
 def _objective_within_budget(trial: Any, spec: StudySpec, n_trials: int) -> float:
