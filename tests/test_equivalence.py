@@ -84,3 +84,18 @@ def test_fast_update_equals_reference(batch_norm: bool) -> None:
     # The updates really moved every network (the comparison is not between two untouched copies).
     for prefix in ("actor.", "critic.", "actor_target.", "critic_target."):
         assert any(not th.equal(fast[k], before[k]) for k in fast if k.startswith(prefix)), prefix
+
+
+def test_policy_gradient_q_equals_the_critic() -> None:
+    """The actor-loss form of Q (split first joint layer, no autograd in the state branch) is the same function."""
+    model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0)
+    critic = model.critic
+    critic.set_training_mode(False)
+    obs = th.randn(64, 17)
+    actions = th.rand(64, 6, requires_grad=True)
+    q_split = critic.q_for_policy_gradient(obs, actions)
+    (grad_split,) = th.autograd.grad(q_split.sum(), actions)
+    q_full = critic.q1_forward(obs, actions)
+    (grad_full,) = th.autograd.grad(q_full.sum(), actions)
+    th.testing.assert_close(q_split, q_full)
+    th.testing.assert_close(grad_split, grad_full)

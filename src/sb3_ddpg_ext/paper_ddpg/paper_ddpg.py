@@ -291,7 +291,7 @@ class PaperDDPG(TD3):
             # Update the actor with the sampled policy gradient: grad of 1/N sum_i Q(s_i, mu(s_i)).
             # The critic's BN uses its running statistics here, so they are updated once per step (as CrossQ).
             self.critic.set_bn_training_mode(False)
-            actor_loss = -self.critic.q1_forward(data.observations, self.actor(data.observations)).mean()
+            actor_loss = -self.critic.q_for_policy_gradient(data.observations, self.actor(data.observations)).mean()
             self.critic.set_bn_training_mode(True)
             self.actor.optimizer.zero_grad(set_to_none=True)
             actor_loss.backward(inputs=self._actor_params)  # no gradients for the critic's weights

@@ -11,6 +11,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Combine
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
+from torch.nn import functional as F
 
 # Paper, section 7: final-layer init bound for low-dimensional and for pixel inputs.
 FINAL_LAYER_INIT_LOW_DIM = 3e-3
@@ -188,6 +189,19 @@ class Critic(BaseModel):
         with th.set_grad_enabled(not self.share_features_extractor):
             features = self.extract_features(obs, self.features_extractor)
         return self.q_net(th.cat([self.state_net(features), actions], dim=1))
+
+    def q_for_policy_gradient(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """Q(s, a) for the actor's loss: equal to ``q1_forward``, built for a gradient w.r.t. ``actions`` only.
+
+        The state branch runs without autograd, and the first joint layer is applied as W_s h + W_a a + b instead of
+        W [h, a] + b, so the backward pass skips the (batch x 400) gradient of h that the actor does not need.
+        """
+        with th.no_grad():
+            h = self.state_net(self.extract_features(obs, self.features_extractor))
+        joint = self.q_net[0]
+        n = h.shape[1]
+        z = F.linear(h, joint.weight[:, :n]) + F.linear(actions, joint.weight[:, n:], joint.bias)
+        return self.q_net[1:](z)
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
         # A one-element tuple, as SB3's ContinuousCritic returns for n_critics=1.
