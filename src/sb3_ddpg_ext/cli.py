@@ -1,7 +1,6 @@
 """The ``sb3-ddpg`` command: train, evaluate, tune, tune-report and zoo."""
 
 import argparse
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (values parsed as YAML) checked against PaperDDPG's constructor."""
     from sb3_ddpg_ext import PaperDDPG
 
-    valid = set(inspect.signature(PaperDDPG.__init__).parameters) - {"self", "policy", "env", "_init_setup_model"}
+    valid = set(PaperDDPG.hyperparameter_defaults())
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -28,13 +28,6 @@ class TuningError(Exception):
     """A problem the user can fix; the CLI prints it as one line."""
 
 
-def _algo_params() -> dict[str, inspect.Parameter]:
-    from sb3_ddpg_ext import PaperDDPG
-
-    params = inspect.signature(PaperDDPG.__init__).parameters
-    return {k: v for k, v in params.items() if k not in ("self", "policy", "env", "_init_setup_model")}
-
-
 @dataclass
 class StudySpec:
     """A study: environment, budget, evaluation schedule, seeds, search space, sampler and pruner (tuning/*.yaml)."""
@@ -53,7 +46,9 @@ class StudySpec:
     study_name: str | None = None
 
     def __post_init__(self) -> None:
-        algo = _algo_params()
+        from sb3_ddpg_ext import PaperDDPG
+
+        algo = PaperDDPG.hyperparameter_defaults()
         for name, r in self.search_space.items():
             if name not in algo:
                 raise TuningError(f"search_space: unknown parameter '{name}'; PaperDDPG takes {', '.join(sorted(algo))}")
@@ -482,7 +477,9 @@ def zoo_entry(spec: StudySpec, best: Any) -> str:
     """An rl-zoo3 YAML entry: the paper's settings with the study's best values (for zoo_configs/)."""
     paper_settings = ("actor_learning_rate", "critic_learning_rate", "critic_weight_decay", "gamma", "tau", "batch_size",
                       "buffer_size", "learning_starts", "train_freq", "gradient_steps", "ou_sigma", "ou_theta")  # fmt: skip
-    defaults = {k: p.default for k, p in _algo_params().items() if k in paper_settings}
+    from sb3_ddpg_ext import PaperDDPG
+
+    defaults = {k: v for k, v in PaperDDPG.hyperparameter_defaults().items() if k in paper_settings}
     entry = {"n_timesteps": spec.timesteps, "policy": "MlpPolicy", **defaults, **spec.fixed, **best.params}
     header = (
         f"# Tuned by Optuna study '{spec.name}' (trial #{best.number}, value {best.value:.2f}); other values: paper defaults\n"

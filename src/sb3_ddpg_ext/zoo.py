@@ -6,7 +6,6 @@ python -m sb3_ddpg_ext.zoo optimize -conf zoo_configs/paper_ddpg.yml --env Pendu
 """
 
 import difflib
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ DEFAULT_CONFIG = Path("zoo_configs") / "paper_ddpg.yml"
 # Keys rl-zoo3 consumes itself before it builds the algorithm.
 ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback",
             "env_kwargs"}  # fmt: skip
-ALGO_KEYS = set(inspect.signature(PaperDDPG.__init__).parameters) - {"self", "env", "_init_setup_model"}
+ALGO_KEYS = set(PaperDDPG.hyperparameter_defaults())
 
 
 class ZooConfigError(ValueError):

@@ -1,5 +1,6 @@
 """DDPG as specified in Lillicrap et al. (2015), "Continuous control with deep reinforcement learning"."""
 
+import inspect
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -175,6 +176,12 @@ class PaperDDPG(TD3):
             self.action_noise = self.make_ou_noise()
         if _init_setup_model:
             self._setup_model()
+
+    @classmethod
+    def hyperparameter_defaults(cls) -> dict[str, Any]:
+        """Every constructor argument a config, CLI override or study may set, with its default."""
+        parameters = inspect.signature(cls.__init__).parameters
+        return {k: p.default for k, p in parameters.items() if k not in ("self", "policy", "env", "_init_setup_model")}
 
     @staticmethod
     def _check_hyperparameters(**hp: Any) -> None:
