@@ -276,7 +276,7 @@ class PaperDDPG(TD3):
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
-        critic_losses, actor_losses, q_means = [], [], []
+        stats = []  # (critic loss, actor loss, mean Q) per step, read back once: no device sync per step
         for _ in range(gradient_steps):
             self._n_updates += 1
             # Sample a random minibatch of N transitions (s_i, a_i, r_i, s_i+1) from R
@@ -310,14 +310,13 @@ class PaperDDPG(TD3):
                 if self._online_bn_stats:  # BN running statistics are copied, not averaged
                     th._foreach_copy_(self._target_bn_stats, self._online_bn_stats)
 
-            critic_losses.append(critic_loss.item())
-            actor_losses.append(actor_loss.item())
-            q_means.append(q.mean().item())
+            stats.append(th.stack([critic_loss.detach(), actor_loss.detach(), q.detach().mean()]))
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/critic_loss", np.mean(critic_losses))
-        self.logger.record("train/actor_loss", np.mean(actor_losses))
-        self.logger.record("train/q_mean", np.mean(q_means))
+        critic_loss_mean, actor_loss_mean, q_mean = th.stack(stats).mean(dim=0).tolist()
+        self.logger.record("train/critic_loss", critic_loss_mean)
+        self.logger.record("train/actor_loss", actor_loss_mean)
+        self.logger.record("train/q_mean", q_mean)
 
     def learn(
         self: SelfPaperDDPG,
