@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= zoo,tune,mujoco,box2d,test
-SOURCES := $(shell find src -name '*.py') pyproject.toml constraints.txt
+SOURCES := $(shell find sb3_ddpg_ext -name '*.py') $(wildcard zoo_configs/*.yml tuning/*.yaml) pyproject.toml constraints.txt
 
 .PHONY: install run test bench lint format clean
 
@@ -35,4 +35,4 @@ format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) runs build src/*.egg-info
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,8 +1,80 @@
+"""Shared fixtures: one torch thread, the console script, small paper models, journal storages, test-only envs."""
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch as th
 
+from sb3_ddpg_ext import PaperDDPG
+
+REPO = Path(__file__).resolve().parents[1]
+SB3_DDPG = str(Path(sys.executable).parent / "sb3-ddpg")
+
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
+def one_torch_thread() -> None:
     """Two tests run at once on a 2-core CI machine: one thread each avoids oversubscription."""
     th.set_num_threads(1)
+
+
+@pytest.fixture
+def sb3_ddpg() -> Callable[..., subprocess.CompletedProcess]:
+    """Runs the installed ``sb3-ddpg`` console script as a user would, capturing its output."""
+
+    def run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([SB3_DDPG, *args], capture_output=True, text=True, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def cheetah() -> PaperDDPG:
+    """HalfCheetah-v5 at the paper's defaults: 17 state dims, 6 action dims. Read-only: tests must not change it."""
+    return PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=1000, seed=0)
+
+
+@pytest.fixture
+def pendulum() -> Callable[..., PaperDDPG]:
+    """A factory of small Pendulum-v1 models at the paper's defaults (buffer 1000, seed 0), overridable."""
+
+    def make(**kwargs) -> PaperDDPG:
+        return PaperDDPG("MlpPolicy", "Pendulum-v1", **{"buffer_size": 1000, "seed": 0, **kwargs})
+
+    return make
+
+
+@pytest.fixture
+def journal() -> Callable[[Path], object]:
+    """An Optuna journal storage on a path (the embedded default of ``sb3-ddpg tune``)."""
+    import optuna
+
+    return lambda path: optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+class NaNRewardAfter(gym.Wrapper):
+    """A real env that starts returning NaN rewards: the critic's targets, then its weights, go NaN."""
+
+    def __init__(self, env: gym.Env, after: int = 80) -> None:
+        super().__init__(env)
+        self.after, self.steps = after, 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        return obs, (np.nan if self.steps > self.after else reward), terminated, truncated, info
+
+
+@pytest.fixture
+def nan_pendulum() -> Iterator[str]:
+    """``NaNPendulum-v0`` registered for one test, and removed from gymnasium's registry afterwards."""
+    env_id = "NaNPendulum-v0"
+    gym.register(env_id, entry_point=lambda **kw: NaNRewardAfter(gym.make("Pendulum-v1", **kw)), max_episode_steps=200)
+    try:
+        yield env_id
+    finally:
+        gym.registry.pop(env_id, None)

@@ -9,10 +9,17 @@ from torch.nn import functional as F
 from sb3_ddpg_ext import PaperDDPG
 
 
-def reference_updates(policy, batches, gamma: float, tau: float, actor_lr: float, critic_lr: float, weight_decay: float):
+def plain_adam(params, state: dict, **kwargs) -> th.optim.Adam:
+    """Per-tensor Adam (no fused or foreach kernel), resumed from ``state``, an optimizer ``state_dict()``."""
+    optimizer = th.optim.Adam(params, foreach=False, fused=False, **kwargs)
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:  # load_state_dict brings the saved fused=True back: keep the plain loop
+        group.update(fused=False, foreach=False)
+    return optimizer
+
+
+def reference_updates(policy, batches, gamma: float, tau: float, actor_opt, critic_opt):
     """Algorithm 1 written plainly: per-tensor Adam, full backward, per-parameter Polyak loop, module.train/eval."""
-    actor_opt = th.optim.Adam(policy.actor.parameters(), lr=actor_lr, foreach=False, fused=False)
-    critic_opt = th.optim.Adam(policy.critic.parameters(), lr=critic_lr, weight_decay=weight_decay, foreach=False, fused=False)
     policy.actor.train()
     policy.critic.train()
     policy.actor_target.eval()
@@ -58,22 +65,9 @@ def test_fast_update_equals_reference(batch_norm: bool) -> None:
     model.train(gradient_steps=len(batches), batch_size=64)
     assert not queue
 
-    actor_opt_state, critic_opt_state = model_state["actor"], model_state["critic"]
-    original_adam = th.optim.Adam
-
-    class SeededAdam(original_adam):
-        def __init__(self, params, **kwargs):
-            super().__init__(params, **kwargs)
-            state = critic_opt_state if kwargs.get("weight_decay") else actor_opt_state
-            self.load_state_dict(state)
-            for group in self.param_groups:  # load_state_dict brings fused=True back: keep the plain loop
-                group.update(fused=False, foreach=False)
-
-    th.optim.Adam = SeededAdam
-    try:
-        reference_updates(reference, batches, model.gamma, model.tau, 1e-4, 1e-3, 1e-2)
-    finally:
-        th.optim.Adam = original_adam
+    actor_opt = plain_adam(reference.actor.parameters(), model_state["actor"], lr=1e-4)
+    critic_opt = plain_adam(reference.critic.parameters(), model_state["critic"], lr=1e-3, weight_decay=1e-2)
+    reference_updates(reference, batches, model.gamma, model.tau, actor_opt, critic_opt)
 
     fast, slow = model.policy.state_dict(), reference.state_dict()
     assert fast.keys() == slow.keys()

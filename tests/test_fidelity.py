@@ -21,27 +21,29 @@ def batch_norms(module: nn.Module) -> list[nn.BatchNorm1d]:
     return [m for m in module.modules() if isinstance(m, nn.BatchNorm1d)]
 
 
-@pytest.fixture(scope="module")
-def cheetah() -> PaperDDPG:
-    """HalfCheetah-v5: 17 state dims, 6 action dims, so the action's share of the fan-in is visible."""
-    return PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=1000, seed=0)
+def layer_kinds(module: nn.Module) -> list[tuple[str, int]]:
+    """The leaf layers in forward order, with their width: ("Linear", out), ("BatchNorm1d", features), ("ReLU", 0)."""
+    width = {nn.Linear: "out_features", nn.BatchNorm1d: "num_features"}
+    leaves = [m for m in module.modules() if not list(m.children())]
+    return [(type(m).__name__, getattr(m, width.get(type(m), ""), 0)) for m in leaves]
 
 
 def test_layer_shapes_and_order(cheetah: PaperDDPG) -> None:
+    """HalfCheetah-v5 (17 state dims, 6 action dims): Linear -> BN -> ReLU in the paper's order, in both networks."""
     obs_dim, act_dim = 17, 6
     assert [(m.in_features, m.out_features) for m in linears(cheetah.actor)] == [(obs_dim, 400), (400, 300), (300, act_dim)]
-    kinds = [type(m) for m in cheetah.actor.mu]
-    assert kinds == [
-        nn.BatchNorm1d,
-        nn.Linear,
-        nn.BatchNorm1d,
-        nn.ReLU,
-        nn.Linear,
-        nn.BatchNorm1d,
-        nn.ReLU,
-        nn.Linear,
-        nn.Tanh,
+    assert layer_kinds(cheetah.actor.mu) == [
+        ("BatchNorm1d", obs_dim), ("Linear", 400), ("BatchNorm1d", 400), ("ReLU", 0),
+        ("Linear", 300), ("BatchNorm1d", 300), ("ReLU", 0), ("Linear", act_dim), ("Tanh", 0),
+    ]  # fmt: skip
+    # Critic: BN on the state input and on the layer before the action joins; none after it.
+    assert layer_kinds(cheetah.critic.state_net) == [
+        ("BatchNorm1d", obs_dim),
+        ("Linear", 400),
+        ("BatchNorm1d", 400),
+        ("ReLU", 0),
     ]
+    assert layer_kinds(cheetah.critic.q_net) == [("Linear", 300), ("ReLU", 0), ("Linear", 1)]
     assert [(m.in_features, m.out_features) for m in linears(cheetah.critic)] == [
         (obs_dim, 400),
         (400 + act_dim, 300),
@@ -52,8 +54,8 @@ def test_layer_shapes_and_order(cheetah: PaperDDPG) -> None:
             assert th.equal(a, b)
 
 
-def test_action_enters_critic_at_second_layer(cheetah: PaperDDPG) -> None:
-    critic = cheetah.critic
+def test_action_enters_critic_at_second_layer() -> None:
+    critic = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0).critic  # its own: hooks and modes change
     critic.set_training_mode(False)
     seen = {}
     critic.state_net.register_forward_hook(lambda mod, inp, out: seen.__setitem__("h1", out.clone()))
@@ -68,26 +70,38 @@ def test_action_enters_critic_at_second_layer(cheetah: PaperDDPG) -> None:
     assert th.equal(in2_a[:, :400], h1_a) and th.equal(in2_a[:, 400:], th.zeros(8, 6))
     assert th.equal(seen["in2"][:, 400:], th.ones(8, 6))
     assert not th.allclose(q_a, q_b)
-    critic._forward_hooks.clear()
-    critic.state_net._forward_hooks.clear()
-    critic.q_net[0]._forward_hooks.clear()
 
 
 def assert_uniform(tensor: th.Tensor, bound: float) -> None:
-    """U(-bound, bound): inside the bound, reaching it, mean 0, std bound/sqrt(3)."""
+    """U(-bound, bound): inside the bound, reaching it, mean 0, std bound/sqrt(3). Needs >= 64 samples."""
     x = tensor.detach().flatten().double()
     n = x.numel()
+    assert n >= 64, "too few samples to tell U(-b, b) from a constant"
     assert x.abs().max() <= bound
-    # The largest of n uniform draws falls short of the bound by about bound/n.
-    assert x.abs().max() >= bound * (1 - 20 / n)
+    # The largest |x| of n uniform draws falls short of the bound by about bound/n; 64 draws all below bound/2:
+    # probability 2^-64. A zero or tiny tensor fails here.
+    assert x.abs().max() >= bound * max(0.5, 1 - 20 / n)
     se = bound / math.sqrt(3 * n)
     assert abs(x.mean()) < 5 * se
     assert abs(x.std() - bound / math.sqrt(3)) < 6 * bound / math.sqrt(n)
 
 
+@pytest.mark.parametrize("bound", [0.0, 1e-4])
+def test_assert_uniform_rejects_small_or_zero_tensors(bound: float) -> None:
+    """The check itself: a zero bias, or one drawn from a 30x narrower range, fails for the final-layer bound."""
+    with pytest.raises(AssertionError):
+        assert_uniform(th.empty(64).uniform_(-bound, bound) if bound else th.zeros(64), 3e-3)
+
+
 def test_init_bounds() -> None:
-    # Pool fresh models over seeds so that small layers (biases, the output layer) have enough samples.
-    models = [PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=seed) for seed in range(8)]
+    # Pool fresh policies over 64 seeds, so that even the critic's single output bias has 64 samples.
+    from sb3_ddpg_ext.paper_ddpg.policies import PaperDDPGPolicy
+
+    env = gym.make("HalfCheetah-v5")
+    models = []
+    for seed in range(64):
+        th.manual_seed(seed)
+        models.append(PaperDDPGPolicy(env.observation_space, env.action_space, lambda _: 1e-3))
     for net in ("actor", "critic"):
         layers = [linears(getattr(m, net)) for m in models]
         for i, layer in enumerate(layers[0]):
@@ -103,16 +117,24 @@ def test_init_bounds() -> None:
 
 
 def test_pixel_final_layer_init() -> None:
-    from stable_baselines3.common.envs import FakeImageEnv
+    from gymnasium import spaces
 
-    model = PaperDDPG("CnnPolicy", FakeImageEnv(discrete=False), buffer_size=100, seed=0)
-    for net in (model.actor, model.critic):
-        final = linears(net)[-1]
-        assert final.weight.abs().max() <= 3e-4 and final.bias.abs().max() <= 3e-4
-        assert final.weight.abs().max() > 2.5e-4
-        assert [m.out_features for m in linears(net)[:2]] == [200, 200]
-        assert [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] == [32, 32, 32]
-    assert not batch_norms(model.policy)
+    from sb3_ddpg_ext.paper_ddpg.policies import CnnPolicy
+
+    image = spaces.Box(0, 255, (3, 16, 16), dtype=np.uint8)
+    action = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+    policies = []
+    for seed in range(64):  # pooled, so the critic's single output bias has 64 samples
+        th.manual_seed(seed)
+        policies.append(CnnPolicy(image, action, lambda _: 1e-3))
+    for net in ("actor", "critic"):
+        finals = [linears(getattr(p, net))[-1] for p in policies]
+        assert_uniform(th.cat([f.weight.flatten() for f in finals]), 3e-4)
+        assert_uniform(th.cat([f.bias.flatten() for f in finals]), 3e-4)
+        network = getattr(policies[0], net)
+        assert [m.out_features for m in linears(network)[:2]] == [200, 200]
+        assert [m.out_channels for m in network.modules() if isinstance(m, nn.Conv2d)] == [32, 32, 32]
+    assert not batch_norms(policies[0])
 
 
 def test_optimizers_per_network(cheetah: PaperDDPG) -> None:
@@ -148,6 +170,14 @@ def test_batch_norm_placement(cheetah: PaperDDPG) -> None:
     assert not batch_norms(cheetah.critic.q_net)
     off = PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(batch_norm=False))
     assert not batch_norms(off.policy)
+    assert layer_kinds(off.actor.mu) == [
+        ("Linear", 400),
+        ("ReLU", 0),
+        ("Linear", 300),
+        ("ReLU", 0),
+        ("Linear", 1),
+        ("Tanh", 0),
+    ]
 
 
 class ModeRecorder(BaseCallback):

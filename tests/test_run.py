@@ -57,15 +57,28 @@ def test_vec_envs(n_envs: int) -> None:
 
 def test_subproc_vec_env_and_vec_normalize() -> None:
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, vec_env_cls=SubprocVecEnv, seed=0))
-    model = PaperDDPG("MlpPolicy", env, buffer_size=500, seed=0)
-    model.learn(100)
-    env.close()
+    try:
+        model = PaperDDPG("MlpPolicy", env, buffer_size=500, seed=0)
+        model.learn(100)
+        assert model.num_timesteps == 100 and model._n_updates == 50 - 31  # 2 envs: a batch of 64 after 32 steps
+        assert env.obs_rms.count > 100  # VecNormalize saw every observation of both subprocesses
+        assert model._vec_normalize_env is env  # and the replay samples are normalized with it
+    finally:
+        env.close()
 
 
-@pytest.mark.parametrize("train_freq, gradient_steps", [((1, "episode"), -1), (4, 2), (1, 0)])
-def test_train_frequencies(train_freq, gradient_steps) -> None:
-    model = PaperDDPG("MlpPolicy", "Pendulum-v1", train_freq=train_freq, gradient_steps=gradient_steps, seed=0)
+@pytest.mark.parametrize(
+    "train_freq, gradient_steps, n_updates",
+    [
+        ((1, "episode"), -1, 400),  # two 200-step episodes, as many updates as steps
+        (4, 2, 2 * ((400 - 64) // 4 + 1)),  # 2 updates every 4 steps, from the step that completes a batch of 64
+        (1, 0, 0),  # no gradient steps at all
+    ],
+)
+def test_train_frequencies(train_freq, gradient_steps, n_updates: int, pendulum) -> None:
+    model = pendulum(train_freq=train_freq, gradient_steps=gradient_steps)
     model.learn(400)
+    assert model._n_updates == n_updates
 
 
 def test_explicit_noise_and_options() -> None:

@@ -6,32 +6,29 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import optuna
 import pytest
 import yaml
+from conftest import REPO, SB3_DDPG
 
-from sb3_ddpg_ext import tuning, zoo
+from sb3_ddpg_ext import zoo
 from sb3_ddpg_ext.cli import main as cli_main
 from sb3_ddpg_ext.search_space import PAPER_PARAMS
+from sb3_ddpg_ext.tune.report import validate_on_fresh_seeds
+from sb3_ddpg_ext.tune.spec import StudySpec
+from sb3_ddpg_ext.tune.workers import create_study, run_worker
 
-SB3_DDPG = str(Path(sys.executable).parent / "sb3-ddpg")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TINY = ["--env", "Pendulum-v1", "--timesteps", "200", "--eval-every", "100"]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
-def journal(path: Path) -> optuna.storages.JournalStorage:
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-
-
-def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(tmp_path: Path) -> None:
+def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(journal, tmp_path: Path) -> None:
     args = ["tune", *TINY, "--n-trials", "2", "--out", str(tmp_path), "--study-name", "s", "--sampler-seed", "1"]
     assert cli_main(args) == 0
     study = optuna.load_study(study_name="s", storage=journal(tmp_path / "study.journal"))
@@ -46,7 +43,7 @@ def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(
     assert sum(bool(t.user_attrs.get("paper_defaults")) for t in study.trials) == 1
 
 
-def test_report_plots_and_zoo_yaml_that_rl_zoo_loads(tmp_path: Path, capsys) -> None:
+def test_report_plots_and_zoo_yaml_that_rl_zoo_loads(journal, tmp_path: Path, capsys) -> None:
     assert (
         cli_main(["tune", *TINY, "--n-trials", "3", "--out", str(tmp_path), "--study-name", "r", "--sampler-seed", "0"]) == 0
     )
@@ -64,10 +61,10 @@ def test_report_plots_and_zoo_yaml_that_rl_zoo_loads(tmp_path: Path, capsys) -> 
     assert zoo.main(["train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(exported), "-f", str(tmp_path / "logs")]) == 0
 
 
-def test_pruner_prunes_a_hopeless_configuration(tmp_path: Path) -> None:
-    spec = tuning.StudySpec(env_id="Pendulum-v1", n_trials=4, timesteps=400, eval_every=100, eval_episodes=1,
+def test_pruner_prunes_a_hopeless_configuration(journal, tmp_path: Path) -> None:
+    spec = StudySpec(env_id="Pendulum-v1", n_trials=4, timesteps=400, eval_every=100, eval_episodes=1,
                             pruner={"name": "median", "n_startup_trials": 3, "n_warmup_steps": 0})  # fmt: skip
-    study = tuning.create_study(spec, journal(tmp_path / "p.journal"), sampler_seed=0)
+    study = create_study(spec, journal(tmp_path / "p.journal"), sampler_seed=0)
     # Three finished trials that learned well (return -150 at every report) make the history to compare with.
     dist = {k: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log) for k, r in spec.search_space.items()}
     for _ in range(3):
@@ -75,32 +72,16 @@ def test_pruner_prunes_a_hopeless_configuration(tmp_path: Path) -> None:
                                                   intermediate_values={s: -150.0 for s in (100, 200, 300, 400)}))  # fmt: skip
     # The one trial left to run (#0, the enqueued configuration) has 100 steps of training at its first report:
     # an agent that returns about -1200 against a median of -150, so the pruner stops it there.
-    tuning.run_worker(study, spec, n_trials=4, poll_seconds=0.1)
+    run_worker(study, spec, n_trials=4, poll_seconds=0.1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert list(trial.intermediate_values) == [100]
 
 
-class NaNRewardAfter(gym.Wrapper):
-    """A real env that starts returning NaN rewards: the critic's targets, then its weights, go NaN."""
-
-    def __init__(self, env: gym.Env, after: int = 80) -> None:
-        super().__init__(env)
-        self.after, self.steps = after, 0
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self.steps += 1
-        return obs, (np.nan if self.steps > self.after else reward), terminated, truncated, info
-
-
-gym.register("NaNPendulum-v0", entry_point=lambda **kw: NaNRewardAfter(gym.make("Pendulum-v1", **kw)), max_episode_steps=200)
-
-
-def test_diverging_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
-    spec = tuning.StudySpec(env_id="NaNPendulum-v0", n_trials=2, timesteps=200, eval_every=100, eval_episodes=1)
-    study = tuning.create_study(spec, journal(tmp_path / "n.journal"), sampler_seed=0)
-    tuning.run_worker(study, spec, n_trials=2, poll_seconds=0.1)
+def test_diverging_trial_is_recorded_and_the_study_goes_on(nan_pendulum: str, journal, tmp_path: Path) -> None:
+    spec = StudySpec(env_id=nan_pendulum, n_trials=2, timesteps=200, eval_every=100, eval_episodes=1)
+    study = create_study(spec, journal(tmp_path / "n.journal"), sampler_seed=0)
+    run_worker(study, spec, n_trials=2, poll_seconds=0.1)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2  # both ran: the study went on
     reason = study.trials[0].user_attrs["failure_reason"]
     assert reason == "diverged at step 100, seed 0: train/critic_loss is nan"
@@ -116,6 +97,7 @@ def wait_for_running_trial(study_name: str, storage, timeout: float = 120) -> op
             )
         except KeyError:
             continue
+        running = [t for t in running if "worker" in t.user_attrs]  # its worker has claimed it (set just after start)
         if running:
             return running[0]
     raise AssertionError("the worker never started a trial")
@@ -130,7 +112,7 @@ def assert_killed_trial_rerun(study: optuna.Study, killed: optuna.trial.FrozenTr
     assert any(t.params == killed.params and t.state in FINISHED for t in study.trials if t.number != killed.number)
 
 
-def test_killed_local_worker_on_the_embedded_storage(tmp_path: Path) -> None:
+def test_killed_local_worker_on_the_embedded_storage(journal, tmp_path: Path) -> None:
     args = ["tune", *TINY, "--n-trials", "3", "--study-name", "k", "--out", str(tmp_path)]
     victim = subprocess.Popen([SB3_DDPG, *args, "--timesteps", "600", "--eval-every", "200"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -144,8 +126,8 @@ def test_killed_local_worker_on_the_embedded_storage(tmp_path: Path) -> None:
 
 
 def test_fresh_seed_validation_reports_rliable_iqm() -> None:
-    spec = tuning.StudySpec(env_id="Pendulum-v1", n_trials=1, timesteps=100, eval_every=100, eval_episodes=1)
-    lines = tuning.validate_on_fresh_seeds(spec, PAPER_PARAMS, dict(PAPER_PARAMS, tau=0.005), n_seeds=2)
+    spec = StudySpec(env_id="Pendulum-v1", n_trials=1, timesteps=100, eval_every=100, eval_episodes=1)
+    lines = validate_on_fresh_seeds(spec, PAPER_PARAMS, dict(PAPER_PARAMS, tau=0.005), n_seeds=2)
     assert lines[0].startswith("Fresh seeds 1000..1001")
     rows = [line for line in lines if line.startswith(("| paper", "| best"))]
     assert len(rows) == 2
@@ -157,12 +139,18 @@ def test_fresh_seed_validation_reports_rliable_iqm() -> None:
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ({"env_id": "Pendulum-v1", "search_space": {"tauu": {"low": 1e-4, "high": 1e-2}}}, "unknown parameter 'tauu'"),
+        (
+            {"env_id": "Pendulum-v1", "search_space": {"tauu": {"low": 1e-4, "high": 1e-2}}},
+            "'tauu'; did you mean 'tau'?",
+        ),
         ({"env_id": "Pendulum-v1", "search_space": {"tau": {"low": 1e-2, "high": 1e-2}}}, "empty range"),
         ({"env_id": "Pendulum-v1", "search_space": {}}, "search_space is empty"),
         ({"env_id": "Pendulum-v1", "search_space": {"tau": {"low": 1e-2, "high": 1e-1}}}, "must contain the paper's 0.001"),
         ({"env_id": "Pendulum-v1", "n_trails": 3}, "unknown key(s) n_trails"),
-        ({"env_id": "Pendulum-v1", "fixed": {"batch_sise": 32}}, "fixed: unknown parameter 'batch_sise'"),
+        (
+            {"env_id": "Pendulum-v1", "fixed": {"batch_sise": 32}},
+            "fixed: unknown PaperDDPG parameter 'batch_sise'",
+        ),
         ({"env_id": "Pendulum-v1", "timesteps": 1000, "eval_every": 300}, "must be a multiple of eval_every"),
     ],
 )
@@ -189,7 +177,7 @@ def test_bad_storage_urls(url: str, message: str, tmp_path: Path) -> None:
 
 
 def test_shipped_specs_are_valid() -> None:
-    specs = sorted((Path(__file__).parents[1] / "tuning").glob("*.yaml"))
+    specs = sorted((REPO / "tuning").glob("*.yaml"))
     assert {s.stem for s in specs} >= {
         "pendulum",
         "mountaincar_continuous",
@@ -198,7 +186,7 @@ def test_shipped_specs_are_valid() -> None:
         "halfcheetah",
     }
     for path in specs:
-        spec = tuning.StudySpec.from_yaml(path)
+        spec = StudySpec.from_yaml(path)
         gym.spec(spec.env_id)
         assert spec.n_seeds >= 2 and set(spec.search_space) == set(PAPER_PARAMS)
 
@@ -278,3 +266,14 @@ def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(po
     _, err = survivor.communicate(timeout=600)
     assert survivor.returncode == 0, err
     assert_killed_trial_rerun(optuna.load_study(study_name="killed", storage=postgres_url), killed, 3)
+
+
+def test_shipped_spec_by_name_from_any_directory(journal, tmp_path: Path) -> None:
+    """``--spec pendulum`` finds the spec shipped in the package; the run folder is relative to the user's directory."""
+    result = subprocess.run([SB3_DDPG, "tune", "--spec", "pendulum", "--n-trials", "1", "--timesteps", "200",
+                             "--eval-every", "100", "--n-seeds", "1", "--study-name", "shipped"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="shipped", storage=journal(tmp_path / "runs" / "tune" / "study.journal"))
+    assert study.user_attrs["spec"]["env_id"] == "Pendulum-v1" and study.user_attrs["spec"]["eval_episodes"] == 5
+    assert study.trials[0].params == PAPER_PARAMS

@@ -1,17 +1,21 @@
 """rl-zoo3 integration: paper_ddpg through rl-zoo3's own ExperimentManager, train, enjoy and optimize."""
 
-import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
+import rl_zoo3.train
 import torch as th
 import yaml
+from conftest import REPO
+from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+from rl_zoo3.utils import ALGOS
 
 from sb3_ddpg_ext import PaperDDPG, zoo
+from sb3_ddpg_ext.cli import main as cli_main
 
-CONFIG = Path(__file__).parents[1] / "zoo_configs" / "paper_ddpg.yml"
+CONFIG = REPO / "zoo_configs" / "paper_ddpg.yml"
 ENTRIES = yaml.safe_load(CONFIG.read_text())
 
 # Lillicrap et al. (2015), section 7, written out here so that the config cannot drift silently.
@@ -71,16 +75,25 @@ def test_tuned_config_trains_through_rl_zoo(tmp_path: Path) -> None:
     assert model.tau == entry["tau"] and model.ou_sigma == entry["ou_sigma"]
 
 
-def test_train_then_enjoy_round_trip(tmp_path: Path) -> None:
+def test_default_config_is_found_from_any_directory_and_nothing_leaks(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no zoo_configs/ here: the shipped config must be found without -conf
+    argv, manager = list(sys.argv), rl_zoo3.train.ExperimentManager
+    assert zoo_main("train", "--env", "Pendulum-v1", "-n", "100", "-f", "logs", "--seed", "2") == 0
+    model = PaperDDPG.load(tmp_path / "logs" / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert model.num_timesteps == 100 and model.tau == ENTRIES["Pendulum-v1"]["tau"]
+    # rl-zoo3's globals are as they were: no algorithm, sampler, manager or argv left behind.
+    assert "paper_ddpg" not in ALGOS and "paper_ddpg" not in HYPERPARAMS_SAMPLER
+    assert rl_zoo3.train.ExperimentManager is manager and sys.argv == argv
+
+
+def test_train_then_enjoy_round_trip(sb3_ddpg, tmp_path: Path) -> None:
     common = ["--env", "Pendulum-v1", "-f", str(tmp_path)]
     assert zoo_main("train", *common, "-n", "300", "-conf", str(CONFIG), "--seed", "1") == 0
     saved = tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip"
     model = PaperDDPG.load(saved)
     assert type(model) is PaperDDPG and model.num_timesteps == 300
     # enjoy runs in its own process, as a user would run it, through the installed console script.
-    sb3_ddpg = str(Path(sys.executable).parent / "sb3-ddpg")
-    enjoy = subprocess.run([sb3_ddpg, "zoo", "enjoy", *common, "--no-render", "-n", "400", "--exp-id", "1"],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    enjoy = sb3_ddpg("zoo", "enjoy", *common, "--no-render", "-n", "400", "--exp-id", "1")
     assert enjoy.returncode == 0, enjoy.stderr
     assert "Episode Reward" in enjoy.stdout and "Mean reward" in enjoy.stdout
 
@@ -89,8 +102,6 @@ def test_zoo_learning_matches_cli_learning(tmp_path: Path) -> None:
     assert (
         zoo_main("train", "--env", "Pendulum-v1", "-n", "300", "--seed", "5", "-conf", str(CONFIG), "-f", str(tmp_path)) == 0
     )
-    from sb3_ddpg_ext.cli import main as cli_main
-
     out = tmp_path / "cli"
     assert cli_main(["train", "--env", "Pendulum-v1", "--timesteps", "300", "--seed", "5", "--out", str(out),
                      "--eval-every", "1000", "--no-progress-bar"]) == 0  # fmt: skip
@@ -124,7 +135,7 @@ def test_optimize_samples_the_four_parameters_and_trial_id_reloads(tmp_path: Pat
 @pytest.mark.parametrize(
     "key, value, message",
     [
-        ("ou_thetta", 0.15, "unknown config key 'ou_thetta' for paper_ddpg; did you mean 'ou_theta'?"),
+        ("ou_thetta", 0.15, "Pendulum-v1 config: unknown PaperDDPG parameter 'ou_thetta'; did you mean 'ou_theta'?"),
         ("noise_type", "ornstein-uhlenbeck", "builds rl-zoo3's OU noise with dt=0.01"),
     ],
 )
@@ -132,7 +143,7 @@ def test_config_typos_give_a_clear_error(key: str, value, message: str, tmp_path
     bad = dict(ENTRIES["Pendulum-v1"], **{key: value})
     config = tmp_path / "bad.yml"
     config.write_text(yaml.safe_dump({"Pendulum-v1": bad}))
-    assert zoo_main("train", "--env", "Pendulum-v1", "-n", "10", "-conf", str(config), "-f", str(tmp_path)) == 2
+    assert cli_main(["zoo", "train", "--env", "Pendulum-v1", "-n", "10", "-conf", str(config), "-f", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
 
 

@@ -1,83 +1,37 @@
-"""The ``sb3-ddpg`` command: train, evaluate, tune, tune-report and zoo."""
+"""The ``sb3-ddpg`` command: train, evaluate, tune, tune-report and zoo.
+
+Argument parsing and thin commands. This is the only module that turns a UserError into one line and exit code 2;
+nothing imports it.
+"""
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-from sb3_ddpg_ext import tuning  # optuna itself is imported only when a tuning command runs
-
-
-class UserError(Exception):
-    """A problem the user can fix: printed as one line, exit code 2."""
-
-
-def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None) -> Any:
-    """SB3's make_vec_env, with one readable error for unknown ids and missing extras."""
-    import gymnasium as gym
-    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
-
-    try:
-        gym.spec(env_id)
-        return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    except gym.error.DependencyNotInstalled as e:
-        extra = "mujoco" if "mujoco" in str(e).lower() else "box2d"
-        raise UserError(f"cannot make {env_id}: {e}. Install it with: pip install 'sb3-ddpg-ext[{extra}]'") from e
-    except gym.error.Error as e:
-        raise UserError(f"cannot make {env_id}: {e}") from e
-
-
-def policy_for(observation_space: Any) -> str:
-    """The policy alias for an observation space: Dict, image or flat vector."""
-    from gymnasium import spaces
-    from stable_baselines3.common.preprocessing import is_image_space
-
-    if isinstance(observation_space, spaces.Dict):
-        return "MultiInputPolicy"
-    return "CnnPolicy" if is_image_space(observation_space) else "MlpPolicy"
+from sb3_ddpg_ext.errors import UserError
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs (values parsed as YAML) checked against PaperDDPG's constructor."""
-    from sb3_ddpg_ext import PaperDDPG
+    """``KEY=VALUE`` pairs (values parsed as YAML), names checked against PaperDDPG's constructor."""
+    from sb3_ddpg_ext.experiment import check_names
 
-    valid = set(PaperDDPG.hyperparameter_defaults())
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise UserError(f"--param {pair!r} is not KEY=VALUE, e.g. --param tau=0.005")
-        if key not in valid:
-            raise UserError(f"unknown PaperDDPG parameter {key!r}; valid ones are: {', '.join(sorted(valid))}")
         params[key] = yaml.safe_load(value)
+    check_names(params, "--param")
     return params
-
-
-def write_learning_curve(csv_path: Path, png_path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    log = pd.read_csv(csv_path)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(log["timesteps"], log["mean_return"], marker="o")
-    ax.fill_between(
-        log["timesteps"], log["mean_return"] - log["std_return"], log["mean_return"] + log["std_return"], alpha=0.3
-    )
-    ax.set(xlabel="environment steps", ylabel="deterministic return", title=title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
 
 
 def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
     """SB3's EvalCallback results as one CSV row per evaluation."""
+    import numpy as np
     import pandas as pd
 
     rows = [
@@ -89,29 +43,21 @@ def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch as th
+    import numpy as np
     from stable_baselines3.common.callbacks import EvalCallback
 
-    from sb3_ddpg_ext import PaperDDPG
+    from sb3_ddpg_ext import plots
+    from sb3_ddpg_ext.envs import eval_seed, make_vec_env
+    from sb3_ddpg_ext.experiment import build_model
 
-    th.set_num_threads(args.threads)
     params = parse_params(args.param)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
-    eval_env = make_vec_env(args.env, n_envs=1, seed=args.seed + 10_000)
-    try:
-        model = PaperDDPG(
-            policy_for(env.observation_space),
-            env,
-            seed=args.seed,
-            device=args.device,
-            verbose=args.verbose,
-            tensorboard_log=args.tensorboard,
-            **params,
-        )
-    except (ValueError, TypeError) as e:
-        raise UserError(str(e)) from e
+    eval_env = make_vec_env(args.env, n_envs=1, seed=eval_seed(args.seed))
+    model = build_model(
+        env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard
+    )
     eval_callback = EvalCallback(
         eval_env,
         eval_freq=max(args.eval_every // args.n_envs, 1),
@@ -130,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     csv_path = out / "evaluations.csv"
     save_eval_log(eval_callback, csv_path)
     if len(eval_callback.evaluations_timesteps) > 0:
-        write_learning_curve(csv_path, out / "learning_curve.png", f"PaperDDPG on {args.env} (seed {args.seed})")
+        plots.learning_curve(csv_path, out / "learning_curve.png", f"PaperDDPG on {args.env} (seed {args.seed})")
         last, at = eval_callback.evaluations_results[-1], eval_callback.evaluations_timesteps[-1]
         print(f"{args.env}: last evaluation at {at} steps: {np.mean(last):.1f} +/- {np.std(last):.1f}")
     if interrupted:
@@ -141,41 +87,29 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import matplotlib
-    import torch as th
-    from stable_baselines3.common.evaluation import evaluate_policy
+    import numpy as np
 
-    from sb3_ddpg_ext import PaperDDPG
+    from sb3_ddpg_ext import PaperDDPG, plots
+    from sb3_ddpg_ext.envs import make_vec_env
+    from sb3_ddpg_ext.experiment import evaluate
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    th.set_num_threads(args.threads)
     model_path = Path(args.model)
     if not model_path.exists() and not model_path.with_suffix(".zip").exists():
         raise UserError(f"no model at {model_path}: pass the .zip written by 'sb3-ddpg train'")
     env = make_vec_env(args.env, n_envs=1, seed=args.seed)
     model = PaperDDPG.load(model_path, env=env, device=args.device, buffer_size=1)  # no replay needed to evaluate
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=args.episodes, deterministic=True, return_episode_rewards=True)
-    returns = np.asarray(returns, dtype=float)
+    returns = evaluate(model, env, args.episodes)
     print(
         f"{args.env}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
         f"max {returns.max():.2f}, min {returns.min():.2f}, median {np.median(returns):.2f}"
     )
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(returns, bins=min(20, max(5, len(returns) // 2)))
-    ax.set(xlabel="episode return", ylabel="episodes", title=f"{model_path.name} on {args.env}")
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    plots.return_histogram(returns, png, f"{model_path.name} on {args.env}")
     print(f"histogram: {png}")
     return 0
 
 
 def _require(extra: str, module: str) -> None:
-    import importlib.util
-
     if importlib.util.find_spec(module) is None:
         raise UserError(f"this command needs the '{extra}' extra: pip install 'sb3-ddpg-ext[{extra}]'")
 
@@ -187,18 +121,55 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return zoo.main(args.zoo_args)
 
 
+def spec_from_args(args: argparse.Namespace) -> Any:
+    """The study spec: ``--spec`` (a file or a shipped name) with the command-line values on top."""
+    from sb3_ddpg_ext.tune.spec import StudySpec
+
+    data: dict[str, Any] = {}
+    if args.spec:
+        data = StudySpec.from_yaml(args.spec).to_dict()
+    overrides = {"env_id": args.env, "n_trials": args.n_trials, "timesteps": args.timesteps, "n_seeds": args.n_seeds,
+                 "eval_every": args.eval_every, "study_name": args.study_name}  # fmt: skip
+    if args.env and data.get("env_id") not in (None, args.env):
+        raise UserError(f"--env {args.env} differs from the spec's env_id {data['env_id']}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if "env_id" not in data:
+        raise UserError("give --env ENV_ID or --spec pendulum (a shipped spec) or --spec path/to/spec.yaml")
+    return StudySpec.from_dict(data)
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     _require("tune", "optuna")
-    return tuning.cli_tune(args)
+    import optuna
+
+    from sb3_ddpg_ext.envs import make_vec_env
+    from sb3_ddpg_ext.tune.storage import EMBEDDED_STORAGE, open_storage
+    from sb3_ddpg_ext.tune.workers import create_study, run_worker, worker_seed
+
+    spec = spec_from_args(args)
+    make_vec_env(spec.env_id).close()  # a clear error for a bad env id, before the study is touched
+    storage = open_storage(args.storage, Path(args.out), args.heartbeat_interval, args.grace_period)
+    seed = worker_seed(spec.seed) if args.sampler_seed is None else args.sampler_seed
+    study = create_study(spec, storage, seed)
+    print(f"study '{spec.name}' on {args.storage or Path(args.out) / EMBEDDED_STORAGE}; sampler seed {seed}")
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    run_worker(study, spec, spec.n_trials)
+    best = study.best_trial
+    print(f"best trial #{best.number}: {best.value:.2f} with {best.params}")
+    return 0
 
 
 def cmd_tune_report(args: argparse.Namespace) -> int:
     _require("tune", "optuna")
-    return tuning.cli_report(args)
+    from sb3_ddpg_ext.tune.report import write_report
+    from sb3_ddpg_ext.tune.storage import open_storage
+
+    print(write_report(open_storage(args.storage, Path(args.out)), args.study_name, Path(args.out), args.fresh_seeds))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sb3-ddpg", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sb3-ddpg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train PaperDDPG with the paper's defaults")
@@ -229,19 +200,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     zoo = sub.add_parser("zoo", help="rl-zoo3 train/enjoy/optimize with the paper_ddpg algorithm", add_help=False)
     zoo.add_argument("zoo_args", nargs=argparse.REMAINDER)
-    zoo.set_defaults(func=cmd_zoo)
+    zoo.set_defaults(func=cmd_zoo, threads=None)
 
     tune = sub.add_parser("tune", help="Optuna study over tau, actor/critic learning rates and OU sigma")
+    tune.add_argument("--env", default=None, help="gymnasium id (or take it from --spec)")
+    tune.add_argument("--spec", default=None, help="study spec: a shipped name (pendulum, halfcheetah, ...) or a YAML path")
+    tune.add_argument("--n-trials", type=int, default=None, help="finished trials of the whole study")
+    tune.add_argument("--timesteps", type=int, default=None, help="env steps per trial and seed")
+    tune.add_argument("--n-seeds", type=int, default=None, help="seeds per trial; the value is their mean")
+    tune.add_argument("--eval-every", type=int, default=None)
+    tune.add_argument("--storage", default=None, help="default: a journal file under --out; or postgresql+psycopg://...")
+    tune.add_argument("--study-name", default=None)
+    tune.add_argument("--out", default="runs/tune", help="run folder (embedded storage, logs)")
+    tune.add_argument("--sampler-seed", type=int, default=None, help="default: derived from host and process id")
+    tune.add_argument("--heartbeat-interval", type=int, default=60, help="RDB storages: seconds between heartbeats")
+    tune.add_argument("--grace-period", type=int, default=180, help="RDB storages: seconds before a silent trial is stale")
+    tune.add_argument("--threads", type=int, default=1)
     tune.set_defaults(func=cmd_tune)
+
     report = sub.add_parser("tune-report", help="report, plots and zoo YAML of a study")
-    report.set_defaults(func=cmd_tune_report)
-    tuning.add_arguments(tune, report)
+    report.add_argument("--storage", default=None, help="as given to tune (default: the journal under --out)")
+    report.add_argument("--study-name", required=True)
+    report.add_argument("--out", default="runs/tune", help="where the plots, report.md and the zoo YAML go")
+    report.add_argument("--fresh-seeds", type=int, default=0, help="re-train paper and best on N unseen seeds")
+    report.set_defaults(func=cmd_tune_report, threads=None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.threads is not None:
+            import torch as th
+
+            th.set_num_threads(args.threads)
         return args.func(args)
     except UserError as e:
         print(f"sb3-ddpg {args.command}: error: {e}", file=sys.stderr)

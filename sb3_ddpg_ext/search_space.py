@@ -7,6 +7,8 @@ dt=0.01; this one tunes the paper's four sensitive values separately and keeps d
 from dataclasses import dataclass
 from typing import Any
 
+from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+
 
 @dataclass(frozen=True)
 class Range:
@@ -32,8 +34,8 @@ DEFAULT_SEARCH_SPACE: dict[str, Range] = {
     "ou_sigma": Range(0.05, 1.0),
 }
 
-# The paper's values of the tuned parameters (section 7), enqueued as the first trial of every study.
-PAPER_PARAMS: dict[str, float] = {"tau": 1e-3, "actor_learning_rate": 1e-4, "critic_learning_rate": 1e-3, "ou_sigma": 0.2}
+# The paper's values of the tuned parameters, from PaperDDPG's defaults; enqueued as the first trial of every study.
+PAPER_PARAMS: dict[str, float] = {k: v for k, v in PaperDDPG.paper_hyperparameters().items() if k in DEFAULT_SEARCH_SPACE}
 
 
 def sample_params(trial: Any, space: dict[str, Range] | None = None) -> dict[str, float]:

@@ -1,14 +1,18 @@
 """rl-zoo3 glue: ``paper_ddpg`` as an rl-zoo3 algorithm, run through rl-zoo3's own train, enjoy and optimize.
 
-python -m sb3_ddpg_ext.zoo train -conf zoo_configs/paper_ddpg.yml --env Pendulum-v1 [any rl-zoo3 flag]
-python -m sb3_ddpg_ext.zoo enjoy --env Pendulum-v1 -f logs/ --no-render
-python -m sb3_ddpg_ext.zoo optimize -conf zoo_configs/paper_ddpg.yml --env Pendulum-v1 --n-trials 20
+sb3-ddpg zoo train --env Pendulum-v1 [any rl-zoo3 flag]     (-conf defaults to the shipped zoo_configs/paper_ddpg.yml)
+sb3-ddpg zoo enjoy --env Pendulum-v1 -f logs/ --no-render
+sb3-ddpg zoo optimize --env Pendulum-v1 --n-trials 20
+
+rl-zoo3 reads its algorithms, samplers and arguments from module globals (``ALGOS``, ``HYPERPARAMS_SAMPLER``,
+``sys.argv``). :func:`registered` sets them for the length of one command and restores every one afterwards.
 """
 
-import difflib
+import contextlib
 import sys
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import rl_zoo3.enjoy
 import rl_zoo3.train
@@ -17,33 +21,28 @@ from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS
 from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.experiment import check_names
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.resources import default_zoo_config
 from sb3_ddpg_ext.search_space import sample_params
 
 ALGO = "paper_ddpg"
-DEFAULT_CONFIG = Path("zoo_configs") / "paper_ddpg.yml"
+COMMANDS = ("train", "enjoy", "optimize")
 # Keys rl-zoo3 consumes itself before it builds the algorithm.
 ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback",
             "env_kwargs"}  # fmt: skip
-ALGO_KEYS = set(PaperDDPG.hyperparameter_defaults())
-
-
-class ZooConfigError(ValueError):
-    """A config entry PaperDDPG cannot use."""
 
 
 def check_config(env_id: str, hyperparams: dict[str, Any]) -> None:
     """Unknown keys and typos give one error naming the key (rl-zoo3 would fail later with a TypeError)."""
     for key in hyperparams:
         if key in ("noise_type", "noise_std"):
-            raise ZooConfigError(
+            raise UserError(
                 f"{env_id}: '{key}' builds rl-zoo3's OU noise with dt=0.01, not the paper's dt=1; "
                 "use ou_sigma and ou_theta (and ou_sigma_final for a decay) instead"
             )
-        if key not in ZOO_KEYS | ALGO_KEYS:
-            close = difflib.get_close_matches(key, ZOO_KEYS | ALGO_KEYS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(ZOO_KEYS | ALGO_KEYS))}"
-            raise ZooConfigError(f"{env_id}: unknown config key '{key}' for paper_ddpg; {hint}")
+    check_names(hyperparams, f"{env_id} config", extra=ZOO_KEYS)
 
 
 class _TrialId(int):
@@ -97,48 +96,38 @@ def convert_paper_ddpg_params(params: dict[str, Any]) -> dict[str, Any]:
     return dict(params)
 
 
-def register() -> None:
-    """Register ``paper_ddpg`` in rl-zoo3's algorithm, sampler and converter registries (in place)."""
-    ALGOS[ALGO] = PaperDDPG
-    HYPERPARAMS_SAMPLER[ALGO] = sample_paper_ddpg_params
-    HYPERPARAMS_CONVERTER[ALGO] = convert_paper_ddpg_params
-    rl_zoo3.train.ExperimentManager = PaperExperimentManager  # type: ignore[misc]
+@contextlib.contextmanager
+def registered(argv: list[str], enjoy: bool = False) -> Iterator[None]:
+    """``paper_ddpg`` in rl-zoo3's registries and ``argv`` as ``sys.argv``, for the duration of the block only."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(ALGOS, {ALGO: _EnjoyPaperDDPG if enjoy else PaperDDPG}))
+        stack.enter_context(mock.patch.dict(HYPERPARAMS_SAMPLER, {ALGO: sample_paper_ddpg_params}))
+        stack.enter_context(mock.patch.dict(HYPERPARAMS_CONVERTER, {ALGO: convert_paper_ddpg_params}))
+        stack.enter_context(mock.patch.object(rl_zoo3.train, "ExperimentManager", PaperExperimentManager))
+        stack.enter_context(mock.patch.object(sys, "argv", argv))
+        yield
 
 
 def _with_defaults(args: list[str], *, config: bool) -> list[str]:
-    """Add ``--algo paper_ddpg`` (and the repository's config) when the user gave none."""
+    """Add ``--algo paper_ddpg`` (and the shipped paper config) when the user gave none."""
     args = list(args)
     if "--algo" not in args:
         args = ["--algo", ALGO, *args]
     if config and not {"-conf", "--conf-file"} & set(args):
-        if not DEFAULT_CONFIG.exists():
-            raise ZooConfigError(f"paper_ddpg has no built-in rl-zoo3 hyperparameters: pass -conf {DEFAULT_CONFIG}")
-        args += ["-conf", str(DEFAULT_CONFIG)]
+        args += ["-conf", str(default_zoo_config())]
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    commands = {"train", "enjoy", "optimize"}
-    if not argv or argv[0] not in commands:
-        print(f"usage: sb3-ddpg zoo {{{','.join(sorted(commands))}}} [rl-zoo3 flags]", file=sys.stderr)
-        return 2
+def main(argv: list[str]) -> int:
+    """``sb3-ddpg zoo {train,enjoy,optimize} [rl-zoo3 flags]``; a UserError reaches the CLI."""
+    if not argv or argv[0] not in COMMANDS:
+        raise UserError(f"usage: sb3-ddpg zoo {{{','.join(COMMANDS)}}} [rl-zoo3 flags]")
     command, rest = argv[0], argv[1:]
-    register()
-    try:
-        if command == "enjoy":
-            ALGOS[ALGO] = _EnjoyPaperDDPG
-            sys.argv = ["rl_zoo3 enjoy", *_with_defaults(rest, config=False)]
+    if command == "enjoy":
+        with registered(["rl_zoo3 enjoy", *_with_defaults(rest, config=False)], enjoy=True):
             rl_zoo3.enjoy.enjoy()
-        else:
-            extra = ["-optimize"] if command == "optimize" and "-optimize" not in rest else []
-            sys.argv = ["rl_zoo3 train", *_with_defaults(rest + extra, config=True)]
+    else:
+        extra = ["-optimize"] if command == "optimize" and "-optimize" not in rest else []
+        with registered(["rl_zoo3 train", *_with_defaults(rest + extra, config=True)]):
             rl_zoo3.train.train()
-    except ZooConfigError as e:
-        print(f"sb3-ddpg zoo {command}: error: {e}", file=sys.stderr)
-        return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,90 @@
+"""A study's report: paper vs best, importances, Optuna's plots, an rl-zoo3 entry, and a re-test on fresh seeds."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sb3_ddpg_ext import plots
+from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.search_space import PAPER_PARAMS
+from sb3_ddpg_ext.tune.objective import objective
+from sb3_ddpg_ext.tune.spec import StudySpec
+
+
+def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0) -> str:
+    """Paper vs best and importances as markdown; writes the plots, ``report.md`` and a ready rl-zoo3 YAML entry."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError as e:
+        raise UserError(f"no study named '{study_name}' in this storage") from e
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise UserError(f"study '{study_name}' has no complete trial yet")
+    spec = StudySpec.from_dict(study.user_attrs["spec"])
+    best = study.best_trial
+    paper = next((t for t in study.trials if t.user_attrs.get("paper_defaults")), None)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Study '{study_name}': PaperDDPG on {spec.env_id}", ""]
+    counts = {s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
+    lines.append(f"Trials: {', '.join(f'{k.lower()} {v}' for k, v in counts.items() if v)}. "
+                 f"Budget per trial: {spec.timesteps} steps x {spec.n_seeds} seeds, value = mean final deterministic "
+                 f"return over {spec.eval_episodes} episodes.")  # fmt: skip
+    lines += ["", "| trial | value | " + " | ".join(spec.search_space) + " |", "|---" * (2 + len(spec.search_space)) + "|"]
+    for label, t in (("paper", paper), ("best", best)):
+        if t is None:
+            continue
+        value = f"{t.value:.2f}" if t.value is not None else t.state.name.lower()
+        params = " | ".join(f"{t.params.get(k, float('nan')):.3g}" for k in spec.search_space)
+        lines.append(f"| {label} (#{t.number}) | {value} | {params} |")
+    if len(complete) >= 2:
+        importances = optuna.importance.get_param_importances(study)
+        lines += ["", "Parameter importances: " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items())]
+    names = ["optimization_history", "parallel_coordinate"] + (["param_importances"] if len(complete) >= 2 else [])
+    lines += ["", *(f"![{p.stem}]({p.name})" for p in plots.optuna_plots(study, out, names))]
+    zoo_yaml = out / "paper_ddpg_tuned.yml"
+    zoo_yaml.write_text(zoo_entry(spec, best))
+    lines += ["", f"rl-zoo3 entry: {zoo_yaml.name}"]
+    if fresh_seeds:
+        lines += ["", *validate_on_fresh_seeds(spec, paper.params if paper else PAPER_PARAMS, best.params, fresh_seeds)]
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    return text
+
+
+def zoo_entry(spec: StudySpec, best: Any) -> str:
+    """An rl-zoo3 YAML entry: the paper's settings with the study's best values (for zoo_configs/)."""
+    entry = {"n_timesteps": spec.timesteps, "policy": "MlpPolicy", **PaperDDPG.paper_hyperparameters(), **spec.fixed,
+             **best.params}  # fmt: skip
+    header = (
+        f"# Tuned by Optuna study '{spec.name}' (trial #{best.number}, value {best.value:.2f}); other values: paper defaults\n"
+    )
+    return header + yaml.safe_dump({spec.env_id: entry}, sort_keys=False)
+
+
+def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict[str, float], n_seeds: int) -> list[str]:
+    """Re-train the paper and best configurations on seeds the study never used; IQM and 95% CIs via rliable."""
+    import optuna
+    from rliable import library as rly
+    from rliable import metrics
+
+    first = spec.seed + 1000
+    scores = {}
+    for label, params in (("paper", paper), ("best", best)):
+        finals = []
+        for k in range(n_seeds):
+            one = StudySpec.from_dict({**spec.to_dict(), "seed": first + k, "n_seeds": 1, "study_name": None})
+            finals.append(objective(optuna.trial.FixedTrial(params), one))
+        scores[label] = np.array(finals)[:, None]
+    iqm, cis = rly.get_interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=2000)
+    lines = [f"Fresh seeds {first}..{first + n_seeds - 1} (never used by the study), final return:", ""]
+    lines += ["| config | mean | IQM | 95% CI of IQM | per seed |", "|---|---|---|---|---|"]
+    for label in ("paper", "best"):
+        ci = f"[{cis[label][0][0]:.1f}, {cis[label][1][0]:.1f}]"
+        per_seed = ", ".join(f"{x:.0f}" for x in scores[label][:, 0])
+        lines.append(f"| {label} | {scores[label].mean():.1f} | {iqm[label][0]:.1f} | {ci} | {per_seed} |")
+    return lines

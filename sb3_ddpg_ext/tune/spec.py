@@ -1,0 +1,90 @@
+"""A study spec (``tuning/*.yaml``): environment, budget, evaluation schedule, seeds, search space, sampler and pruner."""
+
+import inspect
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.experiment import check_names
+from sb3_ddpg_ext.resources import find_spec
+from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, PAPER_PARAMS, Range
+
+SAMPLERS = ("tpe", "random", "gp")
+PRUNERS = ("median", "halving", "none")
+
+
+@dataclass
+class StudySpec:
+    """One study. Every check runs at construction, so a bad spec fails before any storage is touched."""
+
+    env_id: str
+    n_trials: int = 20
+    timesteps: int = 10_000
+    n_seeds: int = 1
+    seed: int = 0
+    eval_every: int = 2_000
+    eval_episodes: int = 5
+    search_space: dict[str, Range] = field(default_factory=lambda: dict(DEFAULT_SEARCH_SPACE))
+    fixed: dict[str, Any] = field(default_factory=dict)
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe", "n_startup_trials": 5})
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 0})
+    study_name: str | None = None
+
+    def __post_init__(self) -> None:
+        check_names(self.search_space, "search_space")
+        check_names(self.fixed, "fixed")
+        for name, r in self.search_space.items():
+            if name in PAPER_PARAMS and not r.low <= PAPER_PARAMS[name] <= r.high:
+                raise UserError(
+                    f"search_space: {name} range [{r.low}, {r.high}] must contain the paper's {PAPER_PARAMS[name]}"
+                )
+            if name in self.fixed:
+                raise UserError(f"'{name}' is both fixed and in the search space: keep it in one of them")
+        for name in ("n_trials", "timesteps", "n_seeds", "eval_every", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.timesteps % self.eval_every:
+            raise UserError(f"timesteps={self.timesteps} must be a multiple of eval_every={self.eval_every}")
+        if self.sampler.get("name") not in SAMPLERS:
+            raise UserError(f"sampler '{self.sampler.get('name')}' is not one of {', '.join(SAMPLERS)}")
+        if self.pruner.get("name") not in PRUNERS:
+            raise UserError(f"pruner '{self.pruner.get('name')}' is not one of {', '.join(PRUNERS)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "spec") -> "StudySpec":
+        known = set(inspect.signature(cls).parameters)
+        unknown = set(data) - known
+        if unknown:
+            raise UserError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; valid keys: {', '.join(sorted(known))}")
+        data = dict(data)
+        if "search_space" in data:
+            space = {}
+            for name, r in (data["search_space"] or {}).items():
+                try:
+                    space[name] = Range(float(r["low"]), float(r["high"]), bool(r.get("log", False)))
+                except (KeyError, TypeError) as e:
+                    raise UserError(f"{source}: search_space.{name} needs low, high and optional log, got {r!r}") from e
+                except ValueError as e:
+                    raise UserError(f"{source}: search_space.{name}: {e}") from e
+            if not space:
+                raise UserError(f"{source}: search_space is empty")
+            data["search_space"] = space
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, name_or_path: str | Path) -> "StudySpec":
+        """A spec file, or the name of a shipped one (``pendulum``)."""
+        path = find_spec(str(name_or_path))
+        return cls.from_dict(yaml.safe_load(path.read_text()) or {}, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["search_space"] = {k: asdict(v) for k, v in self.search_space.items()}
+        return data
+
+    @property
+    def name(self) -> str:
+        return self.study_name or f"paper_ddpg-{self.env_id}"
