@@ -277,6 +277,15 @@ class PaperDDPG(TD3):
     def _setup_model(self) -> None:
         super()._setup_model()
         self.critic.optimizer = self._make_critic_optimizer()
+        self._collect_update_tensors()
+        # The targets are only ever used for y: their BN mode is set once (they never train).
+        self.actor_target.set_bn_statistics(self.bn_stats_for_y)
+        self.critic_target.set_bn_statistics(self.bn_stats_for_y)
+        if self.bn_stats_for_policy_gradient == "batch" and self.policy.norm_layer != "batch_norm":
+            raise ValueError("PaperDDPG: bn_stats_for_policy_gradient='batch' needs norm_layer='batch_norm'")
+
+    def _collect_update_tensors(self) -> None:
+        """Tensor lists for the one-call soft update. Call again if the policy's buffers are replaced (``.double()``)."""
         self._online_params = [*self.actor.parameters(), *self.critic.parameters()]
         self._target_params = [*self.actor_target.parameters(), *self.critic_target.parameters()]
         self._actor_params = list(self.actor.parameters())
@@ -285,11 +294,6 @@ class PaperDDPG(TD3):
         if self.target_bn_stats == "average":  # soft-updated in the same call as the weights
             self._online_params += self._online_bn_stats
             self._target_params += self._target_bn_stats
-        # The targets are only ever used for y: their BN mode is set once (they never train).
-        self.actor_target.set_bn_statistics(self.bn_stats_for_y)
-        self.critic_target.set_bn_statistics(self.bn_stats_for_y)
-        if self.bn_stats_for_policy_gradient == "batch" and self.policy.norm_layer != "batch_norm":
-            raise ValueError("PaperDDPG: bn_stats_for_policy_gradient='batch' needs norm_layer='batch_norm'")
 
     def _make_critic_optimizer(self) -> th.optim.Optimizer:
         """Adam on Q with the paper's L2 weight decay (section 7; Adam's ``weight_decay`` adds it to the gradient).
