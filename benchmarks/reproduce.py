@@ -264,9 +264,10 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
     from rliable import plot_utils
 
     fig, (ax, ax_profile) = plt.subplots(1, 2, figsize=(12, 4.2))
+    colors = {s.config: f"C{i}" for i, s in enumerate(summaries)}
     for s in summaries:
-        (line,) = ax.plot(s.steps, s.curve[0], label=f"{s.config} (n={s.n_seeds})")
-        ax.fill_between(s.steps, s.curve[1], s.curve[2], color=line.get_color(), alpha=0.2)
+        ax.plot(s.steps, s.curve[0], color=colors[s.config], label=f"{s.config} (n={s.n_seeds})")
+        ax.fill_between(s.steps, s.curve[1], s.curve[2], color=colors[s.config], alpha=0.2)
     for i, anchor in enumerate(ANCHORS.get(task, [])):
         ax.axhline(anchor.value, color="k", linestyle=["--", ":", "-."][i % 3], linewidth=1)
         ax.annotate(anchor.label, (0.01, anchor.value), xycoords=("axes fraction", "data"), fontsize=8,
@@ -281,9 +282,11 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
     taus = np.linspace(lo, hi, 101)
     profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=200)
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax_profile,
-                                         xlabel=r"final return $\tau$", labelsize="medium")  # fmt: skip
-    ax_profile.set_title("performance profile of the final return", fontsize="medium")
-    ax_profile.legend(list(profiles), fontsize=8, loc="lower left")
+                                         colors=colors, xlabel=r"final return $\tau$", labelsize="medium")  # fmt: skip
+    ax_profile.set_title("performance profile of the final return (fraction of runs above tau)", fontsize="medium")
+    ax_profile.set_ylabel("fraction of runs", fontsize="medium")
+    handles = [plt.Line2D([], [], color=colors[c], label=c) for c in profiles]
+    ax_profile.legend(handles=handles, fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -292,6 +295,7 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
 def report(results: Path, out: Path, reps: int, budget: dict[str, int], commands: list[str]) -> str:
     """Markdown with one section per task: table of final and best scores, curves, performance profile, anchors."""
     data = load_runs(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Reproduction report",
         "",
@@ -336,7 +340,6 @@ def report(results: Path, out: Path, reps: int, budget: dict[str, int], commands
     if commands:
         lines += ["## Commands", "", "```", *commands, "```", ""]
     text = "\n".join(lines)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return text
 
