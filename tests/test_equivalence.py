@@ -105,7 +105,9 @@ def test_fast_update_equals_reference(batch_norm: bool, critic_l2_on: str, targe
     model.replay_buffer.sample = lambda *args, **kwargs: queue.pop(0)  # feed both paths the same batches
 
     # Reference optimizers start from the model's Adam moments (the model already made 137 updates).
-    optimizer_states = copy.deepcopy({"actor": model.actor.optimizer.state_dict(), "critic": model.critic.optimizer.state_dict()})
+    optimizer_states = copy.deepcopy(
+        {"actor": model.actor.optimizer.state_dict(), "critic": model.critic.optimizer.state_dict()}
+    )
     before = copy.deepcopy(model.policy.state_dict())
     model.train(gradient_steps=len(batches), batch_size=64)
     assert not queue
@@ -115,7 +117,7 @@ def test_fast_update_equals_reference(batch_norm: bool, critic_l2_on: str, targe
     fast, slow = model.policy.state_dict(), reference.state_dict()
     assert fast.keys() == slow.keys()
     for key in fast:
-        th.testing.assert_close(fast[key], slow[key], rtol=1e-9, atol=1e-9, msg=lambda m: f"{key}: {m}")
+        th.testing.assert_close(fast[key], slow[key], rtol=1e-9, atol=1e-9, msg=lambda m, key=key: f"{key}: {m}")
     # The updates really moved every network (the comparison is not between two untouched copies).
     for prefix in ("actor.", "critic.", "actor_target.", "critic_target."):
         assert any(not th.equal(fast[k], before[k]) for k in fast if k.startswith(prefix)), prefix

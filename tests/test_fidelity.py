@@ -257,7 +257,9 @@ def test_critic_batch_norm_option() -> None:
     assert [(m.in_features, m.out_features) for m in linears(model.critic)] == [(17, 400), (406, 300), (300, 1)]
     model.learn(70)
     assert model.policy.critic_batch_norm is False
-    assert not PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(batch_norm=False, critic_batch_norm=None)).policy.critic_batch_norm
+    # The reverse, BN in the critic only (a diagnostic): critic_batch_norm=True with batch_norm=False.
+    critic_only = PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(batch_norm=False, critic_batch_norm=True))
+    assert not batch_norms(critic_only.actor) and [bn.num_features for bn in batch_norms(critic_only.critic)] == [3, 400]
 
 
 def test_batch_renorm_option() -> None:

@@ -230,7 +230,9 @@ class Critic(BaseModel):
         state_sizes, joint_sizes = net_arch[:action_input_layer], net_arch[action_input_layer:]
         state_dim = state_sizes[-1] if state_sizes else features_dim
 
-        state_bn = [make_norm_layer(norm_layer, features_dim, norm_layer_kwargs)] if batch_norm and action_input_layer > 0 else []
+        state_bn = (
+            [make_norm_layer(norm_layer, features_dim, norm_layer_kwargs)] if batch_norm and action_input_layer > 0 else []
+        )
         state_hidden = hidden_layers(features_dim, state_sizes, activation_fn, batch_norm, norm_layer, norm_layer_kwargs)
         self.state_net = nn.Sequential(*state_bn, *state_hidden)
         output = nn.Linear(joint_sizes[-1] if joint_sizes else state_dim + get_action_dim(action_space), 1)
