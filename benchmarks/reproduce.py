@@ -339,6 +339,8 @@ def report(
         if task.endswith("-v5") and ANCHORS.get(task):
             lines.append("- The TD3 paper's numbers are on Gym's MuJoCo v1 tasks; these runs use Gymnasium's v5.")
         lines.append("")
+    if not data:
+        lines += [f"No evaluation has landed under `{os.path.relpath(results, out.parent)}` yet.", ""]
     if commands:
         lines += ["## Commands", "", "```", *commands, "```", ""]
     text = "\n".join(lines)
