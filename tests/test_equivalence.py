@@ -4,22 +4,43 @@ import copy
 
 import pytest
 import torch as th
+from stable_baselines3.common import policies as sb3_policies
+from torch import nn
 from torch.nn import functional as F
 
 from sb3_ddpg_ext import PaperDDPG
 
 
-def plain_adam(params, state: dict, **kwargs) -> th.optim.Adam:
-    """Per-tensor Adam (no fused or foreach kernel), resumed from ``state``, an optimizer ``state_dict()``."""
-    optimizer = th.optim.Adam(params, foreach=False, fused=False, **kwargs)
-    optimizer.load_state_dict(state)
-    for group in optimizer.param_groups:  # load_state_dict brings the saved fused=True back: keep the plain loop
-        group.update(fused=False, foreach=False)
-    return optimizer
+def reference_updates(
+    policy,
+    batches,
+    gamma: float,
+    tau: float,
+    optimizer_states: dict[str, dict],
+    critic_l2_on: str,
+    target_bn_stats: str,
+    weight_decay: float = 1e-2,
+) -> None:
+    """Algorithm 1 written plainly: per-tensor Adam, full backward, per-tensor Polyak loop, module.train/eval.
 
+    The critic's L2 applies to its Linear weights ("weights") or to every parameter ("all"); the targets' BN running
+    statistics are soft-updated like the weights ("average") or copied ("copy"). The optimizers start from
+    ``optimizer_states``, the model's Adam moments, so that both paths take the same steps.
+    """
+    critic_weights = [m.weight for m in policy.critic.modules() if isinstance(m, nn.Linear)]
+    others = [p for p in policy.critic.parameters() if all(p is not w for w in critic_weights)]
+    if critic_l2_on == "weights":
+        critic_groups = [{"params": critic_weights, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
+    else:
+        critic_groups = [{"params": list(policy.critic.parameters()), "weight_decay": weight_decay}]
+    actor_opt = th.optim.Adam(policy.actor.parameters(), foreach=False, fused=False)
+    critic_opt = th.optim.Adam(critic_groups, foreach=False, fused=False)
+    for opt, state in ((actor_opt, optimizer_states["actor"]), (critic_opt, optimizer_states["critic"])):
+        opt.load_state_dict(state)  # learning rates, weight decays and moments of the model's optimizers
+        for group in opt.param_groups:  # load_state_dict brings fused=True back: keep the plain loop
+            group.update(fused=False, foreach=False)
+    assert [g["weight_decay"] for g in critic_opt.param_groups] == [g["weight_decay"] for g in critic_groups]
 
-def reference_updates(policy, batches, gamma: float, tau: float, actor_opt, critic_opt):
-    """Algorithm 1 written plainly: per-tensor Adam, full backward, per-parameter Polyak loop, module.train/eval."""
     policy.actor.train()
     policy.critic.train()
     policy.actor_target.eval()
@@ -43,38 +64,60 @@ def reference_updates(policy, batches, gamma: float, tau: float, actor_opt, crit
                 for p, p_target in zip(net.parameters(), target.parameters(), strict=True):
                     p_target.mul_(1 - tau).add_(tau * p)
                 for (name, b), b_target in zip(net.named_buffers(), target.buffers(), strict=True):
-                    if "running_" in name:
+                    if "running_" in name and target_bn_stats == "average":
+                        b_target.mul_(1 - tau).add_(tau * b)
+                    elif "running_" in name:
                         b_target.copy_(b)
 
 
-@pytest.mark.parametrize("batch_norm", [True, False])
-def test_fast_update_equals_reference(batch_norm: bool) -> None:
+def as_float64(batch):
+    return batch._replace(**{k: v.double() for k, v in batch._asdict().items() if isinstance(v, th.Tensor)})
+
+
+@pytest.mark.parametrize(
+    ("batch_norm", "critic_l2_on", "target_bn_stats"),
+    [(True, "weights", "average"), (True, "all", "copy"), (False, "weights", "average")],
+)
+def test_fast_update_equals_reference(batch_norm: bool, critic_l2_on: str, target_bn_stats: str, monkeypatch) -> None:
     model = PaperDDPG(
-        "MlpPolicy", "HalfCheetah-v5", buffer_size=2000, tau=0.01, seed=0, policy_kwargs=dict(batch_norm=batch_norm)
+        "MlpPolicy",
+        "HalfCheetah-v5",
+        buffer_size=2000,
+        tau=0.01,
+        seed=0,
+        critic_l2_on=critic_l2_on,
+        target_bn_stats=target_bn_stats,
+        policy_kwargs=dict(batch_norm=batch_norm),
     )
     model.learn(200)  # fills the buffer and moves the weights and optimizer state away from their initial values
+    # In float64. A bias followed by batch norm has a true gradient of 0 and, without L2 on it, a float32 gradient of
+    # rounding noise (~1e-9) that Adam (eps 1e-8) turns into steps of a fraction of lr, differently on each path.
+    # In float64 that noise is ~1e-16, and both paths must agree to rounding.
+    model.policy.double()
+    monkeypatch.setattr(sb3_policies, "preprocess_obs", lambda obs, *args, **kwargs: obs.double())  # SB3 casts to float32
+    for optimizer in (model.actor.optimizer, model.critic.optimizer):
+        optimizer.load_state_dict(optimizer.state_dict())  # casts the Adam moments to float64
+    model._collect_update_tensors()  # .double() replaced the BN buffers
     reference = copy.deepcopy(model.policy)
     th.manual_seed(1)
-    batches = [model.replay_buffer.sample(64) for _ in range(25)]
+    batches = [as_float64(model.replay_buffer.sample(64)) for _ in range(25)]
     queue = list(batches)
     model.replay_buffer.sample = lambda *args, **kwargs: queue.pop(0)  # feed both paths the same batches
 
     # Reference optimizers start from the model's Adam moments (the model already made 137 updates).
-    model_state = copy.deepcopy({"actor": model.actor.optimizer.state_dict(), "critic": model.critic.optimizer.state_dict()})
+    optimizer_states = copy.deepcopy(
+        {"actor": model.actor.optimizer.state_dict(), "critic": model.critic.optimizer.state_dict()}
+    )
     before = copy.deepcopy(model.policy.state_dict())
     model.train(gradient_steps=len(batches), batch_size=64)
     assert not queue
 
-    actor_opt = plain_adam(reference.actor.parameters(), model_state["actor"], lr=1e-4)
-    critic_opt = plain_adam(reference.critic.parameters(), model_state["critic"], lr=1e-3, weight_decay=1e-2)
-    reference_updates(reference, batches, model.gamma, model.tau, actor_opt, critic_opt)
+    reference_updates(reference, batches, model.gamma, model.tau, optimizer_states, critic_l2_on, target_bn_stats)
 
     fast, slow = model.policy.state_dict(), reference.state_dict()
     assert fast.keys() == slow.keys()
-    # atol: a bias followed by batch norm has a true gradient of 0, and Adam turns its float rounding noise into
-    # steps of up to lr (1e-4); over 25 steps both paths stay within ~1e-5 of each other on those entries.
     for key in fast:
-        th.testing.assert_close(fast[key], slow[key], rtol=1e-4, atol=2e-5, msg=key)
+        th.testing.assert_close(fast[key], slow[key], rtol=1e-9, atol=1e-9, msg=lambda m, key=key: f"{key}: {m}")
     # The updates really moved every network (the comparison is not between two untouched copies).
     for prefix in ("actor.", "critic.", "actor_target.", "critic_target."):
         assert any(not th.equal(fast[k], before[k]) for k in fast if k.startswith(prefix)), prefix

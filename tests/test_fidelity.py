@@ -137,15 +137,38 @@ def test_pixel_final_layer_init() -> None:
     assert not batch_norms(policies[0])
 
 
+def weight_decay_per_tensor(optimizer: th.optim.Optimizer) -> dict[int, float]:
+    return {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+
+
 def test_optimizers_per_network(cheetah: PaperDDPG) -> None:
     actor_opt, critic_opt = cheetah.actor.optimizer, cheetah.critic.optimizer
     assert type(actor_opt) is th.optim.Adam and type(critic_opt) is th.optim.Adam  # plain L2, not AdamW
     assert [g["lr"] for g in actor_opt.param_groups] == [1e-4]
-    assert [g["lr"] for g in critic_opt.param_groups] == [1e-3]
+    assert {g["lr"] for g in critic_opt.param_groups} == {1e-3}
     assert [g["weight_decay"] for g in actor_opt.param_groups] == [0]
-    assert [g["weight_decay"] for g in critic_opt.param_groups] == [1e-2]
     assert {id(p) for g in actor_opt.param_groups for p in g["params"]} == {id(p) for p in cheetah.actor.parameters()}
     assert {id(p) for g in critic_opt.param_groups for p in g["params"]} == {id(p) for p in cheetah.critic.parameters()}
+    assert sum(len(g["params"]) for g in critic_opt.param_groups) == len(list(cheetah.critic.parameters()))
+
+
+def test_critic_l2_on_weights_only(cheetah: PaperDDPG) -> None:
+    # Section 7's L2 decays Q's weights: every Linear weight 1e-2; biases and BN scale/shift 0 (rllab, baselines).
+    decay = weight_decay_per_tensor(cheetah.critic.optimizer)
+    for layer in linears(cheetah.critic):
+        assert decay[id(layer.weight)] == 1e-2
+        assert decay[id(layer.bias)] == 0
+    for bn in batch_norms(cheetah.critic):
+        assert decay[id(bn.weight)] == 0 and decay[id(bn.bias)] == 0
+    # critic_l2_on="all": every critic parameter decayed (the behaviour before issue 9).
+    every = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, critic_l2_on="all", seed=0)
+    assert set(weight_decay_per_tensor(every.critic.optimizer).values()) == {1e-2}
+    assert len(weight_decay_per_tensor(every.critic.optimizer)) == len(list(every.critic.parameters()))
+    # critic_weight_decay=0: no L2 anywhere (a BN-stability candidate, not the paper).
+    off = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, critic_weight_decay=0.0, seed=0)
+    assert set(weight_decay_per_tensor(off.critic.optimizer).values()) == {0.0}
+    with pytest.raises(ValueError, match="critic_l2_on"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", critic_l2_on="biases")
 
 
 def test_learning_rates_stay_separate_after_updates() -> None:
@@ -153,7 +176,8 @@ def test_learning_rates_stay_separate_after_updates() -> None:
     model.learn(200)
     assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4 * model._current_progress_remaining)
     assert model.critic.optimizer.param_groups[0]["lr"] == 3e-3
-    assert model.critic.optimizer.param_groups[0]["weight_decay"] == 1e-2
+    assert [g["lr"] for g in model.critic.optimizer.param_groups] == [3e-3, 3e-3]  # weights and the rest
+    assert [g["weight_decay"] for g in model.critic.optimizer.param_groups] == [1e-2, 0.0]
     assert model.logger.name_to_value["train/critic_learning_rate"] == 3e-3
 
 
@@ -217,9 +241,107 @@ def test_batch_norm_modes_per_phase() -> None:
     # The running statistics move once per gradient step, for both networks (not twice for the critic).
     for bn in batch_norms(model.critic) + batch_norms(model.actor):
         assert bn.num_batches_tracked.item() == n_updates
-    # Targets carry the online running statistics.
+    # Targets carry their own, tau-averaged running statistics (test_target_bn_stats_are_tau_averaged), and the
+    # target networks never normalized a batch themselves.
     for bn, bn_target in zip(batch_norms(model.critic), batch_norms(model.critic_target), strict=True):
-        assert th.equal(bn.running_mean, bn_target.running_mean)
+        assert not th.equal(bn.running_mean, bn_target.running_mean)
+        assert bn_target.num_batches_tracked.item() == 0
+
+
+def online_and_target_stats(model: PaperDDPG) -> tuple[list[th.Tensor], list[th.Tensor]]:
+    def stats(net: nn.Module) -> list[th.Tensor]:
+        return [b.clone() for m in net.modules() if hasattr(m, "running_var") or hasattr(m, "ra_var")
+                for b in m.buffers() if b.is_floating_point()]  # fmt: skip
+
+    return stats(model.actor) + stats(model.critic), stats(model.actor_target) + stats(model.critic_target)
+
+
+@pytest.mark.parametrize("policy_kwargs", [{}, {"norm_layer": "batch_renorm"}])
+def test_target_bn_stats_are_tau_averaged(policy_kwargs: dict) -> None:
+    # Section 3: the target is a time-delayed copy of its network; rllab soft-updates BN statistics with tau too.
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", tau=0.1, seed=0, buffer_size=1000, policy_kwargs=policy_kwargs)
+    model.learn(64)  # one batch stored, one update
+    online, expected = online_and_target_stats(model)
+    assert len(online) == 10  # mean and variance of 3 actor + 2 critic norm layers
+    for _ in range(5):
+        model.train(gradient_steps=1, batch_size=64)
+        online, _ = online_and_target_stats(model)
+        expected = [(1 - 0.1) * t + 0.1 * o for t, o in zip(expected, online, strict=True)]
+    online, target = online_and_target_stats(model)
+    for t, e, o in zip(target, expected, online, strict=True):
+        th.testing.assert_close(t, e)
+        assert not th.allclose(t, o)  # not the copy
+    # target_bn_stats="copy": SB3's TD3 behaviour, the online statistics at every update.
+    copy = PaperDDPG("MlpPolicy", "Pendulum-v1", tau=0.1, target_bn_stats="copy", seed=0, buffer_size=1000,
+                     policy_kwargs=policy_kwargs)  # fmt: skip
+    copy.learn(70)
+    for t, o in zip(*reversed(online_and_target_stats(copy)), strict=True):
+        assert th.equal(t, o)
+
+
+def test_critic_batch_norm_option() -> None:
+    # BN in the actor only: a remedy for the critic-BN instability, not the paper (docs/fidelity.md).
+    model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0, policy_kwargs=dict(critic_batch_norm=False))
+    assert [bn.num_features for bn in batch_norms(model.actor)] == [17, 400, 300]
+    assert not batch_norms(model.critic) and not batch_norms(model.critic_target)
+    assert [(m.in_features, m.out_features) for m in linears(model.critic)] == [(17, 400), (406, 300), (300, 1)]
+    model.learn(70)
+    assert model.policy.critic_batch_norm is False
+    # The reverse, BN in the critic only (a diagnostic): critic_batch_norm=True with batch_norm=False.
+    critic_only = PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(batch_norm=False, critic_batch_norm=True))
+    assert not batch_norms(critic_only.actor) and [bn.num_features for bn in batch_norms(critic_only.critic)] == [3, 400]
+
+
+def test_batch_renorm_option() -> None:
+    from sb3_contrib.common.torch_layers import BatchRenorm1d
+
+    kwargs = dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5))
+    model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=1000, seed=0, policy_kwargs=kwargs)
+    # Every BatchNorm1d position now holds a BatchRenorm1d, with the paper's placement.
+    assert not batch_norms(model.policy)
+    for net, sizes in ((model.actor, [17, 400, 300]), (model.critic, [17, 400])):
+        renorms = [m for m in net.modules() if isinstance(m, BatchRenorm1d)]
+        assert [m.num_features for m in renorms] == sizes
+        assert {m.warmup_steps for m in renorms} == {5}
+    assert [type(m).__name__ for m in model.actor.mu][:3] == ["BatchRenorm1d", "Linear", "BatchRenorm1d"]
+    model.learn(80)  # 17 updates: past the warm-up, so the renormalization (r, d) is active
+    for m in model.critic.modules():
+        if isinstance(m, BatchRenorm1d):
+            assert m.steps.item() == 17  # moved by the critic's loss pass only
+    with pytest.raises(ValueError, match="BatchNorm1d"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", bn_stats_for_y="batch", policy_kwargs=kwargs)
+    with pytest.raises(ValueError, match="norm_layer"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(norm_layer="layer_norm"))
+
+
+def test_bn_statistics_for_y_and_policy_gradient() -> None:
+    # The paper is silent on the statistics for y and dQ/da; "batch" is a candidate remedy, "running" the default.
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000, bn_stats_for_y="batch",
+                      bn_stats_for_policy_gradient="batch")  # fmt: skip
+    passes: list[tuple[str, bool, bool]] = []
+
+    def record(name: str):
+        return lambda mod, inp, out: passes.append((name, mod.training, mod.track_running_stats))
+
+    model.critic.state_net[0].register_forward_hook(record("critic"))
+    model.critic_target.state_net[0].register_forward_hook(record("critic_target"))
+    model.actor_target.mu[0].register_forward_hook(record("actor_target"))
+    model.learn(66)  # 3 updates
+    # Batch statistics (train mode) without a running-statistics update, for y and for the actor-loss pass.
+    assert passes == 3 * [
+        ("actor_target", True, False),
+        ("critic_target", True, False),
+        ("critic", True, True),
+        ("critic", True, False),
+    ]
+    for bn in batch_norms(model.critic):
+        assert bn.num_batches_tracked.item() == 3
+    for bn in batch_norms(model.critic_target):
+        assert bn.num_batches_tracked.item() == 0  # only the soft update moves the target statistics
+    # After the actor-loss pass the critic's BN tracks its statistics again for the next critic update.
+    assert all(bn.track_running_stats for bn in batch_norms(model.critic))
+    with pytest.raises(ValueError, match="bn_stats_for_y"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", bn_stats_for_y="eval")
 
 
 def test_predict_and_evaluation_do_not_touch_running_stats() -> None:

@@ -86,3 +86,21 @@ def test_devices(device: str, tmp_path) -> None:
     assert loaded.device.type == "cpu"
     expected = "cuda" if device == "cuda" or (device == "auto" and th.cuda.is_available()) else "cpu"
     assert model.device.type == expected
+
+
+def test_save_load_keeps_the_fidelity_and_bn_options(tmp_path) -> None:
+    from sb3_contrib.common.torch_layers import BatchRenorm1d
+
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=500, seed=0, critic_l2_on="all", target_bn_stats="copy",
+                      policy_kwargs=dict(critic_batch_norm=False, norm_layer="batch_renorm"))  # fmt: skip
+    model.learn(80)
+    model.save(tmp_path / "m")
+    loaded = PaperDDPG.load(tmp_path / "m")
+    assert (loaded.critic_l2_on, loaded.target_bn_stats) == ("all", "copy")
+    assert len(loaded.critic.optimizer.param_groups) == 1  # one group: L2 on every critic parameter
+    assert [type(m) for m in loaded.actor.mu if isinstance(m, BatchRenorm1d)] == 3 * [BatchRenorm1d]
+    assert not any(isinstance(m, BatchRenorm1d) for m in loaded.critic.modules())
+    default = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=500, seed=0)
+    default.learn(70)
+    default.save(tmp_path / "d")
+    assert [g["weight_decay"] for g in PaperDDPG.load(tmp_path / "d").critic.optimizer.param_groups] == [1e-2, 0.0]

@@ -19,7 +19,16 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
 
-from sb3_ddpg_ext.paper_ddpg.policies import Actor, CnnPolicy, Critic, MlpPolicy, MultiInputPolicy, PaperDDPGPolicy
+from sb3_ddpg_ext.paper_ddpg.policies import (
+    BN_STATISTICS,
+    Actor,
+    CnnPolicy,
+    Critic,
+    MlpPolicy,
+    MultiInputPolicy,
+    PaperDDPGPolicy,
+    running_statistics,
+)
 
 SelfPaperDDPG = TypeVar("SelfPaperDDPG", bound="PaperDDPG")
 
@@ -63,6 +72,16 @@ class PaperDDPG(TD3):
     :param actor_learning_rate: Adam learning rate of the actor, float or schedule of progress remaining (1e-4)
     :param critic_learning_rate: Adam learning rate of the critic, float or schedule (1e-3)
     :param critic_weight_decay: L2 penalty on the critic weights, as Adam's ``weight_decay`` (1e-2)
+    :param critic_l2_on: "weights" (default): the L2 penalty applies to the critic's weight matrices only, not to
+        biases or batch-norm scale/shift, as rllab and OpenAI baselines do; "all": every critic parameter
+    :param target_bn_stats: "average" (default): the target networks' BN running statistics are soft-updated with
+        tau like every other target parameter (rllab), so each target is a lagged copy of its network (section 3);
+        "copy": copied from the online networks at every update (SB3's TD3)
+    :param bn_stats_for_y: statistics the target networks' BN uses to compute y: "running" (default, rllab) or
+        "batch" (the batch of next states; running statistics untouched). The paper is silent
+    :param bn_stats_for_policy_gradient: statistics the critic's BN uses in the actor-loss pass (dQ/da):
+        "running" (default, rllab and CrossQ) or "batch" (the minibatch's, as in the critic's own loss,
+        running statistics untouched). The paper is silent
     :param buffer_size: replay buffer size (1e6)
     :param learning_starts: steps of uniform random actions before the policy acts (SB3's warm-up).
         The paper's 0: the policy plus noise acts from the first step and updates start once
@@ -108,6 +127,10 @@ class PaperDDPG(TD3):
         actor_learning_rate: float | Schedule = 1e-4,
         critic_learning_rate: float | Schedule = 1e-3,
         critic_weight_decay: float = 1e-2,
+        critic_l2_on: str = "weights",
+        target_bn_stats: str = "average",
+        bn_stats_for_y: str = "running",
+        bn_stats_for_policy_gradient: str = "running",
         buffer_size: int = 1_000_000,
         learning_starts: int = 0,
         batch_size: int = 64,
@@ -144,8 +167,20 @@ class PaperDDPG(TD3):
             ou_theta=ou_theta,
             ou_sigma_final=ou_sigma_final,
         )
+        for name, value, choices in (
+            ("critic_l2_on", critic_l2_on, ("weights", "all")),
+            ("target_bn_stats", target_bn_stats, ("average", "copy")),
+            ("bn_stats_for_y", bn_stats_for_y, BN_STATISTICS),
+            ("bn_stats_for_policy_gradient", bn_stats_for_policy_gradient, BN_STATISTICS),
+        ):
+            if value not in choices:
+                raise ValueError(f"PaperDDPG: {name}={value!r} must be one of {choices} (the default is {choices[0]!r})")
         self.critic_learning_rate = critic_learning_rate
         self.critic_weight_decay = critic_weight_decay
+        self.critic_l2_on = critic_l2_on
+        self.target_bn_stats = target_bn_stats
+        self.bn_stats_for_y = bn_stats_for_y
+        self.bn_stats_for_policy_gradient = bn_stats_for_policy_gradient
         self.ou_sigma = ou_sigma
         self.ou_theta = ou_theta
         self.ou_sigma_final = ou_sigma_final
@@ -249,15 +284,40 @@ class PaperDDPG(TD3):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        update_learning_rate(self.critic.optimizer, self.critic_lr_schedule(1.0))
-        # Section 7: L2 weight decay of 1e-2 on Q only (Adam's weight_decay adds it to the gradient).
-        for group in self.critic.optimizer.param_groups:
-            group["weight_decay"] = self.critic_weight_decay
+        self.critic.optimizer = self._make_critic_optimizer()
+        self._collect_update_tensors()
+        # The targets are only ever used for y: their BN mode is set once (they never train).
+        self.actor_target.set_bn_statistics(self.bn_stats_for_y)
+        self.critic_target.set_bn_statistics(self.bn_stats_for_y)
+        if self.bn_stats_for_policy_gradient == "batch" and self.policy.norm_layer != "batch_norm":
+            raise ValueError("PaperDDPG: bn_stats_for_policy_gradient='batch' needs norm_layer='batch_norm'")
+
+    def _collect_update_tensors(self) -> None:
+        """Tensor lists for the one-call soft update. Call again if the policy's buffers are replaced (``.double()``)."""
         self._online_params = [*self.actor.parameters(), *self.critic.parameters()]
         self._target_params = [*self.actor_target.parameters(), *self.critic_target.parameters()]
         self._actor_params = list(self.actor.parameters())
-        self._online_bn_stats = self.actor_batch_norm_stats + self.critic_batch_norm_stats
-        self._target_bn_stats = self.actor_batch_norm_stats_target + self.critic_batch_norm_stats_target
+        self._online_bn_stats = [*running_statistics(self.actor), *running_statistics(self.critic)]
+        self._target_bn_stats = [*running_statistics(self.actor_target), *running_statistics(self.critic_target)]
+        if self.target_bn_stats == "average":  # soft-updated in the same call as the weights
+            self._online_params += self._online_bn_stats
+            self._target_params += self._target_bn_stats
+
+    def _make_critic_optimizer(self) -> th.optim.Optimizer:
+        """Adam on Q with the paper's L2 weight decay (section 7; Adam's ``weight_decay`` adds it to the gradient).
+
+        "weights": two parameter groups, the weight matrices (Linear, Conv) decayed and the biases and BN scale/shift
+        not, as rllab (``regularizable=True``) and OpenAI baselines do; "all": one group, every parameter decayed.
+        """
+        params = [p for group in self.critic.optimizer.param_groups for p in group["params"]]  # TD3Policy's choice
+        if self.critic_l2_on == "weights":
+            groups = [
+                {"params": [p for p in params if p.dim() > 1], "weight_decay": self.critic_weight_decay},
+                {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0},
+            ]
+        else:
+            groups = [{"params": params, "weight_decay": self.critic_weight_decay}]
+        return self.policy.optimizer_class(groups, lr=self.critic_lr_schedule(1.0), **self.policy.optimizer_kwargs)
 
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         # TD3 sets one schedule on both optimizers; the paper has one learning rate per network.
@@ -291,12 +351,12 @@ class PaperDDPG(TD3):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = data.discounts if data.discounts is not None else self.gamma
 
-            # Set y_i = r_i + gamma * Q'(s_i+1, mu'(s_i+1)); target networks stay in eval mode
+            # Set y_i = r_i + gamma * Q'(s_i+1, mu'(s_i+1)); the targets' BN uses ``bn_stats_for_y`` (running)
             with th.no_grad():
                 next_q = self.critic_target.q1_forward(data.next_observations, self.actor_target(data.next_observations))
                 y = data.rewards + (1 - data.dones) * discounts * next_q
 
-            # Update the critic by minimizing L = 1/N sum_i (y_i - Q(s_i, a_i))^2 (L2 via Adam weight_decay)
+            # Update the critic by minimizing L = 1/N sum_i (y_i - Q(s_i, a_i))^2 (L2 on its weights via Adam)
             q = self.critic.q1_forward(data.observations, data.actions)
             critic_loss = F.mse_loss(q, y)
             self.critic.optimizer.zero_grad(set_to_none=True)
@@ -304,18 +364,20 @@ class PaperDDPG(TD3):
             self.critic.optimizer.step()
 
             # Update the actor with the sampled policy gradient: grad of 1/N sum_i Q(s_i, mu(s_i)).
-            # The critic's BN uses its running statistics here, so they are updated once per step (as CrossQ).
-            self.critic.set_bn_training_mode(False)
+            # The critic's BN uses ``bn_stats_for_policy_gradient`` here (running statistics by default, as CrossQ)
+            # and leaves its running statistics alone, so they move once per step.
+            self.critic.set_bn_statistics(self.bn_stats_for_policy_gradient)
             actor_loss = -self.critic.q_for_policy_gradient(data.observations, self.actor(data.observations)).mean()
-            self.critic.set_bn_training_mode(True)
+            self.critic.set_bn_statistics("train")
             self.actor.optimizer.zero_grad(set_to_none=True)
             actor_loss.backward(inputs=self._actor_params)  # no gradients for the critic's weights
             self.actor.optimizer.step()
 
-            # Update the target networks: theta' <- tau * theta + (1 - tau) * theta'
+            # Update the target networks: theta' <- tau * theta + (1 - tau) * theta', BN running statistics included
+            # ("average"). The integer batch counters are left alone: a target never normalizes in train mode.
             with th.no_grad():
                 th._foreach_lerp_(self._target_params, self._online_params, self.tau)
-                if self._online_bn_stats:  # BN running statistics are copied, not averaged
+                if self.target_bn_stats == "copy" and self._online_bn_stats:
                     th._foreach_copy_(self._target_bn_stats, self._online_bn_stats)
 
             stats.append(th.stack([critic_loss.detach(), actor_loss.detach(), q.detach().mean()]))

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.torch_layers import BatchRenorm1d
 from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
@@ -39,13 +40,57 @@ def final_layer_uniform_(layer: nn.Linear, bound: float) -> None:
     nn.init.uniform_(layer.bias, -bound, bound)
 
 
-def hidden_layers(in_dim: int, sizes: list[int], activation_fn: type[nn.Module], batch_norm: bool) -> list[nn.Module]:
-    """Linear -> [BatchNorm1d] -> activation, for each hidden size, with the paper's fan-in init."""
+# Normalization layers: torch's BatchNorm1d (the paper's batch norm, Ioffe & Szegedy 2015) or sb3-contrib's
+# BatchRenorm1d (Ioffe 2017), the layer CrossQ uses to close the gap between batch and running statistics.
+NORM_LAYERS: dict[str, type[nn.Module]] = {"batch_norm": nn.BatchNorm1d, "batch_renorm": BatchRenorm1d}
+BN_STATISTICS = ("running", "batch")
+
+
+def make_norm_layer(norm_layer: str, num_features: int, norm_layer_kwargs: dict[str, Any] | None) -> nn.Module:
+    if norm_layer not in NORM_LAYERS:
+        raise ValueError(f"norm_layer={norm_layer!r} must be one of {sorted(NORM_LAYERS)} (the paper uses 'batch_norm')")
+    return NORM_LAYERS[norm_layer](num_features, **(norm_layer_kwargs or {}))
+
+
+def norm_layers(module: nn.Module) -> list[nn.Module]:
+    """The batch-norm (or batch-renorm) layers inside ``module``."""
+    return [m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, BatchRenorm1d))]
+
+
+def running_statistics(module: nn.Module) -> list[th.Tensor]:
+    """The float running statistics of the norm layers (mean and variance; not the integer batch counters)."""
+    return [b for m in norm_layers(module) for b in m.buffers() if b.is_floating_point()]
+
+
+def set_bn_statistics(norms: list[nn.Module], statistics: str) -> None:
+    """Which statistics the norm layers use in the next forward passes.
+
+    "train": batch statistics, running statistics updated (a training pass); "running": running statistics (eval
+    mode); "batch": the batch's own statistics, running statistics left untouched (torch's
+    ``track_running_stats=False`` in train mode; BatchNorm1d only). Set through ``__dict__``: it runs at every update.
+    """
+    for m in norms:
+        m.__dict__["training"] = statistics != "running"
+        if isinstance(m, nn.BatchNorm1d):
+            m.__dict__["track_running_stats"] = statistics != "batch"
+        elif statistics == "batch":
+            raise ValueError("batch statistics without a running-statistics update need BatchNorm1d, not BatchRenorm1d")
+
+
+def hidden_layers(
+    in_dim: int,
+    sizes: list[int],
+    activation_fn: type[nn.Module],
+    batch_norm: bool,
+    norm_layer: str = "batch_norm",
+    norm_layer_kwargs: dict[str, Any] | None = None,
+) -> list[nn.Module]:
+    """Linear -> [norm layer] -> activation, for each hidden size, with the paper's fan-in init."""
     layers: list[nn.Module] = []
     for size in sizes:
         linear = nn.Linear(in_dim, size)
         fan_in_uniform_(linear)
-        layers += [linear, nn.BatchNorm1d(size)] if batch_norm else [linear]
+        layers += [linear, make_norm_layer(norm_layer, size, norm_layer_kwargs)] if batch_norm else [linear]
         layers.append(activation_fn())
         in_dim = size
     return layers
@@ -80,6 +125,8 @@ class Actor(BasePolicy):
     :param net_arch: hidden layer sizes
     :param batch_norm: batch-normalize the state input and each hidden layer
     :param final_layer_init: bound of the uniform init of the output layer
+    :param norm_layer: "batch_norm" (the paper) or "batch_renorm" (sb3-contrib's BatchRenorm1d)
+    :param norm_layer_kwargs: keyword arguments of the norm layer (e.g. ``momentum``, ``warmup_steps``)
     """
 
     def __init__(
@@ -93,6 +140,8 @@ class Actor(BasePolicy):
         normalize_images: bool = True,
         batch_norm: bool = True,
         final_layer_init: float = FINAL_LAYER_INIT_LOW_DIM,
+        norm_layer: str = "batch_norm",
+        norm_layer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             observation_space,
@@ -106,13 +155,14 @@ class Actor(BasePolicy):
         self.activation_fn = activation_fn
         self.batch_norm = batch_norm
         self.final_layer_init = final_layer_init
+        self.norm_layer = norm_layer
+        self.norm_layer_kwargs = norm_layer_kwargs
 
         output = nn.Linear(net_arch[-1] if net_arch else features_dim, get_action_dim(action_space))
         final_layer_uniform_(output, final_layer_init)
-        state_bn = [nn.BatchNorm1d(features_dim)] if batch_norm else []
-        self.mu = nn.Sequential(
-            *state_bn, *hidden_layers(features_dim, net_arch, activation_fn, batch_norm), output, nn.Tanh()
-        )
+        state_bn = [make_norm_layer(norm_layer, features_dim, norm_layer_kwargs)] if batch_norm else []
+        hidden = hidden_layers(features_dim, net_arch, activation_fn, batch_norm, norm_layer, norm_layer_kwargs)
+        self.mu = nn.Sequential(*state_bn, *hidden, output, nn.Tanh())
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -123,8 +173,14 @@ class Actor(BasePolicy):
             features_extractor=self.features_extractor,
             batch_norm=self.batch_norm,
             final_layer_init=self.final_layer_init,
+            norm_layer=self.norm_layer,
+            norm_layer_kwargs=self.norm_layer_kwargs,
         )
         return data
+
+    def set_bn_statistics(self, statistics: str) -> None:
+        """Switch only the norm layers: "train", "running" or "batch" (see :func:`set_bn_statistics`)."""
+        set_bn_statistics([m for m in self.mu if isinstance(m, (nn.BatchNorm1d, BatchRenorm1d))], statistics)
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
         return self.mu(self.extract_features(obs, self.features_extractor))
@@ -145,6 +201,8 @@ class Critic(BaseModel):
         1 is the paper's, 0 puts the action at the input (SB3/TD3 style)
     :param batch_norm: batch-normalize the state input and the layers before the action input
     :param final_layer_init: bound of the uniform init of the output layer
+    :param norm_layer: "batch_norm" (the paper) or "batch_renorm" (sb3-contrib's BatchRenorm1d)
+    :param norm_layer_kwargs: keyword arguments of the norm layer
     """
 
     def __init__(
@@ -160,6 +218,8 @@ class Critic(BaseModel):
         final_layer_init: float = FINAL_LAYER_INIT_LOW_DIM,
         action_input_layer: int = 1,
         share_features_extractor: bool = False,
+        norm_layer: str = "batch_norm",
+        norm_layer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
@@ -174,19 +234,20 @@ class Critic(BaseModel):
         state_sizes, joint_sizes = net_arch[:action_input_layer], net_arch[action_input_layer:]
         state_dim = state_sizes[-1] if state_sizes else features_dim
 
-        state_bn = [nn.BatchNorm1d(features_dim)] if batch_norm and action_input_layer > 0 else []
-        self.state_net = nn.Sequential(*state_bn, *hidden_layers(features_dim, state_sizes, activation_fn, batch_norm))
+        state_bn = (
+            [make_norm_layer(norm_layer, features_dim, norm_layer_kwargs)] if batch_norm and action_input_layer > 0 else []
+        )
+        state_hidden = hidden_layers(features_dim, state_sizes, activation_fn, batch_norm, norm_layer, norm_layer_kwargs)
+        self.state_net = nn.Sequential(*state_bn, *state_hidden)
         output = nn.Linear(joint_sizes[-1] if joint_sizes else state_dim + get_action_dim(action_space), 1)
         final_layer_uniform_(output, final_layer_init)
         self.q_net = nn.Sequential(
             *hidden_layers(state_dim + get_action_dim(action_space), joint_sizes, activation_fn, batch_norm=False), output
         )
 
-    def set_bn_training_mode(self, mode: bool) -> None:
-        """Switch only the batch-norm layers, as sb3-contrib's CrossQ does per forward pass."""
-        for module in self.state_net:
-            if isinstance(module, nn.BatchNorm1d):
-                module.__dict__["training"] = mode
+    def set_bn_statistics(self, statistics: str) -> None:
+        """Switch only the norm layers per forward pass, as sb3-contrib's CrossQ does: "train", "running" or "batch"."""
+        set_bn_statistics([m for m in self.state_net if isinstance(m, (nn.BatchNorm1d, BatchRenorm1d))], statistics)
 
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Q(s, a) as a (batch, 1) tensor."""
@@ -222,6 +283,12 @@ class PaperDDPGPolicy(TD3Policy):
     :param batch_norm: batch normalization where the paper puts it (low-dimensional inputs)
     :param final_layer_init: bound of the uniform init of both output layers; default 3e-3 (3e-4 for pixels)
     :param action_input_layer: critic hidden layer the action joins (1 in the paper, 0 = at the input)
+    :param critic_batch_norm: batch norm in the critic; None (default) follows ``batch_norm``, as the paper does
+        (section 7). ``False`` with ``batch_norm=True`` keeps it in the actor only: a remedy for the critic-BN
+        instability on Pendulum-v1 (docs/fidelity.md), not in the paper
+    :param norm_layer: "batch_norm" (the paper's BatchNorm1d) or "batch_renorm": sb3-contrib's BatchRenorm1d
+        (Ioffe 2017, as in CrossQ) in every normalized position; not in the paper
+    :param norm_layer_kwargs: keyword arguments of the norm layer (torch's / sb3-contrib's defaults when None)
     :param optimizer_kwargs: extra optimizer arguments; default ``fused=True`` for Adam (same update, one kernel)
     """
 
@@ -246,6 +313,9 @@ class PaperDDPGPolicy(TD3Policy):
         batch_norm: bool = True,
         final_layer_init: float | None = None,
         action_input_layer: int = 1,
+        critic_batch_norm: bool | None = None,
+        norm_layer: str = "batch_norm",
+        norm_layer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         pixels = issubclass(features_extractor_class, PaperCNN)
         if net_arch is None:
@@ -257,6 +327,9 @@ class PaperDDPGPolicy(TD3Policy):
         self.batch_norm = batch_norm
         self.final_layer_init = final_layer_init
         self.action_input_layer = action_input_layer
+        self.critic_batch_norm = critic_batch_norm
+        self.norm_layer = norm_layer
+        self.norm_layer_kwargs = norm_layer_kwargs
         self._mode_modules: list[nn.Module] | None = None
         super().__init__(
             observation_space,
@@ -275,16 +348,24 @@ class PaperDDPGPolicy(TD3Policy):
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        return Actor(**actor_kwargs, batch_norm=self.batch_norm, final_layer_init=self.final_layer_init).to(self.device)
+        return Actor(
+            **actor_kwargs,
+            batch_norm=self.batch_norm,
+            final_layer_init=self.final_layer_init,
+            norm_layer=self.norm_layer,
+            norm_layer_kwargs=self.norm_layer_kwargs,
+        ).to(self.device)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Critic:
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         critic_kwargs.pop("n_critics")
         return Critic(
             **critic_kwargs,
-            batch_norm=self.batch_norm,
+            batch_norm=self.batch_norm if self.critic_batch_norm is None else self.critic_batch_norm,
             final_layer_init=self.final_layer_init,
             action_input_layer=self.action_input_layer,
+            norm_layer=self.norm_layer,
+            norm_layer_kwargs=self.norm_layer_kwargs,
         ).to(self.device)
 
     def set_training_mode(self, mode: bool) -> None:
@@ -305,6 +386,9 @@ class PaperDDPGPolicy(TD3Policy):
             batch_norm=self.batch_norm,
             final_layer_init=self.final_layer_init,
             action_input_layer=self.action_input_layer,
+            critic_batch_norm=self.critic_batch_norm,
+            norm_layer=self.norm_layer,
+            norm_layer_kwargs=self.norm_layer_kwargs,
         )
         return data
 

@@ -1,0 +1,386 @@
+"""Reproduction harness: PaperDDPG against published DDPG numbers, with the TD3 paper's evaluation protocol.
+
+Protocol (Fujimoto et al. 2018): deterministic evaluation of 10 episodes every 5k steps (every 2% of the budget for
+budgets under 100k), several seeds. Each (task, config, seed) run is one process with one torch thread; it appends
+its evaluations to ``<results>/<task>/<config>/seed<k>.csv`` as it goes and writes ``seed<k>.done`` when finished.
+A re-run skips finished runs and restarts unfinished ones from scratch, so a campaign can span several sittings.
+
+    python benchmarks/reproduce.py run --task Pendulum-v1 --steps 100000 --seeds 0 1 2 3 4 \\
+        --configs paper paper-no-bn zoo-ddpg --jobs 1
+    python benchmarks/reproduce.py report --out docs/reproduction.md
+
+``report`` aggregates every CSV under ``--results`` with rliable (IQM and 95% stratified-bootstrap CIs per config
+and step, final and best scores, a performance profile), draws the curves with the published anchors and writes the
+markdown report with its PNGs next to it.
+"""
+
+import argparse
+import csv
+import importlib.resources
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+HEADER = ["step", "mean_return", "std_return", "episodes", "wall_s"]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    label: str
+    value: float
+    steps: int
+
+
+# Published numbers (shared REFERENCE.md section 2). The TD3 paper's are max average returns over 10 trials on the
+# Gym v1 MuJoCo tasks; the RL Zoo's is one agent's deterministic evaluation.
+ANCHORS: dict[str, list[Anchor]] = {
+    "Pendulum-v1": [Anchor("RL Zoo SB3 DDPG (20k)", -152.10, 20_000)],
+    "HalfCheetah-v5": [
+        Anchor("TD3 paper: Baselines DDPG (1M)", 3305.60, 1_000_000),
+        Anchor('TD3 paper: "Our DDPG" (1M)', 8577.29, 1_000_000),
+    ],
+    "Hopper-v5": [
+        Anchor("TD3 paper: Baselines DDPG (1M)", 2020.46, 1_000_000),
+        Anchor('TD3 paper: "Our DDPG" (1M)', 1860.02, 1_000_000),
+    ],
+    "InvertedPendulum-v5": [Anchor("TD3 paper: Baselines DDPG and Our DDPG (1M)", 1000.0, 1_000_000)],
+}
+
+
+# ---------------------------------------------------------------------------------------------------- configurations
+def zoo_ddpg_hyperparams(task: str) -> dict[str, Any]:
+    """rl-zoo3's own ``hyperparams/ddpg.yml`` entry for ``task``, read from the installed package.
+
+    MuJoCo ``-v5`` tasks use the ``-v4`` entry; a MuJoCo task without one uses the file's MuJoCo defaults
+    (its ``HalfCheetah-v4`` anchor); anything else the file's ``default``.
+    """
+    import yaml
+
+    text = importlib.resources.files("rl_zoo3").joinpath("hyperparams/ddpg.yml").read_text()
+    entries = yaml.safe_load(text)
+    v4 = task.replace("-v5", "-v4")
+    mujoco = {"HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "Swimmer", "InvertedPendulum", "Reacher",
+              "InvertedDoublePendulum", "Pusher", "HumanoidStandup"}  # fmt: skip
+    if task in entries:
+        return dict(entries[task])
+    if task.endswith("-v5") and v4 in entries:
+        return dict(entries[v4])
+    if task.split("-")[0] in mujoco:
+        return dict(entries["HalfCheetah-v4"])  # the file's &mujoco-defaults anchor
+    return dict(entries["default"])
+
+
+def make_zoo_ddpg(env, task: str, seed: int):
+    """SB3's DDPG with rl-zoo3's hyperparameters, noise translated as ``rl_zoo3.exp_manager`` does."""
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+    from torch import nn
+
+    hp = zoo_ddpg_hyperparams(task)
+    for key in ("n_timesteps", "policy", "normalize"):
+        hp.pop(key, None)
+    n_actions = env.action_space.shape[0]
+    noise_type, noise_std = hp.pop("noise_type", None), hp.pop("noise_std", None)
+    if noise_type is not None and "normal" in noise_type:
+        hp["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    elif noise_type is not None and "ornstein-uhlenbeck" in noise_type:
+        hp["action_noise"] = OrnsteinUhlenbeckActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    if isinstance(hp.get("policy_kwargs"), str):
+        hp["policy_kwargs"] = eval(hp["policy_kwargs"], {"dict": dict, "nn": nn})  # as rl-zoo3 does
+    if isinstance(hp.get("train_freq"), list):
+        hp["train_freq"] = tuple(hp["train_freq"])
+    return DDPG("MlpPolicy", env, seed=seed, **hp)
+
+
+def paper(**kwargs: Any) -> Callable:
+    def make(env, task: str, seed: int):
+        from sb3_ddpg_ext import PaperDDPG
+
+        return PaperDDPG("MlpPolicy", env, seed=seed, **kwargs)
+
+    return make
+
+
+CONFIGS: dict[str, Callable] = {
+    # PaperDDPG at the paper's settings (with the corrected L2 and target-BN defaults).
+    "paper": paper(),
+    "paper-no-bn": paper(policy_kwargs=dict(batch_norm=False)),
+    "zoo-ddpg": make_zoo_ddpg,
+    # Batch-norm stability candidates (docs/fidelity.md), each one change from "paper".
+    "bn-actor-only": paper(policy_kwargs=dict(critic_batch_norm=False)),
+    "bn-batch-stats": paper(bn_stats_for_y="batch", bn_stats_for_policy_gradient="batch"),
+    "batch-renorm": paper(policy_kwargs=dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5_000))),
+    "paper-no-l2": paper(critic_weight_decay=0.0),
+    # The earlier behaviour, for comparison: L2 on every critic parameter and target BN statistics copied.
+    "paper-before-issue9": paper(critic_l2_on="all", target_bn_stats="copy"),
+}
+
+
+def default_eval_every(steps: int) -> int:
+    """Every 5k steps (TD3 paper); every 2% of the budget when that gives fewer than 20 evaluations."""
+    return 5_000 if steps >= 100_000 else max(1, steps // 50)
+
+
+# --------------------------------------------------------------------------------------------------------------- runs
+@dataclass(frozen=True)
+class Run:
+    task: str
+    config: str
+    seed: int
+    steps: int
+    eval_every: int
+    eval_episodes: int
+    results: Path
+
+    @property
+    def csv(self) -> Path:
+        return self.results / self.task / self.config / f"seed{self.seed}.csv"
+
+    @property
+    def done(self) -> Path:
+        return self.csv.with_suffix(".done")
+
+
+def execute(run: Run) -> str:
+    """One training run in this process: evaluations appended to the run's CSV as they happen."""
+    import stable_baselines3
+    import torch as th
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    import sb3_ddpg_ext
+
+    th.set_num_threads(1)
+    run.csv.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    with run.csv.open("w", newline="") as f:  # a restart begins from an empty CSV
+        csv.writer(f).writerow(HEADER)
+
+    eval_env = make_vec_env(run.task, seed=run.seed + 10_000)
+
+    class Evaluate(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % run.eval_every == 0:
+                returns, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=run.eval_episodes, deterministic=True,
+                                             return_episode_rewards=True)  # fmt: skip
+                row = [self.num_timesteps, np.mean(returns), np.std(returns), len(returns), time.time() - start]
+                with run.csv.open("a", newline="") as f:
+                    csv.writer(f).writerow([f"{v:.4f}" if isinstance(v, float) else v for v in row])
+            return True
+
+    model = CONFIGS[run.config](make_vec_env(run.task, seed=run.seed), run.task, run.seed)
+    model.learn(run.steps, callback=Evaluate())
+    run.done.write_text(
+        f"finished {date.today()} in {time.time() - start:.0f} s on {platform.node()} "
+        f"(torch {th.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
+        f"sb3_ddpg_ext at {Path(sb3_ddpg_ext.__file__).parent})\n"
+    )
+    return f"{run.task} {run.config} seed {run.seed}: {time.time() - start:.0f} s"
+
+
+def pending(runs: list[Run]) -> list[Run]:
+    """Runs without a completion marker (never started, or interrupted: those restart from scratch)."""
+    return [run for run in runs if not run.done.exists()]
+
+
+def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
+    """Run what is pending, ``jobs`` processes at a time (spawned: one torch thread each). Returns the runs executed."""
+    todo = pending(runs)
+    print(f"{len(runs) - len(todo)} of {len(runs)} runs already finished; running {len(todo)} with {jobs} job(s)")
+    if jobs <= 1:
+        for run in todo:
+            print(execute(run), flush=True)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            for message in pool.map(execute, todo):
+                print(message, flush=True)
+    return todo
+
+
+# -------------------------------------------------------------------------------------------------------- aggregation
+def load_runs(results: Path) -> dict[str, dict[str, dict[int, np.ndarray]]]:
+    """{task: {config: {seed: array of (step, mean_return) rows}}} for every CSV under ``results``."""
+    data: dict[str, dict[str, dict[int, np.ndarray]]] = {}
+    for path in sorted(results.glob("*/*/seed*.csv")):
+        rows = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1), ndmin=2)
+        if len(rows):
+            task, config, seed = path.parent.parent.name, path.parent.name, int(path.stem.removeprefix("seed"))
+            data.setdefault(task, {}).setdefault(config, {})[seed] = rows
+    return data
+
+
+def iqm_ci(scores: np.ndarray, reps: int) -> tuple[float, float, float]:
+    """IQM over runs and its 95% stratified-bootstrap CI (rliable); ``scores`` has one value per run."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    point, ci = rly.get_interval_estimates(
+        {"x": scores.reshape(-1, 1)}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+    )
+    return float(point["x"][0]), float(ci["x"][0][0]), float(ci["x"][1][0])
+
+
+@dataclass
+class Summary:
+    config: str
+    n_seeds: int
+    n_finished: int
+    steps: np.ndarray  # evaluation steps reached by every seed
+    curve: np.ndarray  # (3, len(steps)): IQM, CI low, CI high
+    final: tuple[float, float, float]
+    best: tuple[float, float, float]
+    final_scores: np.ndarray
+
+
+def summarize(config: str, seeds: dict[int, np.ndarray], n_finished: int, reps: int) -> Summary:
+    """Curves cut to the evaluations every seed has reached; final = last common one; best = each seed's maximum."""
+    n_common = min(len(rows) for rows in seeds.values())
+    steps = next(iter(seeds.values()))[:n_common, 0]
+    returns = np.stack([rows[:n_common, 1] for rows in seeds.values()])  # (seeds, evaluations)
+    curve = np.array([iqm_ci(returns[:, i], reps) for i in range(n_common)]).T
+    best = returns.max(axis=1)  # the TD3 paper's "max average return" per seed
+    return Summary(config, len(seeds), n_finished, steps, curve, iqm_ci(returns[:, -1], reps), iqm_ci(best, reps),
+                   returns[:, -1])  # fmt: skip
+
+
+def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import library as rly
+    from rliable import plot_utils
+
+    fig, (ax, ax_profile) = plt.subplots(1, 2, figsize=(12, 4.2))
+    colors = {s.config: f"C{i}" for i, s in enumerate(summaries)}
+    for s in summaries:
+        ax.plot(s.steps, s.curve[0], color=colors[s.config], label=f"{s.config} (n={s.n_seeds})")
+        ax.fill_between(s.steps, s.curve[1], s.curve[2], color=colors[s.config], alpha=0.2)
+    for i, anchor in enumerate(ANCHORS.get(task, [])):
+        ax.axhline(anchor.value, color="k", linestyle=["--", ":", "-."][i % 3], linewidth=1)
+        ax.annotate(anchor.label, (0.01, anchor.value), xycoords=("axes fraction", "data"), fontsize=8,
+                    va="bottom")  # fmt: skip
+    ax.set(title=f"{task}: deterministic return, IQM and 95% CI", xlabel="environment steps", ylabel="return")
+    ax.set_xlim(0, budget)
+    ax.legend(fontsize=8, loc="lower right")
+
+    scores = {s.config: s.final_scores.reshape(-1, 1) for s in summaries}
+    lo = min(v.min() for v in scores.values())
+    hi = max(v.max() for v in scores.values())
+    taus = np.linspace(lo, hi, 101)
+    profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=200)
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax_profile,
+                                         colors=colors, xlabel=r"final return $\tau$", labelsize="medium")  # fmt: skip
+    ax_profile.set_title("performance profile of the final return (fraction of runs above tau)", fontsize="medium")
+    ax_profile.set_ylabel("fraction of runs", fontsize="medium")
+    handles = [plt.Line2D([], [], color=colors[c], label=c) for c in profiles]
+    ax_profile.legend(handles=handles, fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def report(
+    results: Path, out: Path, reps: int, budget: dict[str, int], commands: list[str], title: str = "Reproduction report"
+) -> str:
+    """Markdown with one section per task: table of final and best scores, curves, performance profile, anchors."""
+    data = load_runs(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"# {title}",
+        "",
+        f"Generated by `benchmarks/reproduce.py report` on {date.today()} from the CSVs under "
+        f"`{os.path.relpath(results, out.parent)}`. Protocol: deterministic evaluation of 10 episodes every 5k steps "
+        "(every 2% of the budget under 100k), one run per seed, one torch thread per run. IQM and 95% stratified-"
+        f"bootstrap CIs by rliable ({reps} resamples). *final* is the return at the last evaluation every seed has "
+        "reached; *best* is each seed's best evaluation (the TD3 paper's max average return), then aggregated.",
+        "",
+    ]
+    for task, configs in data.items():
+        summaries = []
+        for config, seeds in configs.items():
+            n_finished = sum((results / task / config / f"seed{k}.done").exists() for k in seeds)
+            summaries.append(summarize(config, seeds, n_finished, reps))
+        task_budget = budget.get(task) or max(int(s.steps[-1]) for s in summaries)
+        png = out.parent / f"{out.stem}_{task}.png"
+        plot_task(task, summaries, task_budget, png)
+        lines += [f"## {task}", ""]
+        partial = [s for s in summaries if s.n_finished < s.n_seeds or s.steps[-1] < task_budget]
+        if partial:
+            lines += [f"**Partial results**: budget {task_budget:,} steps; " + "; ".join(
+                f"`{s.config}` {s.n_finished} of {s.n_seeds} seeds finished, all seeds at {int(s.steps[-1]):,} steps"
+                for s in partial) + ".", ""]  # fmt: skip
+        lines += [
+            "| config | seeds (finished) | steps reached by all seeds | final IQM [95% CI] | best IQM [95% CI] |",
+            "|---|---|---|---|---|",
+        ]
+        for s in summaries:
+            final, best = s.final, s.best
+            lines.append(
+                f"| `{s.config}` | {s.n_seeds} ({s.n_finished}) | {int(s.steps[-1]):,} | "
+                f"{final[0]:.0f} [{final[1]:.0f}, {final[2]:.0f}] | {best[0]:.0f} [{best[1]:.0f}, {best[2]:.0f}] |"
+            )
+        lines += ["", f"![{task}]({png.name})", ""]
+        for anchor in ANCHORS.get(task, []):
+            short = f" Our budget ({task_budget:,}) is short of it." if task_budget < anchor.steps else ""
+            lines.append(f"- Anchor: {anchor.label}: {anchor.value:g} at {anchor.steps:,} steps.{short}")
+        if task.endswith("-v5") and ANCHORS.get(task):
+            lines.append("- The TD3 paper's numbers are on Gym's MuJoCo v1 tasks; these runs use Gymnasium's v5.")
+        lines.append("")
+    if not data:
+        lines += [f"No evaluation has landed under `{os.path.relpath(results, out.parent)}` yet.", ""]
+    if commands:
+        lines += ["## Commands", "", "```", *commands, "```", ""]
+    text = "\n".join(lines)
+    out.write_text(text)
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------------- command
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="train the pending (task, config, seed) runs")
+    run_p.add_argument("--task", default="Pendulum-v1")
+    run_p.add_argument("--configs", nargs="+", default=["paper", "paper-no-bn", "zoo-ddpg"], choices=sorted(CONFIGS))
+    run_p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    run_p.add_argument("--steps", type=int, default=100_000)
+    run_p.add_argument("--eval-every", type=int, default=None, help="default: 5k, or 2%% of the budget under 100k")
+    run_p.add_argument("--eval-episodes", type=int, default=10)
+    run_p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one process and one thread each")
+    run_p.add_argument("--results", type=Path, default=RESULTS)
+    rep_p = sub.add_parser("report", help="aggregate the CSVs into a markdown report with plots")
+    rep_p.add_argument("--results", type=Path, default=RESULTS)
+    rep_p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reproduction.md")
+    rep_p.add_argument("--budget", nargs="*", default=[], help="TASK=STEPS, the intended budget per task")
+    rep_p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    rep_p.add_argument("--command", action="append", default=[], help="a command line to list in the report")
+    rep_p.add_argument("--title", default="Reproduction report")
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        eval_every = args.eval_every or default_eval_every(args.steps)
+        # Seed-major order: every config advances together, so a campaign cut short still compares them.
+        runs = [Run(args.task, config, seed, args.steps, eval_every, args.eval_episodes, args.results)
+                for seed in args.seeds for config in args.configs]  # fmt: skip
+        print(" ".join(["python", *sys.argv]), flush=True)
+        run_campaign(runs, args.jobs)
+    else:
+        budget = {k: int(v) for k, v in (item.split("=") for item in args.budget)}
+        print(report(args.results, args.out, args.reps, budget, args.command, args.title))
+
+
+if __name__ == "__main__":
+    main()

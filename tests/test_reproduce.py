@@ -1,0 +1,82 @@
+"""The reproduction harness (benchmarks/reproduce.py) on a tiny budget: CSVs, resume, aggregation, report."""
+
+import csv
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    # Imported by name from benchmarks/ (on sys.path, which spawned workers inherit) so that its runs can be pickled.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        yield importlib.import_module("reproduce")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
+    # 2 seeds x 2 evaluations on Pendulum-v1, the seeds in 2 parallel processes.
+    runs = [reproduce.Run("Pendulum-v1", "paper", seed, 200, 100, 2, tmp_path / "results") for seed in (0, 1)]
+    assert reproduce.run_campaign(runs, jobs=2) == runs
+    for run in runs:
+        evaluations = rows(run.csv)
+        assert [int(r["step"]) for r in evaluations] == [100, 200]
+        assert all(r["episodes"] == "2" for r in evaluations)
+        assert all(-2000 < float(r["mean_return"]) < 0 for r in evaluations)
+        assert run.done.exists()
+        assert run.csv == tmp_path / "results" / "Pendulum-v1" / "paper" / f"seed{run.seed}.csv"
+
+    # Seed 1 is interrupted after its first evaluation: no marker, a CSV cut short. Seed 0 is finished.
+    finished, unfinished = runs
+    unfinished.done.unlink()
+    unfinished.csv.write_text("\n".join(unfinished.csv.read_text().splitlines()[:2]) + "\n")
+    mtime = finished.csv.stat().st_mtime_ns
+    assert reproduce.pending(runs) == [unfinished]
+    assert reproduce.run_campaign(runs, jobs=1) == [unfinished]  # only the unfinished run executes
+    assert finished.csv.stat().st_mtime_ns == mtime
+    assert [int(r["step"]) for r in rows(unfinished.csv)] == [100, 200] and unfinished.done.exists()
+    assert reproduce.run_campaign(runs, jobs=1) == []
+
+    # Aggregation: with 2 seeds the IQM is the mean; the report has the table, the anchor and the plot.
+    finals = [float(rows(run.csv)[-1]["mean_return"]) for run in runs]
+    bests = [max(float(r["mean_return"]) for r in rows(run.csv)) for run in runs]
+    summary = reproduce.summarize("paper", reproduce.load_runs(tmp_path / "results")["Pendulum-v1"]["paper"], 2, reps=100)
+    assert summary.final[0] == pytest.approx(np.mean(finals), abs=1e-3)
+    assert summary.best[0] == pytest.approx(np.mean(bests), abs=1e-3)
+    assert summary.final[1] <= summary.final[0] <= summary.final[2]
+    np.testing.assert_array_equal(summary.steps, [100, 200])
+    out = tmp_path / "docs" / "reproduction.md"
+    text = reproduce.report(tmp_path / "results", out, reps=100, budget={}, commands=["python benchmarks/reproduce.py"])
+    assert "| `paper` | 2 (2) | 200 |" in text
+    assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is short of it." in text
+    assert (out.parent / "reproduction_Pendulum-v1.png").stat().st_size > 10_000
+    assert out.read_text() == text
+
+
+def test_zoo_ddpg_reads_rl_zoo3_hyperparameters(reproduce) -> None:
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    pendulum = reproduce.zoo_ddpg_hyperparams("Pendulum-v1")
+    assert (pendulum["gamma"], pendulum["learning_starts"], pendulum["noise_std"]) == (0.98, 10_000, 0.1)
+    assert reproduce.zoo_ddpg_hyperparams("HalfCheetah-v5")["batch_size"] == 256  # the -v4 entry
+    assert reproduce.zoo_ddpg_hyperparams("InvertedPendulum-v5") == reproduce.zoo_ddpg_hyperparams("HalfCheetah-v4")
+    model = reproduce.make_zoo_ddpg(make_vec_env("Pendulum-v1"), "Pendulum-v1", 0)
+    assert type(model) is DDPG and (model.gamma, model.buffer_size, model.learning_starts) == (0.98, 200_000, 10_000)
+    assert isinstance(model.action_noise, NormalActionNoise)
+    np.testing.assert_array_equal(model.action_noise._sigma, [0.1])
+    assert model.actor.mu[0].out_features == 400  # policy_kwargs: net_arch=[400, 300]
+    assert reproduce.default_eval_every(1_000_000) == 5_000 and reproduce.default_eval_every(30_000) == 600
