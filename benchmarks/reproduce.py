@@ -214,8 +214,8 @@ def load_runs(results: Path) -> dict[str, dict[str, dict[int, np.ndarray]]]:
     """{task: {config: {seed: array of (step, mean_return) rows}}} for every CSV under ``results``."""
     data: dict[str, dict[str, dict[int, np.ndarray]]] = {}
     for path in sorted(results.glob("*/*/seed*.csv")):
-        rows = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1), ndmin=2)
-        if len(rows):
+        if len(path.read_text().splitlines()) > 1:  # a run just started has its header only
+            rows = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1), ndmin=2)
             task, config, seed = path.parent.parent.name, path.parent.name, int(path.stem.removeprefix("seed"))
             data.setdefault(task, {}).setdefault(config, {})[seed] = rows
     return data
