@@ -276,9 +276,10 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
     ax.set_xlim(0, budget)
     ax.legend(fontsize=8, loc="lower right")
 
-    scores = {s.config: s.final_scores.reshape(-1, 1) for s in summaries}
-    lo = min(v.min() for v in scores.values())
-    hi = max(v.max() for v in scores.values())
+    # A diverged run (NaN return) counts as below every threshold.
+    scores = {s.config: np.nan_to_num(s.final_scores.reshape(-1, 1), nan=-np.inf) for s in summaries}
+    finite = np.concatenate([v[np.isfinite(v)] for v in scores.values()])
+    lo, hi = finite.min(), finite.max()
     taus = np.linspace(lo, hi, 101)
     profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=200)
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax_profile,
