@@ -259,7 +259,7 @@ def build_model(
 def saved_env_id(path: Path) -> str:
     """The env id saved with a model by ``sb3-ddpg train`` (or the PaperDDPG constructor)."""
     try:
-        env_id = PaperDDPG.read_saved_data(path).get("env_id")
+        env_id = PaperDDPG.read_saved_data(model_file(path)).get("env_id")
     except ValueError as e:
         raise UserError(str(e).strip().splitlines()[0]) from e
     if not env_id:
@@ -267,12 +267,20 @@ def saved_env_id(path: Path) -> str:
     return env_id
 
 
-def load_model(path: Path, env: VecEnv | None = None, **kwargs: Any) -> PaperDDPG:
-    """``PaperDDPG.load`` with one line per mistake: no file, not a model, another algorithm, spaces that differ."""
-    if not path.exists() and not path.with_suffix(".zip").exists():
-        raise UserError(f"no model at {path}: pass the .zip written by 'sb3-ddpg train'")
+def model_file(path: Path) -> Path:
+    """The saved model at ``path`` (``.zip`` may be left out, as SB3 allows)."""
     if path.is_dir():
         raise UserError(f"{path} is a folder: pass the model file in it, e.g. {path / 'model.zip'}")
+    if not path.is_file():
+        if path.suffix != ".zip" and path.with_suffix(path.suffix + ".zip").is_file():
+            return path.with_suffix(path.suffix + ".zip")
+        raise UserError(f"no model at {path}: pass the .zip written by 'sb3-ddpg train'")
+    return path
+
+
+def load_model(path: Path, env: VecEnv | None = None, **kwargs: Any) -> PaperDDPG:
+    """``PaperDDPG.load`` with one line per mistake: no file, not a model, another algorithm, spaces that differ."""
+    path = model_file(path)
     try:
         return PaperDDPG.load(path, env=env, **kwargs)
     except (ValueError, TypeError, MemoryError) as e:
@@ -302,26 +310,44 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
             f"--out {out} already holds a run ({', '.join(p.name for p in existing)}): "
             "give another folder, or --overwrite to replace it"
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".sb3-ddpg-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"--out {out} is not a writable folder: {e.strerror or e}") from e
+    writable_folder(out, "--out")
     for path in existing:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     return out
 
 
-def writable_parent(path: Path, what: str) -> None:
-    """A file about to be written: its folder must exist (or be creatable) and be writable."""
-    folder = path.parent
-    if path.is_dir():
-        raise UserError(f"{what} {path} is a folder: give a file path")
+def writable_folder(folder: Path, option: str) -> Path:
+    """``folder`` exists (created if needed) and a file can be written in it; checked by writing one."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {folder} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".sb3-ddpg-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
     except OSError as e:
-        raise UserError(f"{what} {path}: cannot create {folder}: {e.strerror or e}") from e
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{what} {path}: {folder} is not writable")
+        raise UserError(f"{option} {folder} is not a writable folder: {e.strerror or e}") from e
+    return folder
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """A file about to be written: not a folder, in a writable folder."""
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder: give a file path")
+    writable_folder(path.parent, option)
+    return path
+
+
+def check_device(device: str) -> str:
+    """A torch device name that exists on this machine ("auto", "cpu", "cuda", "cuda:1", ...)."""
+    import torch as th
+
+    if device == "auto":
+        return device
+    try:
+        parsed = th.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device!r} is not a torch device: use auto, cpu or cuda") from None
+    if parsed.type == "cuda" and not th.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu (or auto)")
+    return device
