@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_device(args.device)
     out = prepare_run_dir(Path(args.out), args.overwrite)
     env = VecCheckNan(make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed), raise_exception=True)
-    eval_env = make_vec_env(args.env, n_envs=1, seed=eval_seed(args.seed))
+    eval_env = VecCheckNan(make_vec_env(args.env, n_envs=1, seed=eval_seed(args.seed)), raise_exception=True)
     model = build_model(
         env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard,
         env_id=args.env,
