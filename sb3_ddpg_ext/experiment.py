@@ -125,7 +125,7 @@ def _conform(value: Any, hint: Any) -> tuple[bool, Any]:
     if isinstance(value, bool):
         return hint is bool, value
     if hint is float:
-        return isinstance(value, int | float), float(value) if isinstance(value, int | float) else value
+        return isinstance(value, int | float), value  # an int is a valid float, and is shown as typed
     if hint is int:
         if isinstance(value, float) and value.is_integer():
             return True, int(value)
