@@ -181,7 +181,10 @@ def take_threads(zoo_args: list[str]) -> tuple[list[str], int]:
         arg = zoo_args[i]
         if arg == "--threads" or arg.startswith("--threads="):
             value = arg.partition("=")[2] if "=" in arg else (zoo_args[i + 1] if i + 1 < len(zoo_args) else "")
-            threads = at_least(1, "--threads")(value)
+            try:
+                threads = at_least(1)(value)
+            except argparse.ArgumentTypeError as e:
+                raise UserError(f"--threads: {e}") from None
             i += 1 if "=" in arg else 2
             continue
         rest.append(arg)
@@ -250,7 +253,7 @@ def cmd_tune_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def at_least(minimum: int, option: str = "") -> Any:
+def at_least(minimum: int) -> Any:
     """An argparse type: an integer >= ``minimum``."""
 
     def parse(text: str) -> int:

@@ -1,5 +1,6 @@
 """Where a study lives: an Optuna journal file on one machine (the default), PostgreSQL across machines."""
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,13 @@ def open_storage(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **kwargs)
+            for attempt in range(3):
+                try:
+                    return optuna.storages.RDBStorage(url, **kwargs)
+                except sqlalchemy.exc.IntegrityError:  # workers started together on an empty database race to create
+                    if attempt == 2:  # its schema: the loser finds it made on the next try
+                        raise
+                    time.sleep(1.0 + attempt)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as e:
         reason = str(e).strip().splitlines()[0]
         raise UserError(f"cannot open storage {shown}: {reason}") from e
