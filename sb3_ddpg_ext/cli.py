@@ -63,12 +63,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
     from sb3_ddpg_ext.envs import eval_seed, make_vec_env
-    from sb3_ddpg_ext.experiment import build_model, check_device, parse_params, prepare_run_dir
+    from sb3_ddpg_ext.experiment import build_model, check_device, parse_params, prepare_run_dir, writable_folder
 
     # Pre-flight: every value and the run folder are checked before anything is built or trained.
     params = parse_params(args.param)
     check_device(args.device)
     out = prepare_run_dir(Path(args.out), args.overwrite)
+    if args.tensorboard:
+        writable_folder(Path(args.tensorboard), "--tensorboard")
     env = VecCheckNan(make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed), raise_exception=True)
     eval_env = VecCheckNan(make_vec_env(args.env, n_envs=1, seed=eval_seed(args.seed)), raise_exception=True)
     model = build_model(
@@ -258,8 +260,11 @@ def at_least(minimum: int) -> Any:
 
     def parse(text: str) -> int:
         try:
-            value = int(text)
-        except ValueError:
+            number = float(text)  # 1e4 and 10_000 are integers too
+            if not number.is_integer():
+                raise ValueError
+            value = int(number)
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")

@@ -26,6 +26,9 @@ from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 # The files a run folder of ``sb3-ddpg train`` may hold: a folder with any of them holds a run.
 RUN_FILES = ("model.zip", "best_model.zip", "evaluations.csv", "evaluations.npz", "learning_curve.png")
 
+# Constructor arguments the commands set from their own options.
+RUN_SETTINGS = {"seed": "--seed", "device": "--device", "verbose": "--verbose", "tensorboard_log": "--tensorboard"}
+
 # ``-p action_noise=normal:0.1`` / ``ou:0.2``: the short forms of the one object argument users often set.
 NOISE_FORMS = "normal:SIGMA or ou:SIGMA (e.g. action_noise=normal:0.1)"
 
@@ -86,6 +89,8 @@ def parse_params(pairs: Iterable[str], where: str = "-p") -> dict[str, Any]:
         if not sep or not key.strip():
             raise UserError(f"{where} {pair!r} is not KEY=VALUE, e.g. {where} tau=0.005")
         params[key.strip()] = parse_value(value)
+    for key in RUN_SETTINGS.keys() & params.keys():
+        raise UserError(f"{where} {key}=...: use {RUN_SETTINGS[key]} instead (a run setting, not a hyperparameter)")
     check_names(params, where)
     return check_types(params, where)
 
@@ -170,7 +175,24 @@ def check_types(params: dict[str, Any], where: str) -> dict[str, Any]:
                 f"(the default is {PaperDDPG.hyperparameter_defaults()[key]!r})"
             )
         checked[key] = converted
+    if isinstance(checked.get("policy_kwargs"), dict):
+        check_policy_kwargs(checked["policy_kwargs"], where)
     return checked
+
+
+def check_policy_kwargs(policy_kwargs: dict[str, Any], where: str) -> None:
+    """``policy_kwargs`` keys must be PaperDDPGPolicy arguments; an unknown one gets a did-you-mean."""
+    import inspect
+
+    from sb3_ddpg_ext.paper_ddpg import PaperDDPGPolicy
+
+    valid = set(inspect.signature(PaperDDPGPolicy.__init__).parameters) - {"self", "observation_space", "action_space",
+                                                                         "lr_schedule"}  # fmt: skip
+    for name in policy_kwargs:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid names: {', '.join(sorted(valid))}"
+            raise UserError(f"{where}: policy_kwargs: unknown PaperDDPGPolicy argument '{name}'; {hint}")
 
 
 def resolve_short_form(key: str, value: Any, where: str) -> Any:

@@ -9,6 +9,8 @@ rl-zoo3 reads its algorithms, samplers and arguments from module globals (``ALGO
 """
 
 import contextlib
+import itertools
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -147,6 +149,23 @@ def _with_defaults(args: list[str], *, config: bool) -> list[str]:
     return args
 
 
+def check_params_flag(args: list[str]) -> None:
+    """rl-zoo3's ``-params KEY:VALUE ...`` evaluates each VALUE as Python: a bare word (a typo, or an unquoted string)
+    would end in a NameError traceback, and an unknown KEY in a TypeError. Both are one line here."""
+    flags = {"-params", "--hyperparams"}
+    i = next((k for k, a in enumerate(args) if a in flags), None)
+    if i is None:
+        return
+    for pair in itertools.takewhile(lambda a: not a.startswith("-"), args[i + 1 :]):
+        key, sep, value = pair.partition(":")
+        if not sep:
+            raise UserError(f"-params {pair!r} is not KEY:VALUE, e.g. -params tau:0.005")
+        check_names([key], "-params", extra=ZOO_KEYS)
+        if re.fullmatch(r"[A-Za-z_]\w*", value) and value not in ("True", "False", "None"):
+            raise UserError(f"-params {pair}: rl-zoo3 reads {value!r} as Python code; quote a string ({key}:\"'{value}'\") "
+                            "or give a number")  # fmt: skip
+
+
 USAGE = f"""usage: sb3-ddpg zoo {{{",".join(COMMANDS)}}} [rl-zoo3 flags]
 
 rl-zoo3's train, enjoy and optimize with the paper_ddpg algorithm. --algo paper_ddpg and, for train and optimize,
@@ -168,6 +187,7 @@ def main(argv: list[str]) -> int:
             f"give one of {', '.join(COMMANDS)}, e.g. sb3-ddpg zoo train --env Pendulum-v1 (see sb3-ddpg zoo --help)"
         )
     command, rest = argv[0], argv[1:]
+    check_params_flag(rest)
     if command == "enjoy":
         with registered(["sb3-ddpg zoo enjoy", *_with_defaults(rest, config=False)], enjoy=True):
             rl_zoo3.enjoy.enjoy()

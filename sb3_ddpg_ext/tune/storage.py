@@ -41,6 +41,7 @@ def open_storage(
     if not create and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise UserError(f"no study storage at {url.removeprefix('sqlite:///')}: give the --storage that 'sb3-ddpg tune' used")
     kwargs: dict[str, Any] = {}
+    warnings.filterwarnings("ignore", "RetryHeartbeatStaleTrialCallback", optuna.exceptions.ExperimentalWarning)
     if url.startswith("postgresql"):
         kwargs = dict(
             engine_kwargs={"pool_pre_ping": True},
