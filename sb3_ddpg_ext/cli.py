@@ -140,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
     writable_file(png, "--histogram")
     env = make_vec_env(env_id, n_envs=1, seed=args.seed)
-    model = load_model(model_path, env=env, device=args.device, buffer_size=1)  # no replay needed to evaluate
+    model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed to evaluate
     returns = evaluate(model, env, args.episodes)
     print(
         f"{env_id}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "

@@ -300,13 +300,20 @@ def model_file(path: Path) -> Path:
     return path
 
 
-def load_model(path: Path, env: VecEnv | None = None, **kwargs: Any) -> PaperDDPG:
-    """``PaperDDPG.load`` with one line per mistake: no file, not a model, another algorithm, spaces that differ."""
+def load_model(path: Path, env: VecEnv | None = None, seed: int | None = None, **kwargs: Any) -> PaperDDPG:
+    """``PaperDDPG.load`` with one line per mistake: no file, not a model, another algorithm, spaces that differ.
+
+    SB3's ``load`` re-seeds ``env`` with the model's training seed; ``seed`` re-seeds it afterwards, so an evaluation
+    seed is not silently replaced by the training one.
+    """
     path = model_file(path)
     try:
-        return PaperDDPG.load(path, env=env, **kwargs)
+        model = PaperDDPG.load(path, env=env, **kwargs)
     except (ValueError, TypeError, MemoryError) as e:
         raise UserError(str(e).strip().splitlines()[0]) from e
+    if env is not None and seed is not None:
+        env.seed(seed)
+    return model
 
 
 def evaluate(model: PaperDDPG, env: VecEnv, n_episodes: int) -> np.ndarray:

@@ -225,6 +225,8 @@ def test_evaluate_takes_the_env_saved_with_the_model_and_refuses_other_shapes(sb
     PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "m.zip")
     result = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--episodes", "1")
     assert result.returncode == 0 and result.stdout.startswith("Pendulum-v1, 1 episodes: mean"), result.stderr
+    reseeded = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--episodes", "1", "--seed", "7")
+    assert reseeded.stdout.splitlines()[0] != result.stdout.splitlines()[0]  # --seed is not replaced by the training seed
     other = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--env", "HalfCheetah-v5", "--episodes", "1")
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert "trained on Pendulum-v1 with observation shape (3,), but this env has (17,)" in other.stderr
