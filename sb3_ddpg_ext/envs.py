@@ -51,6 +51,19 @@ def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs
         raise UserError(f"cannot make {env_id}: {e}") from e
 
 
+def check_env(env_id: str) -> None:
+    """``env_id`` can be made and has the bounded continuous actions DDPG needs (checked before a study is touched)."""
+    from sb3_ddpg_ext.paper_ddpg.paper_ddpg import check_action_space
+
+    env = make_vec_env(env_id)
+    try:
+        check_action_space(env.action_space)
+    except ValueError as e:
+        raise UserError(f"{env_id}: {str(e).strip().splitlines()[0]}") from e
+    finally:
+        env.close()
+
+
 def policy_for(observation_space: spaces.Space) -> str:
     """The PaperDDPG policy alias for an observation space: Dict, image or flat vector."""
     if isinstance(observation_space, spaces.Dict):

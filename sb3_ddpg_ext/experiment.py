@@ -1,16 +1,36 @@
-"""Build and evaluate a PaperDDPG from hyperparameters: the one path shared by the CLI, the zoo glue and tuning."""
+"""Build, load and evaluate a PaperDDPG: the one path shared by the CLI, the zoo glue and tuning.
 
+Every check of a user's names and values lives here: ``KEY=VALUE`` parsing, names (did-you-mean), types against the
+constructor's annotations, the documented short forms of object arguments, run folders, and saved models.
+"""
+
+import ast
 import difflib
-from collections.abc import Iterable
+import os
+import shutil
+import types
+import typing
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ddpg_ext.envs import policy_for
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+
+# The files a run folder of ``sb3-ddpg train`` may hold: a folder with any of them holds a run.
+RUN_FILES = ("model.zip", "best_model.zip", "evaluations.csv", "evaluations.npz", "learning_curve.png")
+
+# Constructor arguments the commands set from their own options.
+RUN_SETTINGS = {"seed": "--seed", "device": "--device", "verbose": "--verbose", "tensorboard_log": "--tensorboard"}
+
+# ``-p action_noise=normal:0.1`` / ``ou:0.2``: the short forms of the one object argument users often set.
+NOISE_FORMS = "normal:SIGMA or ou:SIGMA (e.g. action_noise=normal:0.1)"
 
 
 def check_names(names: Iterable[str], where: str, extra: Iterable[str] = ()) -> None:
@@ -23,26 +43,340 @@ def check_names(names: Iterable[str], where: str, extra: Iterable[str] = ()) -> 
             raise UserError(f"{where}: unknown PaperDDPG parameter '{name}'; {hint}")
 
 
+# --- values: KEY=VALUE text -> Python values -> checked against PaperDDPG's annotations ---------------------------
+
+
+class _Literals(ast.NodeTransformer):
+    """``dict(a=1)`` (rl-zoo3's policy_kwargs form) -> ``{"a": 1}``; true/false/null -> Python constants."""
+
+    NAMES = {"true": True, "false": False, "null": None, "none": None}
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+            if any(k.arg is None for k in node.keywords):
+                raise ValueError("dict(**x) is not a literal")
+            keys: list[ast.expr | None] = [ast.Constant(k.arg) for k in node.keywords]
+            return ast.Dict(keys=keys, values=[self.visit(k.value) for k in node.keywords])
+        raise ValueError("only dict(...) calls are allowed")
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id.lower() in self.NAMES:
+            return ast.Constant(self.NAMES[node.id.lower()])
+        raise ValueError(f"name {node.id}")
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: any Python literal (``1e-4``, ``True``, ``None``, lists, dicts, ``(1, "episode")``),
+    ``dict(net_arch=[400, 300])`` as in rl-zoo3 configs, true/false/null, YAML flow collections; else the text itself.
+    Nothing is evaluated: only literals are read."""
+    try:
+        tree = _Literals().visit(ast.parse(text.strip(), mode="eval"))
+        return ast.literal_eval(ast.fix_missing_locations(tree))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, list | dict) else text  # YAML's "yes"/"on" booleans are not guessed
+
+
+def parse_params(pairs: Iterable[str], where: str = "-p") -> dict[str, Any]:
+    """``KEY=VALUE`` pairs: names checked (did-you-mean), values parsed by :func:`parse_value`, types checked."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{where} {pair!r} is not KEY=VALUE, e.g. {where} tau=0.005")
+        params[key.strip()] = parse_value(value)
+    for key in RUN_SETTINGS.keys() & params.keys():
+        raise UserError(f"{where} {key}=...: use {RUN_SETTINGS[key]} instead (a run setting, not a hyperparameter)")
+    check_names(params, where)
+    return check_types(params, where)
+
+
+def _hint_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is type(None):
+        return "None"
+    if hint is Any:
+        return "any value"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_hint_name(a) for a in args)
+    if origin is Callable or hint is Callable:
+        return "a schedule (callable, or lin_X for a linear decay)"
+    if origin is tuple:
+        return f"a tuple ({', '.join(_hint_name(a) for a in args)})"
+    if origin is dict:
+        return "a dict"
+    if origin is type:
+        return f"a {args[0].__name__} class"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _conform(value: Any, hint: Any) -> tuple[bool, Any]:
+    """Whether ``value`` fits the annotation ``hint``, and the value converted (``1e6`` for an int, a list for a tuple)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True, value
+    if hint is type(None):
+        return value is None, value
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            ok, converted = _conform(value, arg)
+            if ok:
+                return True, converted
+        return False, value
+    if isinstance(value, bool):
+        return hint is bool, value
+    if hint is float:
+        return isinstance(value, int | float), value  # an int is a valid float, and is shown as typed
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return isinstance(value, int), value
+    if origin is Callable or hint is Callable:
+        return callable(value), value
+    if origin is tuple:
+        if not isinstance(value, tuple | list) or len(value) != len(args):
+            return False, value
+        converted = [_conform(v, a) for v, a in zip(value, args, strict=True)]
+        return all(ok for ok, _ in converted), tuple(v for _, v in converted)
+    if origin is dict:
+        return isinstance(value, dict), value
+    if origin is type:
+        return isinstance(value, type) and issubclass(value, args[0]), value
+    if isinstance(hint, type):
+        return isinstance(value, hint), value
+    return True, value
+
+
+def _annotations() -> dict[str, Any]:
+    return typing.get_type_hints(PaperDDPG.__init__)
+
+
+def check_types(params: dict[str, Any], where: str) -> dict[str, Any]:
+    """Each value against PaperDDPG's annotation, after the short forms (``lin_1e-4``, ``HerReplayBuffer``) are read.
+
+    Returns the values converted (``buffer_size=1e6`` -> 1000000, ``train_freq=[1, "episode"]`` -> a tuple).
+    ``action_noise`` stays a short-form string here: it needs the env's action size (:func:`build_model`).
+    """
+    hints = _annotations()
+    checked = {}
+    for key, value in params.items():
+        value = resolve_short_form(key, value, where)
+        if key == "action_noise" and isinstance(value, str):
+            checked[key] = value
+            continue
+        ok, converted = _conform(value, hints.get(key, Any))
+        if not ok:
+            raise UserError(
+                f"{where}: {key}={value!r} is a {type(value).__name__}; expected {_hint_name(hints[key])} "
+                f"(the default is {PaperDDPG.hyperparameter_defaults()[key]!r})"
+            )
+        checked[key] = converted
+    if isinstance(checked.get("policy_kwargs"), dict):
+        check_policy_kwargs(checked["policy_kwargs"], where)
+    return checked
+
+
+def check_policy_kwargs(policy_kwargs: dict[str, Any], where: str) -> None:
+    """``policy_kwargs`` keys must be PaperDDPGPolicy arguments; an unknown one gets a did-you-mean."""
+    import inspect
+
+    from sb3_ddpg_ext.paper_ddpg import PaperDDPGPolicy
+
+    valid = set(inspect.signature(PaperDDPGPolicy.__init__).parameters) - {"self", "observation_space", "action_space",
+                                                                         "lr_schedule"}  # fmt: skip
+    for name in policy_kwargs:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid names: {', '.join(sorted(valid))}"
+            raise UserError(f"{where}: policy_kwargs: unknown PaperDDPGPolicy argument '{name}'; {hint}")
+
+
+def resolve_short_form(key: str, value: Any, where: str) -> Any:
+    """The documented short forms of arguments that take objects: ``lin_X`` schedules for the learning rates, and
+    ``replay_buffer_class`` by SB3 class name. ``action_noise`` is checked here and built by :func:`build_model`."""
+    if not isinstance(value, str):
+        return value
+    if key in ("actor_learning_rate", "critic_learning_rate") and value.startswith("lin_"):
+        from stable_baselines3.common.utils import LinearSchedule
+
+        try:
+            return LinearSchedule(float(value[4:]), 0.0, 1.0)
+        except ValueError:
+            raise UserError(f"{where}: {key}={value!r}: write lin_X with a number X, e.g. lin_1e-4") from None
+    if key == "replay_buffer_class":
+        classes = replay_buffer_classes()
+        if value not in classes:
+            raise UserError(f"{where}: replay_buffer_class={value!r} is not one of {', '.join(classes)}")
+        return classes[value]
+    if key == "action_noise":
+        kind, _, sigma = value.partition(":")
+        if kind not in ("normal", "ou") or _number(sigma) is None or _number(sigma) < 0:
+            raise UserError(
+                f"{where}: action_noise={value!r}: use {NOISE_FORMS}; for the paper's OU noise set ou_sigma "
+                "and ou_theta instead, and pass other ActionNoise objects through the Python API"
+            )
+    return value
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def replay_buffer_classes() -> dict[str, type]:
+    """SB3's replay buffers by name, the values ``replay_buffer_class`` accepts on the command line."""
+    from stable_baselines3 import HerReplayBuffer
+    from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
+
+    return {c.__name__: c for c in (ReplayBuffer, DictReplayBuffer, HerReplayBuffer, NStepReplayBuffer)}
+
+
+def make_action_noise(form: str, n_actions: int) -> Any:
+    """``normal:SIGMA`` -> SB3's NormalActionNoise; ``ou:SIGMA`` -> OU noise with the paper's theta and dt=1."""
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    kind, _, sigma = form.partition(":")
+    zeros, sigmas = np.zeros(n_actions), float(sigma) * np.ones(n_actions)
+    if kind == "normal":
+        return NormalActionNoise(mean=zeros, sigma=sigmas)
+    theta = PaperDDPG.hyperparameter_defaults()["ou_theta"]
+    return OrnsteinUhlenbeckActionNoise(mean=zeros, sigma=sigmas, theta=theta, dt=1.0)
+
+
+# --- models -----------------------------------------------------------------------------------------------------
+
+
 def build_model(
     env: VecEnv,
     params: dict[str, Any] | None = None,
     seed: int | None = None,
     policy: str | None = None,
+    env_id: str | None = None,
     **kwargs: Any,
 ) -> PaperDDPG:
     """PaperDDPG on ``env`` with ``params`` over the paper's defaults; the policy alias follows the observation space.
 
-    ``kwargs`` are run settings (device, verbose, tensorboard_log). A value PaperDDPG rejects becomes a UserError.
+    ``kwargs`` are run settings (device, verbose, tensorboard_log). ``env_id`` is saved with the model (``evaluate``
+    reads it). A value PaperDDPG rejects, or a replay buffer larger than the free memory, becomes a UserError.
     """
-    params = dict(params or {})
+    params = check_types(dict(params or {}), "hyperparameters")
     check_names(params, "hyperparameters")
+    if isinstance(params.get("action_noise"), str):
+        params["action_noise"] = make_action_noise(params["action_noise"], int(np.prod(env.action_space.shape)))
     try:
-        return PaperDDPG(policy or policy_for(env.observation_space), env, seed=seed, **params, **kwargs)
-    except (ValueError, TypeError) as e:
+        model = PaperDDPG(policy or policy_for(env.observation_space), env, seed=seed, **params, **kwargs)
+    except (ValueError, TypeError, MemoryError) as e:
         raise UserError(str(e).strip().splitlines()[0]) from e
+    if env_id is not None:
+        model.env_id = env_id
+    return model
+
+
+def saved_env_id(path: Path) -> str:
+    """The env id saved with a model by ``sb3-ddpg train`` (or the PaperDDPG constructor)."""
+    try:
+        env_id = PaperDDPG.read_saved_data(model_file(path)).get("env_id")
+    except ValueError as e:
+        raise UserError(str(e).strip().splitlines()[0]) from e
+    if not env_id:
+        raise UserError(f"{path} does not record the env it was trained on: pass --env ENV_ID")
+    return env_id
+
+
+def model_file(path: Path) -> Path:
+    """The saved model at ``path`` (``.zip`` may be left out, as SB3 allows)."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: pass the model file in it, e.g. {path / 'model.zip'}")
+    if not path.is_file():
+        if path.suffix != ".zip" and path.with_suffix(path.suffix + ".zip").is_file():
+            return path.with_suffix(path.suffix + ".zip")
+        raise UserError(f"no model at {path}: pass the .zip written by 'sb3-ddpg train'")
+    return path
+
+
+def load_model(path: Path, env: VecEnv | None = None, seed: int | None = None, **kwargs: Any) -> PaperDDPG:
+    """``PaperDDPG.load`` with one line per mistake: no file, not a model, another algorithm, spaces that differ.
+
+    SB3's ``load`` re-seeds ``env`` with the model's training seed; ``seed`` re-seeds it afterwards, so an evaluation
+    seed is not silently replaced by the training one.
+    """
+    path = model_file(path)
+    try:
+        model = PaperDDPG.load(path, env=env, **kwargs)
+    except (ValueError, TypeError, MemoryError) as e:
+        raise UserError(str(e).strip().splitlines()[0]) from e
+    if env is not None and seed is not None:
+        env.seed(seed)
+    return model
 
 
 def evaluate(model: PaperDDPG, env: VecEnv, n_episodes: int) -> np.ndarray:
     """Noise-free returns of ``n_episodes`` episodes (SB3's ``evaluate_policy``, deterministic)."""
     returns, _ = evaluate_policy(model, env, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True)
     return np.asarray(returns, dtype=float)
+
+
+# --- run folders ------------------------------------------------------------------------------------------------
+
+
+def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
+    """A writable folder for a new run, checked before anything is built.
+
+    A file in its place, an unwritable place, or a folder that already holds a run (any of :data:`RUN_FILES`) is
+    refused; ``overwrite`` removes the earlier run's files first, so nothing of the two runs mixes.
+    """
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder: give a folder for the run")
+    existing = [out / name for name in RUN_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise UserError(
+            f"--out {out} already holds a run ({', '.join(p.name for p in existing)}): "
+            "give another folder, or --overwrite to replace it"
+        )
+    writable_folder(out, "--out")
+    for path in existing:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return out
+
+
+def writable_folder(folder: Path, option: str) -> Path:
+    """``folder`` exists (created if needed) and a file can be written in it; checked by writing one."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".sb3-ddpg-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"{option} {folder} is not a writable folder: {e.strerror or e}") from e
+    return folder
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """A file about to be written: not a folder, in a writable folder."""
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder: give a file path")
+    writable_folder(path.parent, option)
+    return path
+
+
+def check_device(device: str) -> str:
+    """A torch device name that exists on this machine ("auto", "cpu", "cuda", "cuda:1", ...)."""
+    import torch as th
+
+    if device == "auto":
+        return device
+    try:
+        parsed = th.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device!r} is not a torch device: use auto, cpu or cuda") from None
+    if parsed.type == "cuda" and not th.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu (or auto)")
+    return device

@@ -9,31 +9,44 @@ matplotlib.use("Agg")  # files only: no display is needed or assumed
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 
-def learning_curve(csv_path: Path, png_path: Path, title: str) -> None:
-    """Mean deterministic return per evaluation, with a +/- 1 std band, from an ``evaluations.csv``."""
+def learning_curve(csv_path: Path, png_path: Path, title: str, n_episodes: int) -> None:
+    """Mean deterministic return per evaluation, with a +/- 1 std band over its ``n_episodes``, from an
+    ``evaluations.csv``."""
     log = pd.read_csv(csv_path)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(log["timesteps"], log["mean_return"], marker="o")
+    ax.plot(log["timesteps"], log["mean_return"], marker="o", label=f"mean of {n_episodes} deterministic episodes")
     ax.fill_between(
-        log["timesteps"], log["mean_return"] - log["std_return"], log["mean_return"] + log["std_return"], alpha=0.3
+        log["timesteps"],
+        log["mean_return"] - log["std_return"],
+        log["mean_return"] + log["std_return"],
+        alpha=0.3,
+        label=f"+/- 1 std over {n_episodes} episodes",
     )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are counts
     ax.set(xlabel="environment steps", ylabel="deterministic return", title=title)
+    ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
     _save(fig, png_path)
 
 
 def return_histogram(returns: np.ndarray, png_path: Path, title: str) -> None:
-    """Histogram of episode returns."""
+    """Histogram of episode returns, with their mean marked."""
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.hist(returns, bins=min(20, max(5, len(returns) // 2)))
+    mean = float(np.mean(returns))
+    ax.axvline(mean, color="black", linestyle="--", label=f"mean {mean:.1f} ({len(returns)} episodes)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # episodes are counts
     ax.set(xlabel="episode return", ylabel="episodes", title=title)
+    ax.legend(loc="best", fontsize="small")
     _save(fig, png_path)
 
 
-def optuna_plots(study: Any, out: Path, names: list[str]) -> list[Path]:
-    """Optuna's own plots of ``study``: HTML (plotly) and PNG (matplotlib) for each name, e.g. "optimization_history"."""
+def optuna_plots(study: Any, out: Path, names: list[str], title: str) -> list[Path]:
+    """Optuna's own plots of ``study``, e.g. "optimization_history": HTML (plotly, self-contained so that it opens
+    offline) and PNG (matplotlib), each titled ``title``. Returns the PNG paths."""
     import warnings
 
     import optuna
@@ -42,9 +55,15 @@ def optuna_plots(study: Any, out: Path, names: list[str]) -> list[Path]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in names:
-            getattr(optuna.visualization, f"plot_{name}")(study).write_html(out / f"{name}.html", include_plotlyjs="cdn")
+            figure = getattr(optuna.visualization, f"plot_{name}")(study)
+            figure.update_layout(title=f"{title}: {name.replace('_', ' ')}")
+            figure.write_html(out / f"{name}.html", include_plotlyjs=True)
             ax = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study)
-            fig = (ax if isinstance(ax, np.ndarray) else np.array([ax])).flat[0].get_figure()
+            axes = ax if isinstance(ax, np.ndarray) else np.array([ax])
+            fig = axes.flat[0].get_figure()
+            fig.suptitle(f"{title}: {name.replace('_', ' ')}")
+            if name == "optimization_history":
+                axes.flat[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
             fig.set_size_inches(8, 5)
             _save(fig, out / f"{name}.png", dpi=90)
             written.append(out / f"{name}.png")

@@ -9,6 +9,8 @@ rl-zoo3 reads its algorithms, samplers and arguments from module globals (``ALGO
 """
 
 import contextlib
+import itertools
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +18,13 @@ from unittest import mock
 
 import rl_zoo3.enjoy
 import rl_zoo3.train
+import yaml
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
-from rl_zoo3.utils import ALGOS
-from stable_baselines3.common.utils import LinearSchedule
+from rl_zoo3.utils import ALGOS, get_model_path
 
 from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.experiment import check_names
+from sb3_ddpg_ext.experiment import check_names, check_types, parse_value
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.resources import default_zoo_config
 from sb3_ddpg_ext.search_space import sample_params
@@ -34,15 +36,25 @@ ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "vec_
             "env_kwargs"}  # fmt: skip
 
 
-def check_config(env_id: str, hyperparams: dict[str, Any]) -> None:
-    """Unknown keys and typos give one error naming the key (rl-zoo3 would fail later with a TypeError)."""
+def check_config(env_id: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """Unknown keys, typos and values of the wrong type give one error naming the key (rl-zoo3 would fail later
+    with a traceback). Returns the values read as the CLI reads them: ``1e-4`` (a string to YAML 1.1) is a number,
+    ``lin_1e-4`` a linear schedule, ``replay_buffer_class: HerReplayBuffer`` the class."""
+    where = f"{env_id} config"
     for key in hyperparams:
         if key in ("noise_type", "noise_std"):
             raise UserError(
                 f"{env_id}: '{key}' builds rl-zoo3's OU noise with dt=0.01, not the paper's dt=1; "
                 "use ou_sigma and ou_theta (and ou_sigma_final for a decay) instead"
             )
-    check_names(hyperparams, f"{env_id} config", extra=ZOO_KEYS)
+    check_names(hyperparams, where, extra=ZOO_KEYS)
+    ours = {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS and not (k == "policy_kwargs" and isinstance(v, str))}
+    ours = {k: parse_value(v) if isinstance(v, str) and not v.startswith("lin_") else v for k, v in ours.items()}
+    checked = check_types(ours, where)
+    if isinstance(checked.get("action_noise"), str):
+        raise UserError(f"{where}: action_noise: set ou_sigma (and ou_theta) for the paper's OU noise, or normal noise "
+                        "through the Python API")  # fmt: skip
+    return {**hyperparams, **checked}
 
 
 class _TrialId(int):
@@ -53,7 +65,8 @@ class _TrialId(int):
 
 
 class PaperExperimentManager(ExperimentManager):
-    """rl-zoo3's ExperimentManager, with config checks, ``--trial-id 0`` and lin_X schedules for both learning rates."""
+    """rl-zoo3's ExperimentManager, with config checks (names, types, lin_X schedules for both learning rates), an env
+    missing from the config in one line, and ``--trial-id 0``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,19 +74,22 @@ class PaperExperimentManager(ExperimentManager):
             self.trial_id = _TrialId(self.trial_id)
 
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        hyperparams, saved_hyperparams = super().read_hyperparameters()
+        try:
+            hyperparams, saved_hyperparams = super().read_hyperparameters()
+        except ValueError as e:
+            if "Hyperparameters not found" not in str(e) or self.algo != ALGO:
+                raise
+            envs = ", ".join(configured_envs(self.config))
+            raise UserError(f"{self.env_name.gym_id} has no entry in {self.config}; add one, or use one of: {envs}") from e
         if self.algo == ALGO:
-            check_config(self.env_name.gym_id, hyperparams)
+            hyperparams = check_config(self.env_name.gym_id, hyperparams)
         return hyperparams, saved_hyperparams
 
-    @staticmethod
-    def _preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
-        hyperparams = ExperimentManager._preprocess_schedules(hyperparams)
-        for key in ("actor_learning_rate", "critic_learning_rate"):
-            value = hyperparams.get(key)
-            if isinstance(value, str) and value.startswith("lin_"):
-                hyperparams[key] = LinearSchedule(float(value[4:]), 0.0, 1.0)
-        return hyperparams
+
+def configured_envs(config: str) -> list[str]:
+    """The env ids of an rl-zoo3 YAML config."""
+    with open(config) as f:
+        return sorted(yaml.safe_load(f) or {})
 
 
 class _EnjoyPaperDDPG(PaperDDPG):
@@ -96,6 +112,18 @@ def convert_paper_ddpg_params(params: dict[str, Any]) -> dict[str, Any]:
     return dict(params)
 
 
+def _model_path(*args: Any, **kwargs: Any) -> Any:
+    """rl-zoo3's ``get_model_path``; a missing folder or checkpoint is one line, not an AssertionError traceback."""
+    try:
+        return get_model_path(*args, **kwargs)
+    except (AssertionError, ValueError) as e:
+        raise UserError(f"{e}: train an agent first with 'sb3-ddpg zoo train --env ENV -f FOLDER', then pass -f FOLDER") from e
+
+
+def _no_hub_download(*args: Any, **kwargs: Any) -> None:
+    raise UserError("no trained paper_ddpg agent here (the SB3 hub has none): pass -f FOLDER of 'sb3-ddpg zoo train'")
+
+
 @contextlib.contextmanager
 def registered(argv: list[str], enjoy: bool = False) -> Iterator[None]:
     """``paper_ddpg`` in rl-zoo3's registries and ``argv`` as ``sys.argv``, for the duration of the block only."""
@@ -105,6 +133,9 @@ def registered(argv: list[str], enjoy: bool = False) -> Iterator[None]:
         stack.enter_context(mock.patch.dict(HYPERPARAMS_CONVERTER, {ALGO: convert_paper_ddpg_params}))
         stack.enter_context(mock.patch.object(rl_zoo3.train, "ExperimentManager", PaperExperimentManager))
         stack.enter_context(mock.patch.object(sys, "argv", argv))
+        if enjoy:
+            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "get_model_path", _model_path))
+            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "download_from_hub", _no_hub_download))
         yield
 
 
@@ -118,16 +149,50 @@ def _with_defaults(args: list[str], *, config: bool) -> list[str]:
     return args
 
 
+def check_params_flag(args: list[str]) -> None:
+    """rl-zoo3's ``-params KEY:VALUE ...`` evaluates each VALUE as Python: a bare word (a typo, or an unquoted string)
+    would end in a NameError traceback, and an unknown KEY in a TypeError. Both are one line here."""
+    flags = {"-params", "--hyperparams"}
+    i = next((k for k, a in enumerate(args) if a in flags), None)
+    if i is None:
+        return
+    for pair in itertools.takewhile(lambda a: not a.startswith("-"), args[i + 1 :]):
+        key, sep, value = pair.partition(":")
+        if not sep:
+            raise UserError(f"-params {pair!r} is not KEY:VALUE, e.g. -params tau:0.005")
+        check_names([key], "-params", extra=ZOO_KEYS)
+        if re.fullmatch(r"[A-Za-z_]\w*", value) and value not in ("True", "False", "None"):
+            raise UserError(f"-params {pair}: rl-zoo3 reads {value!r} as Python code; quote a string ({key}:\"'{value}'\") "
+                            "or give a number")  # fmt: skip
+
+
+USAGE = f"""usage: sb3-ddpg zoo {{{",".join(COMMANDS)}}} [rl-zoo3 flags]
+
+rl-zoo3's train, enjoy and optimize with the paper_ddpg algorithm. --algo paper_ddpg and, for train and optimize,
+-conf <the shipped zoo_configs/paper_ddpg.yml> are added when not given. 'sb3-ddpg zoo train --help' lists rl-zoo3's
+flags. --threads N (default 1) sets torch's thread count.
+
+  sb3-ddpg zoo train --env Pendulum-v1 -n 20000 -f logs
+  sb3-ddpg zoo enjoy --env Pendulum-v1 -f logs --no-render
+  sb3-ddpg zoo optimize --env Pendulum-v1 --n-trials 20 --storage logs/study.log"""
+
+
 def main(argv: list[str]) -> int:
     """``sb3-ddpg zoo {train,enjoy,optimize} [rl-zoo3 flags]``; a UserError reaches the CLI."""
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
     if not argv or argv[0] not in COMMANDS:
-        raise UserError(f"usage: sb3-ddpg zoo {{{','.join(COMMANDS)}}} [rl-zoo3 flags]")
+        raise UserError(
+            f"give one of {', '.join(COMMANDS)}, e.g. sb3-ddpg zoo train --env Pendulum-v1 (see sb3-ddpg zoo --help)"
+        )
     command, rest = argv[0], argv[1:]
+    check_params_flag(rest)
     if command == "enjoy":
-        with registered(["rl_zoo3 enjoy", *_with_defaults(rest, config=False)], enjoy=True):
+        with registered(["sb3-ddpg zoo enjoy", *_with_defaults(rest, config=False)], enjoy=True):
             rl_zoo3.enjoy.enjoy()
     else:
         extra = ["-optimize"] if command == "optimize" and "-optimize" not in rest else []
-        with registered(["rl_zoo3 train", *_with_defaults(rest + extra, config=True)]):
+        with registered([f"sb3-ddpg zoo {command}", *_with_defaults(rest + extra, config=True)]):
             rl_zoo3.train.train()
     return 0

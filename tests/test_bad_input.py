@@ -1,11 +1,19 @@
 """Bad input: one clear error, at construction time, naming the problem and the fix."""
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from stable_baselines3 import DDPG
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
+from sb3_ddpg_ext.envs import make_vec_env
+from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.experiment import build_model, parse_params, parse_value
+from sb3_ddpg_ext.paper_ddpg.paper_ddpg import replay_buffer_nbytes
 
 
 class SpaceEnv(gym.Env):
@@ -67,3 +75,118 @@ def test_bad_hyperparameters(kwargs: dict, message: str) -> None:
 def test_bad_action_input_layer() -> None:
     with pytest.raises(ValueError, match="action_input_layer=5 is outside"):
         PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(action_input_layer=5))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(tau="0.005"), "tau='0.005' must be a number, got str"),
+        (dict(buffer_size=1.5), "buffer_size=1.5 must be an integer"),
+        (dict(actor_learning_rate=True), "actor_learning_rate=True must be a number or a schedule"),
+    ],
+)
+def test_wrong_types_raise_type_error(kwargs: dict, message: str) -> None:
+    with pytest.raises(TypeError, match=re.escape(message)):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", **kwargs)
+
+
+def test_replay_buffer_larger_than_memory_is_refused_before_allocation() -> None:
+    """CarRacing-v3 (96x96x3 pixels) with the paper's 1e6 buffer: 51.5 GiB, refused with the estimate and the fix."""
+    import psutil
+
+    if psutil.virtual_memory().available > 50 * 2**30:
+        pytest.skip("this machine has room for the buffer")
+    with pytest.raises(MemoryError, match=r"buffer_size=1000000 needs 51\.5 GiB but .* lower buffer_size \(e\.g\. "
+                       r"buffer_size=\d+\), or optimize_memory_usage=True"):  # fmt: skip
+        PaperDDPG("CnnPolicy", "CarRacing-v3")
+
+
+@pytest.mark.parametrize("optimize, n_envs", [(False, 1), (True, 1), (False, 3)])
+def test_replay_buffer_estimate_matches_what_sb3_allocates(optimize: bool, n_envs: int) -> None:
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    obs, act = spaces.Box(0, 255, (3, 8, 8), np.uint8), spaces.Box(-1, 1, (2,), np.float32)
+    buffer = ReplayBuffer(
+        999, obs, act, n_envs=n_envs, optimize_memory_usage=optimize, handle_timeout_termination=not optimize
+    )
+    arrays = [buffer.observations, buffer.actions, buffer.rewards, buffer.dones, buffer.timeouts]
+    allocated = sum(a.nbytes for a in arrays) + (0 if optimize else buffer.next_observations.nbytes)
+    assert replay_buffer_nbytes(obs, act, 999, n_envs, optimize) == allocated
+
+
+def test_load_refuses_another_algorithms_file(tmp_path) -> None:
+    DDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "sb3_ddpg.zip")
+    with pytest.raises(ValueError, match=r"was not saved by PaperDDPG: it holds a stable_baselines3\.td3\.policies"):
+        PaperDDPG.load(tmp_path / "sb3_ddpg.zip")
+
+
+def test_load_refuses_a_file_that_is_not_a_model(tmp_path) -> None:
+    (tmp_path / "notes.zip").write_text("not a zip")
+    with pytest.raises(ValueError, match="is not a saved model: not a zip file"):
+        PaperDDPG.load(tmp_path / "notes.zip")
+
+
+def test_load_names_both_shapes_when_the_env_differs(tmp_path) -> None:
+    PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "m.zip")
+    with pytest.raises(ValueError, match=r"trained on Pendulum-v1 with observation shape \(3,\), but this env has \(17,\)"):
+        PaperDDPG.load(tmp_path / "m.zip", env=gym.make("HalfCheetah-v5"))
+    assert PaperDDPG.load(tmp_path / "m.zip").env_id == "Pendulum-v1"  # the env id travels with the model
+
+
+def test_stop_training_on_divergence_callback(nan_pendulum: str) -> None:
+    model = PaperDDPG("MlpPolicy", nan_pendulum, buffer_size=1000, seed=0)
+    callback = StopTrainingOnDivergence()
+    model.learn(500, callback=callback)
+    assert callback.diverged_at == 81 and callback.reason == "reward is nan"
+    assert model.num_timesteps == 81  # stopped at once
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1e-4", 1e-4),
+        ("1e6", 1e6),
+        ("True", True),
+        ("false", False),
+        ("None", None),
+        ("null", None),
+        ("[400, 300]", [400, 300]),
+        ("(1, 'episode')", (1, "episode")),
+        ("{'a': 1}", {"a": 1}),
+        ("dict(net_arch=[400, 300], batch_norm=False)", {"net_arch": [400, 300], "batch_norm": False}),
+        ("dict(net_arch=dict(pi=[64], qf=[64]))", {"net_arch": {"pi": [64], "qf": [64]}}),
+        ("weights", "weights"),
+        ("__import__('os').system('true')", "__import__('os').system('true')"),  # read as text, never run
+        ("[1, episode]", [1, "episode"]),
+    ],
+)
+def test_command_line_values(text: str, value) -> None:
+    assert parse_value(text) == value
+
+
+@pytest.mark.parametrize(
+    "pair, message",
+    [
+        ("tau=abc", "tau='abc' is a str; expected float"),
+        ("batch_size=64.5", "batch_size=64.5 is a float; expected int"),
+        ("policy_kwargs=[1]", "policy_kwargs=[1] is a list; expected a dict or None"),
+        ("train_freq=(1, 2)", "train_freq=(1, 2) is a tuple; expected int or a tuple (int, str)"),
+        ("action_noise=gauss:0.1", "use normal:SIGMA or ou:SIGMA"),
+        ("replay_buffer_class=MyBuffer", "replay_buffer_class='MyBuffer' is not one of ReplayBuffer, DictReplayBuffer"),
+        ("actor_learning_rate=lin_x", "write lin_X with a number X"),
+    ],
+)
+def test_wrong_command_line_values(pair: str, message: str) -> None:
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_params([pair])
+
+
+def test_short_forms_build_the_objects() -> None:
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    params = parse_params(["action_noise=normal:0.1", "replay_buffer_class=ReplayBuffer", "buffer_size=1e3",
+                           "critic_learning_rate=lin_1e-3"])  # fmt: skip
+    assert params["buffer_size"] == 1000 and isinstance(params["buffer_size"], int)
+    model = build_model(make_vec_env("Pendulum-v1"), params)
+    assert isinstance(model.action_noise, NormalActionNoise) and model.action_noise._sigma.tolist() == [0.1]
+    assert model.critic_lr_schedule(0.5) == pytest.approx(5e-4)

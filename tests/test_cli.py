@@ -1,5 +1,7 @@
 """The sb3-ddpg command end to end, through the installed console script."""
 
+import os
+import re
 import signal
 import subprocess
 import time
@@ -104,3 +106,149 @@ def test_interrupted_training_keeps_model_and_log(tmp_path: Path) -> None:
 )
 def test_policy_is_chosen_from_the_observation_space(space: spaces.Space, alias: str) -> None:
     assert policy_for(space) == alias
+
+
+def test_paper_values_in_any_python_notation(sb3_ddpg, tmp_path: Path) -> None:
+    result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
+                      "--no-progress-bar", "-p", "actor_learning_rate=1e-4", "-p", "buffer_size=1e4", "-p",
+                      "policy_kwargs=dict(net_arch=[64, 64], batch_norm=False)", "-p", "train_freq=(1, 'step')",
+                      "-p", "action_noise=normal:0.1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = PaperDDPG.load(tmp_path / "model.zip")
+    assert (model.learning_rate, model.buffer_size, model.policy_kwargs["net_arch"]) == (1e-4, 10_000, [64, 64])
+    # No evaluation ran (70 steps < 1000): the closing lines say so and claim no curve.
+    assert "no evaluation ran" in result.stdout and "learning_curve" not in result.stdout
+    assert f"wrote {tmp_path / 'model.zip'}\n" in result.stdout and not (tmp_path / "learning_curve.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("-p", "tau=abc"), "tau='abc' is a str; expected float"),
+        (("-p", "action_noise=gauss"), "use normal:SIGMA or ou:SIGMA"),
+        (("--device", "gpu"), "--device 'gpu' is not a torch device"),
+    ],
+)
+def test_wrong_values_give_one_line(args: tuple, message: str, sb3_ddpg, tmp_path: Path) -> None:
+    result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "10", "--out", str(tmp_path / "run"), *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("train", "--timesteps", "0"), "argument --timesteps: must be >= 1, got 0"),
+        (("train", "--n-envs", "0"), "argument --n-envs: must be >= 1, got 0"),
+        (("train", "--threads", "0"), "argument --threads: must be >= 1, got 0"),
+        (("train", "--eval-every", "-5"), "argument --eval-every: must be >= 1, got -5"),
+        (("train", "--eval-episodes", "x"), "argument --eval-episodes: 'x' is not an integer"),
+        (("evaluate", "m.zip", "--episodes", "0"), "argument --episodes: must be >= 1, got 0"),
+        (("tune", "--n-trials", "0"), "argument --n-trials: must be >= 1, got 0"),
+        (("tune-report", "--study-name", "s", "--threads", "0"), "argument --threads: must be >= 1"),
+    ],
+)
+def test_numeric_options_have_ranges(args: tuple, message: str, sb3_ddpg, tmp_path: Path) -> None:
+    extra = ["--env", "Pendulum-v1", "--out", str(tmp_path / "run")] if args[0] == "train" else []
+    extra += ["--timesteps", "10"] if args[0] == "train" and "--timesteps" not in args else []
+    result = sb3_ddpg(*args, *extra)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_out_must_be_a_writable_folder(sb3_ddpg, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("mine")
+    for out, message in (
+        (tmp_path / "file", "is a file, not a folder"),
+        (Path("/proc/sb3-ddpg-run"), "not a writable folder"),
+    ):
+        result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "10", "--out", str(out))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_an_earlier_run_is_refused_untouched_or_replaced_with_overwrite(sb3_ddpg, tmp_path: Path) -> None:
+    first = ["train", "--env", "Pendulum-v1", "--timesteps", "100", "--eval-every", "100", "--eval-episodes", "1",
+             "--out", str(tmp_path), "--no-progress-bar"]  # fmt: skip
+    assert sb3_ddpg(*first).returncode == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    again = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path))
+    assert again.returncode == 2 and "already holds a run (model.zip, best_model.zip" in again.stderr, again.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # untouched
+    replaced = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
+                        "--overwrite", "--no-progress-bar")  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]  # nothing of the first run mixes in
+    assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
+
+
+def test_diverging_run_stops_and_is_not_saved_as_the_result(sb3_ddpg, tmp_path: Path) -> None:
+    result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "3000", "--eval-every", "64", "--eval-episodes", "1",
+                      "--out", str(tmp_path), "--no-progress-bar", "-p", "critic_learning_rate=1e8")  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("sb3-ddpg train: diverged at step ") and " is nan" in line and "model.zip not saved" in line
+    assert "Traceback" not in result.stderr and not (tmp_path / "model.zip").exists()
+    if (tmp_path / "best_model.zip").exists():  # the last finite weights, named in the line
+        assert f"last finite checkpoint: {tmp_path / 'best_model.zip'}" in line
+        assert np.isfinite(PaperDDPG.load(tmp_path / "best_model.zip").predict(np.zeros(3), deterministic=True)[0]).all()
+
+
+NAN_ENV_MODULE = """
+import gymnasium as gym
+import numpy as np
+
+
+class NaNObservations(gym.Wrapper):
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs * np.nan, reward, terminated, truncated, info
+
+
+gym.register("NaNObsPendulum-v0", entry_point=lambda **kw: NaNObservations(gym.make("Pendulum-v1", **kw)),
+             max_episode_steps=200)
+"""
+
+
+def test_env_side_nan_is_caught_by_vec_check_nan(tmp_path: Path) -> None:
+    (tmp_path / "nanenvs.py").write_text(NAN_ENV_MODULE)
+    result = subprocess.run([SB3_DDPG, "train", "--env", "nanenvs:NaNObsPendulum-v0", "--timesteps", "100", "--out",
+                             str(tmp_path / "run"), "--no-progress-bar"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=300)  # fmt: skip
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    assert "the environment gave nan in observations at step 0 (SB3's VecCheckNan)" in result.stderr
+    assert not (tmp_path / "run" / "model.zip").exists()
+
+
+def test_evaluate_takes_the_env_saved_with_the_model_and_refuses_other_shapes(sb3_ddpg, tmp_path: Path) -> None:
+    PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "m.zip")
+    result = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--episodes", "1")
+    assert result.returncode == 0 and result.stdout.startswith("Pendulum-v1, 1 episodes: mean"), result.stderr
+    reseeded = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--episodes", "1", "--seed", "7")
+    assert reseeded.stdout.splitlines()[0] != result.stdout.splitlines()[0]  # --seed is not replaced by the training seed
+    other = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--env", "HalfCheetah-v5", "--episodes", "1")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "trained on Pendulum-v1 with observation shape (3,), but this env has (17,)" in other.stderr
+
+
+def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(sb3_ddpg, tmp_path: Path) -> None:
+    from stable_baselines3 import DDPG
+
+    DDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "sb3.zip")
+    (tmp_path / "notes.txt").write_text("hello")
+    for path, message in ((tmp_path / "sb3.zip", "was not saved by PaperDDPG"), (tmp_path / "notes.txt", "not a saved model"),
+                          (tmp_path, "is a folder: pass the model file in it")):  # fmt: skip
+        result = sb3_ddpg("evaluate", str(path), "--env", "Pendulum-v1")
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_version_and_every_option_has_help_with_its_default(sb3_ddpg) -> None:
+    assert sb3_ddpg("--version").stdout.startswith("sb3-ddpg ")
+    for command in ("train", "evaluate", "tune", "tune-report"):
+        text = sb3_ddpg(command, "--help").stdout
+        options = re.findall(r"^  (-\S+(?:, --\S+)?)(?: [A-Z_=]+)?(?:\s{2,}(\S.*))?$", text, re.M)
+        assert options and all(help_text or "\n" in text for _, help_text in options), command
+        assert "--threads THREADS" in text and "(default: 1)" in text, command
+    assert "(default: 5000)" in sb3_ddpg("train", "--help").stdout

@@ -113,9 +113,10 @@ def assert_killed_trial_rerun(study: optuna.Study, killed: optuna.trial.FrozenTr
 
 
 def test_killed_local_worker_on_the_embedded_storage(journal, tmp_path: Path) -> None:
-    args = ["tune", *TINY, "--n-trials", "3", "--study-name", "k", "--out", str(tmp_path)]
-    victim = subprocess.Popen([SB3_DDPG, *args, "--timesteps", "600", "--eval-every", "200"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    # Trials long enough to be killed mid-way; the survivor resumes with the same budget.
+    args = ["tune", *TINY, "--n-trials", "3", "--study-name", "k", "--out", str(tmp_path), "--timesteps", "600",
+            "--eval-every", "200"]  # fmt: skip
+    victim = subprocess.Popen([SB3_DDPG, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = wait_for_running_trial("k", journal(tmp_path / "study.journal"))
     time.sleep(1.0)
     victim.send_signal(signal.SIGKILL)
@@ -125,9 +126,13 @@ def test_killed_local_worker_on_the_embedded_storage(journal, tmp_path: Path) ->
     assert_killed_trial_rerun(optuna.load_study(study_name="k", storage=journal(tmp_path / "study.journal")), killed, 3)
 
 
-def test_fresh_seed_validation_reports_rliable_iqm() -> None:
+def test_fresh_seed_validation_reports_rliable_iqm(capsys) -> None:
     spec = StudySpec(env_id="Pendulum-v1", n_trials=1, timesteps=100, eval_every=100, eval_episodes=1)
     lines = validate_on_fresh_seeds(spec, PAPER_PARAMS, dict(PAPER_PARAMS, tau=0.005), n_seeds=2)
+    progress = capsys.readouterr().err.splitlines()
+    assert progress[0] == "fresh seeds: run 1/4 (paper, seed 1000, 100 steps)" and progress[-1].startswith(
+        "fresh seeds: run 4/4"
+    )
     assert lines[0].startswith("Fresh seeds 1000..1001")
     rows = [line for line in lines if line.startswith(("| paper", "| best"))]
     assert len(rows) == 2
@@ -262,7 +267,7 @@ def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(po
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
 
-    survivor = tune_worker(postgres_url, "killed", 3, tmp_path, *heartbeat)
+    survivor = tune_worker(postgres_url, "killed", 3, tmp_path, "--timesteps", "600", "--eval-every", "200", *heartbeat)
     _, err = survivor.communicate(timeout=600)
     assert survivor.returncode == 0, err
     assert_killed_trial_rerun(optuna.load_study(study_name="killed", storage=postgres_url), killed, 3)
@@ -277,3 +282,64 @@ def test_shipped_spec_by_name_from_any_directory(journal, tmp_path: Path) -> Non
     study = optuna.load_study(study_name="shipped", storage=journal(tmp_path / "runs" / "tune" / "study.journal"))
     assert study.user_attrs["spec"]["env_id"] == "Pendulum-v1" and study.user_attrs["spec"]["eval_episodes"] == 5
     assert study.trials[0].params == PAPER_PARAMS
+
+
+def test_discrete_env_is_refused_before_the_storage_is_touched(tmp_path: Path) -> None:
+    result = subprocess.run([SB3_DDPG, "tune", "--env", "CartPole-v1", "--out", str(tmp_path / "t")],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and "CartPole-v1: PaperDDPG needs a continuous" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "t").exists()
+
+
+def test_ctrl_c_requeues_the_running_paper_trial_and_the_study_resumes(journal, tmp_path: Path) -> None:
+    args = [SB3_DDPG, "tune", "--env", "Pendulum-v1", "--n-trials", "1", "--study-name", "c", "--out", str(tmp_path),
+            "--timesteps", "600", "--eval-every", "200"]  # fmt: skip
+    worker = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = wait_for_running_trial("c", journal(tmp_path / "study.journal"))
+    assert running.number == 0 and running.user_attrs["paper_defaults"]
+    worker.send_signal(signal.SIGINT)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted; re-queued trial #0 as #1" in err
+    study = optuna.load_study(study_name="c", storage=journal(tmp_path / "study.journal"))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    # The same command resumes: the paper's configuration runs, still marked as the paper trial.
+    assert subprocess.run(args, capture_output=True, text=True, timeout=300).returncode == 0
+    paper = optuna.load_study(study_name="c", storage=journal(tmp_path / "study.journal")).trials[1]
+    assert paper.state == optuna.trial.TrialState.COMPLETE and paper.params == PAPER_PARAMS
+    assert paper.user_attrs["paper_defaults"] and paper.user_attrs["retry_of"] == 0
+
+
+def test_resuming_with_another_budget_is_refused_unless_allowed(journal, tmp_path: Path, capsys) -> None:
+    base = ["tune", "--env", "Pendulum-v1", "--eval-every", "100", "--out", str(tmp_path), "--study-name", "b"]
+    assert cli_main([*base, "--n-trials", "1", "--timesteps", "100"]) == 0
+    assert cli_main([*base, "--n-trials", "2", "--timesteps", "200"]) == 2
+    assert "study 'b' was run with timesteps=100 (now 200)" in capsys.readouterr().err
+    assert len(optuna.load_study(study_name="b", storage=journal(tmp_path / "study.journal")).trials) == 1
+    assert cli_main([*base, "--n-trials", "2", "--timesteps", "200", "--allow-spec-change"]) == 0
+    trials = optuna.load_study(study_name="b", storage=journal(tmp_path / "study.journal")).trials
+    assert [t.user_attrs["budget"]["timesteps"] for t in trials] == [100, 200]
+    capsys.readouterr()
+    assert cli_main(["tune-report", "--study-name", "b", "--out", str(tmp_path)]) == 0
+    assert "Budgets differ (the study was resumed with --allow-spec-change)" in capsys.readouterr().out
+
+
+def test_report_on_a_wrong_name_lists_the_studies_and_a_wrong_path_creates_nothing(journal, tmp_path: Path) -> None:
+    assert cli_main(["tune", *TINY, "--timesteps", "100", "--n-trials", "1", "--out", str(tmp_path), "--study-name",
+                     "pendulum-study"]) == 0  # fmt: skip
+    result = subprocess.run([SB3_DDPG, "tune-report", "--study-name", "pendulum_study", "--out", str(tmp_path),
+                             "--threads", "1"], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no study named 'pendulum_study' in this storage; did you mean 'pendulum-study'?" in result.stderr
+    missing = tmp_path / "nowhere"
+    result = subprocess.run([SB3_DDPG, "tune-report", "--study-name", "s", "--out", str(missing)], capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 2 and f"no study storage at {missing / 'study.journal'}" in result.stderr
+    assert not missing.exists()
+
+
+def test_report_html_renders_offline(journal, tmp_path: Path) -> None:
+    assert cli_main(["tune", *TINY, "--timesteps", "100", "--n-trials", "1", "--out", str(tmp_path), "--study-name", "h"]) == 0
+    assert cli_main(["tune-report", "--study-name", "h", "--out", str(tmp_path)]) == 0
+    html = (tmp_path / "optimization_history.html").read_text()
+    assert '<script src="https://cdn.plot.ly' not in html and "plotly.js v" in html and "h (Pendulum-v1)" in html

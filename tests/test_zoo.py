@@ -14,6 +14,7 @@ from rl_zoo3.utils import ALGOS
 
 from sb3_ddpg_ext import PaperDDPG, zoo
 from sb3_ddpg_ext.cli import main as cli_main
+from sb3_ddpg_ext.errors import UserError
 
 CONFIG = REPO / "zoo_configs" / "paper_ddpg.yml"
 ENTRIES = yaml.safe_load(CONFIG.read_text())
@@ -154,3 +155,35 @@ def test_lin_schedules_for_both_learning_rates(tmp_path: Path) -> None:
     assert zoo_main("train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(config), "-f", str(tmp_path)) == 0
     model = PaperDDPG.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
     assert model.lr_schedule(1.0) == pytest.approx(2e-4) and model.lr_schedule(0.5) == pytest.approx(1e-4)
+
+
+def test_zoo_help(sb3_ddpg) -> None:
+    for args, text in ((("zoo", "--help"), "usage: sb3-ddpg zoo {train,enjoy,optimize}"), (("zoo", "-h"), "--threads N"),
+                       (("zoo", "train", "--help"), "--algo")):  # fmt: skip
+        result = sb3_ddpg(*args)
+        assert result.returncode == 0 and text in result.stdout and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("train", "--env", "CarRacing-v3"), "CarRacing-v3 has no entry in"),
+        (("enjoy", "--env", "Pendulum-v1", "-f", "/nonexistent/logs", "--no-render"), "folder was not found"),
+        (
+            ("optimize", "--env", "Pendulum-v1", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:1/db"),
+            "cannot open storage postgresql+psycopg://u:***@127.0.0.1:1/db",
+        ),
+        (("train", "--env", "Pendulum-v1", "--threads", "0"), "--threads: must be >= 1, got 0"),
+        (("fly",), "give one of train, enjoy, optimize"),
+    ],
+)
+def test_zoo_mistakes_give_one_line(args: tuple, message: str, sb3_ddpg, tmp_path: Path) -> None:
+    result = sb3_ddpg("zoo", *args, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_config_values_are_read_and_typed_as_on_the_command_line() -> None:
+    hyperparams = zoo.check_config("Pendulum-v1", {"actor_learning_rate": "1e-4", "buffer_size": 1e6, "n_timesteps": 1e4})
+    assert hyperparams == {"actor_learning_rate": 1e-4, "buffer_size": 1_000_000, "n_timesteps": 1e4}
+    with pytest.raises(UserError, match=r"Pendulum-v1 config: tau='fast' is a str; expected float"):
+        zoo.check_config("Pendulum-v1", {"tau": "fast"})

@@ -5,6 +5,11 @@ lists every constructor parameter, and ``train()`` is the paper's Algorithm 1. N
 """
 
 import inspect
+import io
+import json
+import numbers
+import pathlib
+import zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -13,6 +18,8 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.save_util import json_to_data, open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
@@ -50,6 +57,23 @@ def check_action_space(action_space: spaces.Space) -> None:
 
 def _initial_value(value: float | Schedule) -> float:
     return float(value(1.0)) if callable(value) else float(value)
+
+
+def replay_buffer_nbytes(
+    observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int, n_envs: int, optimize_memory_usage: bool
+) -> int:
+    """Bytes SB3's replay buffer allocates: observations (and next observations unless ``optimize_memory_usage``),
+    actions, rewards, dones and timeouts, for ``buffer_size // n_envs`` rows of ``n_envs`` transitions."""
+    rows = max(buffer_size // n_envs, 1) * n_envs
+    subspaces = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
+    obs = sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in subspaces)
+    obs_copies = 1 if optimize_memory_usage and not isinstance(observation_space, spaces.Dict) else 2
+    action_itemsize = 4 if np.dtype(action_space.dtype) == np.float64 else np.dtype(action_space.dtype).itemsize
+    return rows * (obs * obs_copies + get_action_dim(action_space) * action_itemsize + 3 * 4)
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB"
 
 
 def ou_processes(action_noise: ActionNoise | None) -> list[OrnsteinUhlenbeckActionNoise]:
@@ -213,6 +237,8 @@ class PaperDDPG(TD3):
         )
         if self.action_noise is None and ou_sigma > 0 and env is not None:
             self.action_noise = self.make_ou_noise()
+        # The gymnasium id of the training env, saved with the model (``sb3-ddpg evaluate`` reads it); None if unknown.
+        self.env_id: str | None = env if isinstance(env, str) else self._spec_id()
         if _init_setup_model:
             self._setup_model()
 
@@ -239,6 +265,15 @@ class PaperDDPG(TD3):
     def _check_hyperparameters(cls, **hp: Any) -> None:
         """One clear message per invalid value, raised before anything is built."""
         paper = cls.paper_hyperparameters()
+        schedulable = ("actor_learning_rate", "critic_learning_rate")
+        for name, value in hp.items():
+            if value is None and name == "ou_sigma_final":
+                continue
+            if isinstance(value, bool) or not (isinstance(value, numbers.Real) or (name in schedulable and callable(value))):
+                expected = "a number or a schedule" if name in schedulable else "a number"
+                raise TypeError(f"PaperDDPG: {name}={value!r} must be {expected}, got {type(value).__name__}")
+            if name in ("buffer_size", "batch_size", "learning_starts") and not float(value).is_integer():
+                raise TypeError(f"PaperDDPG: {name}={value!r} must be an integer")
         checks = [
             (0 < hp["tau"] <= 1, "tau", "must be in (0, 1]"),
             (0 <= hp["gamma"] <= 1, "gamma", "must be in [0, 1]"),
@@ -283,6 +318,7 @@ class PaperDDPG(TD3):
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
 
     def _setup_model(self) -> None:
+        self._check_replay_buffer_memory()  # before SB3 allocates the buffer
         super()._setup_model()
         self.critic.optimizer = self._make_critic_optimizer()
         self._collect_update_tensors()
@@ -291,6 +327,88 @@ class PaperDDPG(TD3):
         self.critic_target.set_bn_statistics(self.bn_stats_for_y)
         if self.bn_stats_for_policy_gradient == "batch" and self.policy.norm_layer != "batch_norm":
             raise ValueError("PaperDDPG: bn_stats_for_policy_gradient='batch' needs norm_layer='batch_norm'")
+
+    def _check_replay_buffer_memory(self) -> None:
+        """Refuse a replay buffer larger than the free memory, with the estimate and the fix, before allocating it."""
+        import psutil
+
+        nbytes = replay_buffer_nbytes(
+            self.observation_space, self.action_space, self.buffer_size, self.n_envs, self.optimize_memory_usage
+        )
+        available = psutil.virtual_memory().available
+        if nbytes <= available:
+            return
+        fits = max(int(self.buffer_size * available / nbytes / 2), 1)  # half the free memory: nets and envs need some
+        fits = int(float(f"{fits:.1g}"))  # one significant digit
+        halve = "" if self.optimize_memory_usage or isinstance(self.observation_space, spaces.Dict) else (
+            ", or optimize_memory_usage=True with replay_buffer_kwargs=dict(handle_timeout_termination=False) "
+            "(one copy of the observations instead of two)"
+        )  # fmt: skip
+        raise MemoryError(
+            f"PaperDDPG: a replay buffer of buffer_size={self.buffer_size} needs {_gib(nbytes)} but {_gib(available)} "
+            f"is available: lower buffer_size (e.g. buffer_size={fits}){halve}"
+        )
+
+    def _spec_id(self) -> str | None:
+        try:
+            spec = self.env.get_attr("spec", [0])[0] if self.env is not None else None
+        except AttributeError:
+            return None
+        return getattr(spec, "id", None)
+
+    @staticmethod
+    def read_saved_data(path: str | pathlib.Path | io.BufferedIOBase, custom_objects: dict | None = None) -> dict:
+        """The ``data`` entry of a saved model (its class attributes and spaces), without its weights."""
+        try:
+            with open_path(path, "r", verbose=0, suffix="zip") as file, zipfile.ZipFile(file) as archive:
+                if "data" not in archive.namelist():
+                    raise ValueError(f"{path} is a zip file but not a saved model (no 'data' entry)")
+                data = json_to_data(archive.read("data").decode(), custom_objects=custom_objects)
+        except zipfile.BadZipFile as e:
+            raise ValueError(f"{path} is not a saved model: not a zip file") from e
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path} is not a saved model: its 'data' entry is not SB3's JSON") from e
+        finally:
+            if isinstance(path, io.BufferedIOBase):
+                path.seek(0)
+        return data
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfPaperDDPG],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfPaperDDPG:
+        """SB3's ``load``, after checking that the file holds a PaperDDPG (not another algorithm's model) and that
+        ``env`` has the spaces the model was trained on. Each mistake raises one ValueError naming it."""
+        data = cls.read_saved_data(path, custom_objects)
+        policy_class = data.get("policy_class")
+        if not isinstance(policy_class, type) or not issubclass(policy_class, PaperDDPGPolicy):
+            name = getattr(policy_class, "__qualname__", None)
+            held = f"a {policy_class.__module__}.{name} policy" if name else "no PaperDDPG policy"
+            raise ValueError(
+                f"{path} was not saved by PaperDDPG: it holds {held}; load it with the algorithm that saved it "
+                "(e.g. stable_baselines3.DDPG, TD3 or SAC)"
+            )
+        if env is not None:
+            for kind, saved, given in (
+                ("observation", data.get("observation_space"), env.observation_space),
+                ("action", data.get("action_space"), env.action_space),
+            ):
+                if saved is not None and saved != given:
+                    shapes = (getattr(saved, "shape", saved), getattr(given, "shape", given))
+                    what = "shape" if shapes[0] != shapes[1] else "space"
+                    env_id = data.get("env_id") or "its training env"
+                    raise ValueError(
+                        f"the model was trained on {env_id} with {kind} {what} {shapes[0] if what == 'shape' else saved}, "
+                        f"but this env has {shapes[1] if what == 'shape' else given}"
+                    )
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def _collect_update_tensors(self) -> None:
         """Tensor lists for the one-call soft update. Call again if the policy's buffers are replaced (``.double()``)."""

@@ -3,24 +3,12 @@
 from typing import Any
 
 import numpy as np
-import torch as th
 
+from sb3_ddpg_ext.callbacks import divergence_reason
 from sb3_ddpg_ext.envs import eval_seed, make_vec_env
 from sb3_ddpg_ext.experiment import build_model, evaluate
-from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.search_space import sample_params
 from sb3_ddpg_ext.tune.spec import StudySpec
-
-
-def divergence_reason(model: PaperDDPG) -> str | None:
-    """Why a run diverged (non-finite losses or weights), or None."""
-    for name, value in model.logger.name_to_value.items():
-        if name.startswith("train/") and not np.isfinite(value):
-            return f"{name} is {value}"
-    for name, p in model.policy.named_parameters():
-        if not th.isfinite(p).all():
-            return f"non-finite weights in {name}"
-    return None
 
 
 def objective(trial: Any, spec: StudySpec) -> float:

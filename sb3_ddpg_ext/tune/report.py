@@ -1,5 +1,7 @@
 """A study's report: paper vs best, importances, Optuna's plots, an rl-zoo3 entry, and a re-test on fresh seeds."""
 
+import difflib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +23,45 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError as e:
-        raise UserError(f"no study named '{study_name}' in this storage") from e
+        names = optuna.get_all_study_names(storage)
+        close = [f"'{n}'" for n in difflib.get_close_matches(study_name, names, n=1)]
+        known = f"did you mean {close[0]}? " if close else ""
+        known += f"studies here: {', '.join(names)}" if names else "this storage holds no study"
+        raise UserError(f"no study named '{study_name}' in this storage; {known}") from e
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise UserError(f"study '{study_name}' has no complete trial yet")
     spec = StudySpec.from_dict(study.user_attrs["spec"])
     best = study.best_trial
-    paper = next((t for t in study.trials if t.user_attrs.get("paper_defaults")), None)
+    papers = [t for t in study.trials if t.user_attrs.get("paper_defaults")]  # a re-queued paper trial repeats it
+    paper = next((t for t in papers if t.state == optuna.trial.TrialState.COMPLETE), papers[0] if papers else None)
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Study '{study_name}': PaperDDPG on {spec.env_id}", ""]
     counts = {s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
+    budgets = {t.number: trial_budget(t, spec) for t in study.trials if t.state.is_finished()}
     lines.append(f"Trials: {', '.join(f'{k.lower()} {v}' for k, v in counts.items() if v)}. "
-                 f"Budget per trial: {spec.timesteps} steps x {spec.n_seeds} seeds, value = mean final deterministic "
-                 f"return over {spec.eval_episodes} episodes.")  # fmt: skip
-    lines += ["", "| trial | value | " + " | ".join(spec.search_space) + " |", "|---" * (2 + len(spec.search_space)) + "|"]
+                 f"Value = mean final deterministic return over {spec.eval_episodes} episodes.")  # fmt: skip
+    by_budget: dict[str, list[int]] = {}
+    for number, text in budgets.items():
+        by_budget.setdefault(text, []).append(number)
+    if len(by_budget) <= 1:
+        lines.append(f"Budget per trial: {trial_budget(None, spec)}.")
+    else:
+        parts = [f"{text} for trial(s) {', '.join(f'#{n}' for n in numbers)}" for text, numbers in by_budget.items()]
+        lines.append(f"Budgets differ (the study was resumed with --allow-spec-change): {'; '.join(parts)}.")
+    header = "| trial | value | " + " | ".join(spec.search_space) + " | budget |"
+    lines += ["", header, "|---" * (3 + len(spec.search_space)) + "|"]
     for label, t in (("paper", paper), ("best", best)):
         if t is None:
             continue
         value = f"{t.value:.2f}" if t.value is not None else t.state.name.lower()
         params = " | ".join(f"{t.params.get(k, float('nan')):.3g}" for k in spec.search_space)
-        lines.append(f"| {label} (#{t.number}) | {value} | {params} |")
+        lines.append(f"| {label} (#{t.number}) | {value} | {params} | {budgets.get(t.number, '')} |")
     if len(complete) >= 2:
         importances = optuna.importance.get_param_importances(study)
         lines += ["", "Parameter importances: " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items())]
     names = ["optimization_history", "parallel_coordinate"] + (["param_importances"] if len(complete) >= 2 else [])
-    lines += ["", *(f"![{p.stem}]({p.name})" for p in plots.optuna_plots(study, out, names))]
+    lines += ["", *(f"![{p.stem}]({p.name})" for p in plots.optuna_plots(study, out, names, f"{study_name} ({spec.env_id})"))]
     zoo_yaml = out / "paper_ddpg_tuned.yml"
     zoo_yaml.write_text(zoo_entry(spec, best))
     lines += ["", f"rl-zoo3 entry: {zoo_yaml.name}"]
@@ -54,6 +70,12 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     return text
+
+
+def trial_budget(trial: Any, spec: StudySpec) -> str:
+    """A trial's budget as recorded when it ran (``budget`` attribute), else the study's."""
+    b = (trial.user_attrs.get("budget") if trial is not None else None) or spec.to_dict()
+    return f"{b['timesteps']} steps x {b['n_seeds']} seeds, evaluated every {b['eval_every']} steps"
 
 
 def zoo_entry(spec: StudySpec, best: Any) -> str:
@@ -77,6 +99,9 @@ def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict
     for label, params in (("paper", paper), ("best", best)):
         finals = []
         for k in range(n_seeds):
+            done = len(scores) * n_seeds + k
+            print(f"fresh seeds: run {done + 1}/{2 * n_seeds} ({label}, seed {first + k}, {spec.timesteps} steps)",
+                  file=sys.stderr, flush=True)  # fmt: skip
             one = StudySpec.from_dict({**spec.to_dict(), "seed": first + k, "n_seeds": 1, "study_name": None})
             finals.append(objective(optuna.trial.FixedTrial(params), one))
         scores[label] = np.array(finals)[:, None]

@@ -1,6 +1,9 @@
 """Workers that share one study: sampler and pruner from the spec, the paper trial enqueued once, exactly
 ``n_trials`` finished trials across every worker, and the trials of dead workers re-queued."""
 
+import contextlib
+import functools
+import logging
 import os
 import socket
 import time
@@ -67,8 +70,29 @@ def requeue_dead_local_trials(study: Any) -> None:
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         except (ValueError, RuntimeError):
             continue  # another worker got there first and re-queues it
-        attrs = {k: v for k, v in t.user_attrs.items() if k != "worker"}
-        study.enqueue_trial(t.params, user_attrs={**attrs, "retry_of": t.number})
+        requeue(study, t.number)
+
+
+# What a study's trials must share, or their values do not compare: the budget and the evaluation schedule.
+BUDGET_KEYS = ("timesteps", "n_seeds", "seed", "eval_every", "eval_episodes", "fixed")
+
+
+def budget(spec: StudySpec) -> dict[str, Any]:
+    """The budget and schedule of a trial run under ``spec`` (recorded on each trial as its ``budget`` attribute)."""
+    data = spec.to_dict()
+    return {k: data[k] for k in BUDGET_KEYS}
+
+
+class WorkerInterrupted(Exception):
+    """Ctrl-C stopped the worker. ``requeued`` maps each trial it was running to the number of its re-queued copy."""
+
+    def __init__(self, requeued: dict[int, int]) -> None:
+        super().__init__(requeued)
+        self.requeued = requeued
+
+
+class _Interrupted(Exception):
+    """Ctrl-C inside a trial: the trial ends as FAIL (quietly) and the worker re-queues it."""
 
 
 class _SurplusTrial(Exception):
@@ -92,11 +116,16 @@ def _objective_within_budget(trial: Any, spec: StudySpec, n_trials: int) -> floa
         trial.set_user_attr("failure_reason", f"surplus: the study already has {n_trials} trials finished or running")
         raise _SurplusTrial()
     trial.set_user_attr("worker", worker_id())
+    trial.set_user_attr("budget", budget(spec))
     return objective(trial, spec)
 
 
-def create_study(spec: StudySpec, storage: Any, sampler_seed: int) -> Any:
-    """Create or resume the study; the paper's values are enqueued once, as its first trial."""
+def create_study(spec: StudySpec, storage: Any, sampler_seed: int, allow_spec_change: bool = False) -> Any:
+    """Create or resume the study; the paper's values are enqueued once, as its first trial.
+
+    A study resumed with another budget or schedule (:data:`BUDGET_KEYS`) is refused: its trials' values would not
+    compare. ``allow_spec_change`` accepts it; each trial records its own budget and the report shows them.
+    """
     import optuna
 
     study = optuna.create_study(
@@ -115,13 +144,76 @@ def create_study(spec: StudySpec, storage: Any, sampler_seed: int) -> Any:
             f"study '{spec.name}' in this storage was made for {saved['env_id']} with another search space; "
             "use another --study-name or the same spec"
         )
+    else:
+        stored = {k: saved.get(k) for k in BUDGET_KEYS}
+        changed = {k: (stored[k], v) for k, v in budget(spec).items() if stored[k] != v}
+        if changed and not allow_spec_change:
+            diff = ", ".join(f"{k}={old} (now {new})" for k, (old, new) in changed.items())
+            raise UserError(
+                f"study '{spec.name}' was run with {diff}: its trials would not compare; give the same values, "
+                "another --study-name, or --allow-spec-change (each trial then records its own budget)"
+            )
     paper = {k: v for k, v in PAPER_PARAMS.items() if k in spec.search_space}
     study.enqueue_trial(paper, user_attrs={"paper_defaults": True}, skip_if_exists=True)
     return study
 
 
+class _QuietInterrupt(logging.Filter):
+    """Optuna logs a trial ended by :class:`_Interrupted` as a failure, with a traceback: the worker says it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], _Interrupted):
+            self.number = int(record.getMessage().split()[1])
+            return False
+        return not (hasattr(self, "number") and record.getMessage().startswith(f"Trial {self.number} failed"))
+
+
+def requeue(study: Any, number: int) -> int | None:
+    """Re-queue trial ``number``'s configuration, user attributes kept (``paper_defaults`` included); its new number."""
+    import optuna
+
+    t = study.trials[number]
+    params = t.system_attrs.get("fixed_params") or t.params
+    if t.state == optuna.trial.TrialState.RUNNING:
+        with contextlib.suppress(ValueError, RuntimeError):
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+    if not params:
+        return None  # interrupted before it sampled anything: nothing to keep
+    attrs = {k: v for k, v in t.user_attrs.items() if k not in ("worker", "budget", "retry_of")}
+    study.enqueue_trial(params, user_attrs={**attrs, "retry_of": number})
+    return len(study.trials) - 1
+
+
 def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float = 2.0) -> None:
-    """Run trials until the study has ``n_trials`` complete or pruned trials (counting every worker's)."""
+    """Run trials until the study has ``n_trials`` complete or pruned trials (counting every worker's).
+
+    Ctrl-C ends the worker with :class:`WorkerInterrupted`; the trial it was running is re-queued, not lost.
+    """
+    import optuna
+
+    quiet = _QuietInterrupt()
+    optuna_logger = logging.getLogger("optuna.study._optimize")
+    optuna_logger.addFilter(quiet)
+    try:
+        _run_worker(study, spec, n_trials, poll_seconds)
+    except KeyboardInterrupt:
+        mine = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                if t.user_attrs.get("worker") == worker_id()]  # fmt: skip
+        raise WorkerInterrupted({n: requeue(study, n) for n in mine}) from None
+    finally:
+        optuna_logger.removeFilter(quiet)
+
+
+def _run_trial(trial: Any, spec: StudySpec, n_trials: int, interrupted: list[int]) -> float:
+    """One trial; Ctrl-C ends it as :class:`_Interrupted` (recorded in ``interrupted``) for the worker to re-queue."""
+    try:
+        return _objective_within_budget(trial, spec, n_trials)
+    except KeyboardInterrupt:
+        interrupted.append(trial.number)
+        raise _Interrupted() from None
+
+
+def _run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float) -> None:
     import optuna
 
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -139,6 +231,12 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
         if finished + running >= n_trials and not waiting:
             time.sleep(poll_seconds)  # the last trials are running elsewhere: wait in case one is lost
             continue
+        interrupted: list[int] = []
         study.optimize(
-            lambda t: _objective_within_budget(t, spec, n_trials), n_trials=1, catch=(_SurplusTrial,), gc_after_trial=True
+            functools.partial(_run_trial, spec=spec, n_trials=n_trials, interrupted=interrupted),
+            n_trials=1,
+            catch=(_SurplusTrial, _Interrupted),
+            gc_after_trial=True,
         )
+        if interrupted:
+            raise WorkerInterrupted({n: requeue(study, n) for n in interrupted})
