@@ -42,19 +42,41 @@ def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
     pd.DataFrame(rows, columns=columns).to_csv(csv_path, index=False)
 
 
+# --pixels (train, evaluate): the paper's pixel variant, section 7.
+def add_pixel_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pixels",
+        action="store_true",
+        help="learn from 9x64x64 renders (3 frames, action repeat 3) with the paper's pixel settings "
+        "(CnnPolicy, batch 16, uint8 replay of 1e5 transitions); -p values override them",
+    )
+
+
+def pixel_env_maker(args: argparse.Namespace) -> Any:
+    """``envs.make_pixel_env`` with ``--pixels``, else ``envs.make_vec_env``."""
+    from sb3_ddpg_ext.envs import make_pixel_env, make_vec_env
+
+    return make_pixel_env if args.pixels else make_vec_env
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
     from stable_baselines3.common.callbacks import EvalCallback
 
     from sb3_ddpg_ext import plots
-    from sb3_ddpg_ext.envs import eval_seed, make_vec_env
+    from sb3_ddpg_ext.envs import eval_seed
     from sb3_ddpg_ext.experiment import build_model
 
     params = parse_params(args.param)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
-    eval_env = make_vec_env(args.env, n_envs=1, seed=eval_seed(args.seed))
+    make_env = pixel_env_maker(args)
+    env = make_env(args.env, n_envs=args.n_envs, seed=args.seed)
+    eval_env = make_env(args.env, n_envs=1, seed=eval_seed(args.seed))
+    if args.pixels:
+        from sb3_ddpg_ext import PaperDDPG
+
+        params = {**PaperDDPG.pixel_hyperparameters(), **params}
     model = build_model(
         env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard
     )
@@ -90,13 +112,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sb3_ddpg_ext import PaperDDPG, plots
-    from sb3_ddpg_ext.envs import make_vec_env
     from sb3_ddpg_ext.experiment import evaluate
 
     model_path = Path(args.model)
     if not model_path.exists() and not model_path.with_suffix(".zip").exists():
         raise UserError(f"no model at {model_path}: pass the .zip written by 'sb3-ddpg train'")
-    env = make_vec_env(args.env, n_envs=1, seed=args.seed)
+    env = pixel_env_maker(args)(args.env, n_envs=1, seed=args.seed)
     model = PaperDDPG.load(model_path, env=env, device=args.device, buffer_size=1)  # no replay needed to evaluate
     returns = evaluate(model, env, args.episodes)
     print(
@@ -186,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
     train.add_argument("--no-progress-bar", action="store_true")
     train.add_argument("-v", "--verbose", type=int, default=0)
+    add_pixel_arguments(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="noise-free evaluation of a saved model")
@@ -196,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--histogram", default=None, help="PNG path (default: next to the model)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=int, default=1)
+    add_pixel_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     zoo = sub.add_parser("zoo", help="rl-zoo3 train/enjoy/optimize with the paper_ddpg algorithm", add_help=False)
