@@ -118,7 +118,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not model_path.exists() and not model_path.with_suffix(".zip").exists():
         raise UserError(f"no model at {model_path}: pass the .zip written by 'sb3-ddpg train'")
     env = pixel_env_maker(args)(args.env, n_envs=1, seed=args.seed)
-    model = PaperDDPG.load(model_path, env=env, device=args.device, buffer_size=1)  # no replay needed to evaluate
+    try:
+        model = PaperDDPG.load(model_path, env=env, device=args.device, buffer_size=1)  # no replay needed to evaluate
+    except ValueError as e:  # SB3's check_for_correct_spaces
+        hint = "; a model trained with --pixels needs --pixels here too" if not args.pixels else ""
+        raise UserError(f"{e}: evaluate on the env the model was trained on{hint}") from e
     returns = evaluate(model, env, args.episodes)
     print(
         f"{args.env}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
