@@ -56,13 +56,30 @@ def non_finite_reason(error: ValueError, model: Any) -> str | None:
     return f"the environment gave {found.removeprefix('found ')} at step {step} (SB3's VecCheckNan): fix or wrap the env"
 
 
+# --pixels (train, evaluate): the paper's pixel variant, section 7.
+def add_pixel_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pixels",
+        action="store_true",
+        help="learn from 9x64x64 renders (3 frames, action repeat 3) with the paper's pixel settings "
+        "(CnnPolicy, batch 16, uint8 replay of 1e5 transitions); -p values override them",
+    )
+
+
+def pixel_env_maker(args: argparse.Namespace) -> Any:
+    """``envs.make_pixel_env`` with ``--pixels``, else ``envs.make_vec_env``."""
+    from sb3_ddpg_ext.envs import make_pixel_env, make_vec_env
+
+    return make_pixel_env if args.pixels else make_vec_env
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from stable_baselines3.common.callbacks import EvalCallback
     from stable_baselines3.common.vec_env import VecCheckNan
 
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
-    from sb3_ddpg_ext.envs import eval_seed, make_vec_env
+    from sb3_ddpg_ext.envs import eval_seed
     from sb3_ddpg_ext.experiment import build_model, check_device, parse_params, prepare_run_dir, writable_folder
 
     # Pre-flight: every value and the run folder are checked before anything is built or trained.
@@ -71,8 +88,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = prepare_run_dir(Path(args.out), args.overwrite)
     if args.tensorboard:
         writable_folder(Path(args.tensorboard), "--tensorboard")
-    env = VecCheckNan(make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed), raise_exception=True)
-    eval_env = VecCheckNan(make_vec_env(args.env, n_envs=1, seed=eval_seed(args.seed)), raise_exception=True)
+    if args.pixels:
+        from sb3_ddpg_ext import PaperDDPG
+
+        params = {**PaperDDPG.pixel_hyperparameters(), **params}
+    make_env = pixel_env_maker(args)
+    env = VecCheckNan(make_env(args.env, n_envs=args.n_envs, seed=args.seed), raise_exception=True)
+    eval_env = VecCheckNan(make_env(args.env, n_envs=1, seed=eval_seed(args.seed)), raise_exception=True)
     model = build_model(
         env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard,
         env_id=args.env,
@@ -131,7 +153,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sb3_ddpg_ext import plots
-    from sb3_ddpg_ext.envs import make_vec_env
     from sb3_ddpg_ext.experiment import check_device, evaluate, load_model, model_file, saved_env_id, writable_file
 
     model_path = model_file(Path(args.model))
@@ -139,8 +160,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     env_id = args.env or saved_env_id(model_path)
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
     writable_file(png, "--histogram")
-    env = make_vec_env(env_id, n_envs=1, seed=args.seed)
-    model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed to evaluate
+    env = pixel_env_maker(args)(env_id, n_envs=1, seed=args.seed)
+    try:
+        model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
+    except UserError as e:
+        if args.pixels or "space" not in str(e):
+            raise
+        raise UserError(f"{e} (a model trained with --pixels needs --pixels here too)") from e
     returns = evaluate(model, env, args.episodes)
     print(
         f"{env_id}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
@@ -302,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train PaperDDPG with the paper's defaults", formatter_class=formatter,
                            description=f"Train PaperDDPG. {codes}")  # fmt: skip
     train.add_argument("--env", required=True, help="gymnasium environment id, e.g. Pendulum-v1")
+    add_pixel_arguments(train)
     train.add_argument("--timesteps", type=at_least(1), required=True, help="environment steps to train")
     train.add_argument("--seed", type=at_least(0), default=0, help="seed of the training env and the networks")
     train.add_argument("--out", required=True, help="new folder for model.zip, best_model.zip, evaluations.csv, "
@@ -324,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="noise-free evaluation of a saved model", formatter_class=formatter)
     evaluate.add_argument("model", help="a model.zip written by 'sb3-ddpg train' (or PaperDDPG.save)")
     evaluate.add_argument("--env", default=None, help="gymnasium id (default: the env saved with the model)")
+    add_pixel_arguments(evaluate)
     evaluate.add_argument("--episodes", type=at_least(1), default=10, help="episodes to run")
     evaluate.add_argument("--seed", type=at_least(0), default=0, help="seed of the evaluation env")
     evaluate.add_argument("--histogram", default=None, help="PNG path (default: <model>_returns.png next to the model)")

@@ -1,10 +1,17 @@
-"""Environments from gymnasium ids, with one clear error per mistake, and the policy alias each one needs."""
+"""Environments from gymnasium ids, with one clear error per mistake, the pixel pipeline of the paper's section 7, and
+the policy alias each one needs."""
 
+import functools
 import importlib
-from typing import Any
+import os
+import sys
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
+from gymnasium.wrappers import AddRenderObservation, FrameStackObservation, TransformObservation
+from PIL import Image
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecEnv
@@ -69,3 +76,133 @@ def policy_for(observation_space: spaces.Space) -> str:
     if isinstance(observation_space, spaces.Dict):
         return "MultiInputPolicy"
     return "CnnPolicy" if is_image_space(observation_space) else "MlpPolicy"
+
+
+# Pixels, Lillicrap et al. (2015), section 4 and 7: "For each timestep of the agent, we step the simulation 3 timesteps,
+# repeating the agent's action and rendering each time. Thus the observation reported to the agent contains 9 feature
+# maps (the RGB of each of the 3 renderings) [...] The frames were downsampled to 64x64 pixels and the 8-bit RGB values
+# were converted to floating point scaled to [0, 1]." The [0, 1] scaling happens at the network (SB3's
+# ``preprocess_obs`` divides image observations by 255), so the env and the replay buffer keep uint8.
+PIXEL_SIZE = 64
+PIXEL_FRAMES = 3
+PIXEL_ACTION_REPEAT = 3
+
+
+def use_headless_rendering() -> None:
+    """MuJoCo renders through EGL when no display is set (``MUJOCO_GL`` is read once, when mujoco is imported).
+
+    Only when ``MUJOCO_GL`` is unset, there is no X or Wayland display, and mujoco is not imported yet: on such a
+    machine GLFW, mujoco's default, cannot open a context, so EGL is the only way to render. Classic control renders
+    ``rgb_array`` through pygame surfaces, which need no display.
+    """
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if "MUJOCO_GL" not in os.environ and no_display and "mujoco" not in sys.modules:
+        os.environ["MUJOCO_GL"] = "egl"
+
+
+use_headless_rendering()  # at import: rl-zoo3 makes its envs before any pixel wrapper of ours runs
+
+
+class ActionRepeat(gym.Wrapper):
+    """Each agent action is applied ``repeat`` times (section 4); the rewards are summed.
+
+    The sub-steps stop at the first termination or truncation, so an episode ends where the underlying env ends it. A
+    ``TimeLimit`` inside this wrapper counts simulator steps: Pendulum-v1's 200-step limit is 200 simulator steps, 67
+    agent steps, and the episode return sums the same 200 rewards as the low-dimensional agent's. gymnasium 1.x has no
+    generic action repeat (``AtariPreprocessing``'s frame skip is Atari-only) and SB3's ``MaxAndSkipEnv`` max-pools the
+    last two frames, which the paper does not do.
+    """
+
+    def __init__(self, env: gym.Env, repeat: int = PIXEL_ACTION_REPEAT) -> None:
+        if repeat < 1:
+            raise ValueError(f"action repeat must be >= 1, got {repeat}")
+        super().__init__(env)
+        self.repeat = repeat
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        total = 0.0
+        for _ in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
+
+
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """An (H, W, 3) uint8 render downsampled to (size, size, 3) by area averaging (PIL's box filter, OpenCV's INTER_AREA).
+
+    gymnasium's ``ResizeObservation`` needs OpenCV; PIL is already installed with matplotlib.
+    """
+    if frame.shape[:2] == (size, size):
+        return frame
+    return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BOX))
+
+
+def frames_to_channels(frames: np.ndarray) -> np.ndarray:
+    """Stacked frames (n, H, W, C) -> channels first (n*C, H, W): frame 0's RGB, then frame 1's, and so on."""
+    n, h, w, c = frames.shape
+    return np.ascontiguousarray(frames.transpose(0, 3, 1, 2).reshape(n * c, h, w))
+
+
+def pixel_wrapper(
+    env: gym.Env, size: int = PIXEL_SIZE, n_frames: int = PIXEL_FRAMES, action_repeat: int = PIXEL_ACTION_REPEAT
+) -> gym.Env:
+    """The paper's pixel observations for an env made with ``render_mode="rgb_array"``: uint8 (3*n_frames, size, size).
+
+    render -> resize -> stack the renders of the last ``n_frames`` simulator steps -> repeat each action
+    ``action_repeat`` times. The stack sits inside the action repeat, so with the paper's 3 and 3 an observation holds
+    exactly the 3 renderings of one agent step; at reset the first render fills the stack. Usable as rl-zoo3's
+    ``env_wrapper`` (with ``env_kwargs: {render_mode: rgb_array}``, see ``zoo_configs/paper_ddpg_pixels.yml``).
+    """
+    if env.render_mode != "rgb_array":
+        raise UserError(
+            f"pixel observations need an env made with render_mode='rgb_array', got render_mode={env.render_mode!r}"
+        )
+    env = AddRenderObservation(env, render_only=True)
+    frame = spaces.Box(0, 255, (size, size, 3), np.uint8)
+    env = TransformObservation(env, functools.partial(resize_frame, size=size), frame)
+    env = FrameStackObservation(env, n_frames)
+    stacked = spaces.Box(0, 255, (3 * n_frames, size, size), np.uint8)
+    env = TransformObservation(env, frames_to_channels, stacked)
+    return ActionRepeat(env, action_repeat) if action_repeat > 1 else env
+
+
+def pixel_env_kwargs(env_id: str, size: int = PIXEL_SIZE) -> dict[str, Any]:
+    """``gym.make`` arguments for rendering: ``rgb_array``, and MuJoCo envs render at ``size`` directly (no resize)."""
+    kwargs: dict[str, Any] = {"render_mode": "rgb_array"}
+    entry_point = check_env_id(env_id).entry_point
+    if isinstance(entry_point, str) and entry_point.startswith("gymnasium.envs.mujoco"):
+        kwargs.update(width=size, height=size)
+    return kwargs
+
+
+def make_pixel_env(
+    env_id: str,
+    n_envs: int = 1,
+    seed: int | None = None,
+    size: int = PIXEL_SIZE,
+    n_frames: int = PIXEL_FRAMES,
+    action_repeat: int = PIXEL_ACTION_REPEAT,
+    env_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> VecEnv:
+    """A VecEnv of the paper's pixel observations (section 4 and 7) for any env that renders ``rgb_array``.
+
+    Observations are uint8 (9, 64, 64) with the defaults; each agent step is ``action_repeat`` simulator steps, and
+    SB3's ``Monitor`` (inside the wrapper) records episode returns and lengths in simulator steps. Use with
+    ``PaperDDPG("CnnPolicy", env, **PaperDDPG.pixel_hyperparameters())``.
+    """
+    wrapper_kwargs = dict(size=size, n_frames=n_frames, action_repeat=action_repeat)
+    try:
+        return make_vec_env(
+            env_id,
+            n_envs=n_envs,
+            seed=seed,
+            env_kwargs={**pixel_env_kwargs(env_id, size), **(env_kwargs or {})},
+            wrapper_class=pixel_wrapper,
+            wrapper_kwargs=wrapper_kwargs,
+            **kwargs,
+        )
+    except (TypeError, gym.error.Error) as e:
+        raise UserError(f"cannot render {env_id} as pixels: {str(e).strip().splitlines()[0]}") from e

@@ -85,6 +85,14 @@ class PaperExperimentManager(ExperimentManager):
             hyperparams = check_config(self.env_name.gym_id, hyperparams)
         return hyperparams, saved_hyperparams
 
+    def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
+        result = super()._preprocess_hyperparams(hyperparams)
+        if self._eval_env_kwargs_args is None:
+            # rl-zoo3 gives a config's env_kwargs to the training envs only (unless --env-kwargs is also passed):
+            # the evaluation env must render too (zoo_configs/paper_ddpg_pixels.yml).
+            self.eval_env_kwargs = self.env_kwargs
+        return result
+
 
 def configured_envs(config: str) -> list[str]:
     """The env ids of an rl-zoo3 YAML config."""

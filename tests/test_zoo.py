@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import rl_zoo3.train
@@ -187,3 +188,16 @@ def test_config_values_are_read_and_typed_as_on_the_command_line() -> None:
     assert hyperparams == {"actor_learning_rate": 1e-4, "buffer_size": 1_000_000, "n_timesteps": 1e4}
     with pytest.raises(UserError, match=r"Pendulum-v1 config: tau='fast' is a str; expected float"):
         zoo.check_config("Pendulum-v1", {"tau": "fast"})
+
+
+def test_pixel_config_trains_from_pixels_through_rl_zoo(tmp_path: Path) -> None:
+    """zoo_configs/paper_ddpg_pixels.yml: env_wrapper and env_kwargs give the paper's pixels to train and eval envs."""
+    pixels = CONFIG.with_name("paper_ddpg_pixels.yml")
+    args = ["--env", "Pendulum-v1", "-n", "40", "-conf", str(pixels), "-f", str(tmp_path), "--seed", "0"]
+    assert zoo_main("train", *args, "--eval-freq", "40", "--eval-episodes", "1") == 0
+    model = PaperDDPG.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip", buffer_size=1)
+    assert model.observation_space.shape == (9, 64, 64) and model.observation_space.dtype == np.uint8
+    assert (model.batch_size, model.optimize_memory_usage, model.policy.final_layer_init) == (16, True, 3e-4)
+    assert model.num_timesteps == 40 and model._n_updates == 40 - 15
+    evaluations = np.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "evaluations.npz")
+    assert evaluations["ep_lengths"].tolist() == [[200]]  # the eval env renders too: one 200-simulator-step episode

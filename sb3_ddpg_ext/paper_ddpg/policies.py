@@ -97,17 +97,37 @@ def hidden_layers(
 
 
 class PaperCNN(BaseFeaturesExtractor):
-    """Pixel encoder, section 7: 3 conv layers of 32 filters, no pooling, ReLU.
+    """Pixel encoder, section 7: 3 convolutional layers of 32 filters, no pooling, ReLU, fan-in init.
 
-    The paper does not give kernel sizes or strides; we use 3x3 kernels with strides 2, 2, 1.
+    The input arrives scaled to [0, 1]: SB3's ``preprocess_obs`` divides uint8 image observations by 255 before
+    ``forward`` (``normalize_images=True``). The paper gives neither kernel sizes nor strides; the defaults, 3x3 kernels
+    with strides 2, 2, 1, map a 64x64 frame to 32x13x13 = 5408 features (the 2-1 stride pattern of the DQN encoder
+    at the paper's 3 layers, small kernels for 64x64 rather than Atari's 84x84).
+
+    :param kernel_sizes: kernel size of each conv layer (3, 3, 3); not in the paper
+    :param strides: stride of each conv layer (2, 2, 1); not in the paper
+    :param n_filters: filters per conv layer (32, the paper's)
     """
 
-    def __init__(self, observation_space: spaces.Box, features_dim: int = 0, normalize_images: bool = True) -> None:
-        n_channels = observation_space.shape[0]
-        convs = [nn.Conv2d(c_in, 32, kernel_size=3, stride=s) for c_in, s in ((n_channels, 2), (32, 2), (32, 1))]
-        for conv in convs:
+    def __init__(
+        self,
+        observation_space: spaces.Box,
+        features_dim: int = 0,
+        normalize_images: bool = True,
+        kernel_sizes: tuple[int, ...] = (3, 3, 3),
+        strides: tuple[int, ...] = (2, 2, 1),
+        n_filters: int = 32,
+    ) -> None:
+        if len(kernel_sizes) != len(strides):
+            raise ValueError(f"PaperCNN: {len(kernel_sizes)} kernel_sizes but {len(strides)} strides; give one per layer")
+        layers: list[nn.Module] = []
+        c_in = observation_space.shape[0]
+        for kernel_size, stride in zip(kernel_sizes, strides, strict=True):
+            conv = nn.Conv2d(c_in, n_filters, kernel_size=kernel_size, stride=stride)
             fan_in_uniform_(conv)
-        cnn = nn.Sequential(convs[0], nn.ReLU(), convs[1], nn.ReLU(), convs[2], nn.ReLU(), nn.Flatten())
+            layers += [conv, nn.ReLU()]
+            c_in = n_filters
+        cnn = nn.Sequential(*layers, nn.Flatten())
         with th.no_grad():
             n_flatten = cnn(th.as_tensor(observation_space.sample()[None]).float()).shape[1]
         super().__init__(observation_space, n_flatten)
@@ -397,9 +417,14 @@ MlpPolicy = PaperDDPGPolicy
 
 
 class CnnPolicy(PaperDDPGPolicy):
-    """Pixel policy of section 7: :class:`PaperCNN`, then 200-200 fully connected layers, final init 3e-4.
+    """Pixel policy of section 7: :class:`PaperCNN`, then 200-200 fully connected layers, final init 3e-4, no batch norm.
 
-    The paper uses batch norm for low-dimensional inputs only, so it is off here by default.
+    The paper describes batch norm for the low-dimensional networks only, so it is off here by default. The action
+    joins the critic at its 2nd fully connected layer (``action_input_layer=1``), the low-dimensional rule ("not
+    included until the 2nd hidden layer of Q") applied to the fully connected part; the paper does not say where it
+    joins the pixel critic, only that it is not at the convolutions. ``action_input_layer=0`` puts it at the first
+    fully connected layer, next to the 5408 conv features. Kernel sizes and strides are ``PaperCNN`` options, through
+    ``features_extractor_kwargs``. The pixel minibatch and replay settings are :meth:`PaperDDPG.pixel_hyperparameters`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
