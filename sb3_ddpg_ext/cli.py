@@ -30,7 +30,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
-    """SB3's EvalCallback results as one CSV row per evaluation."""
+    """SB3's EvalCallback results as one CSV row per evaluation, with the success rate where the env reports one."""
     import numpy as np
     import pandas as pd
 
@@ -39,7 +39,73 @@ def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
         for t, r in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
     ]
     columns = ["timesteps", "mean_return", "std_return", "min_return", "max_return"]
+    successes = eval_callback.evaluations_successes  # SB3 collects info["is_success"] of each episode's last step
+    if successes and len(successes) == len(rows):
+        for row, s in zip(rows, successes, strict=True):
+            row["success_rate"] = float(np.mean(s))
+        columns.append("success_rate")
     pd.DataFrame(rows, columns=columns).to_csv(csv_path, index=False)
+
+
+# --- Goal-conditioned envs: HER (Andrychowicz et al. 2017) and the HER paper's preset ------------------------------
+
+
+def add_her_arguments(parser: argparse.ArgumentParser) -> None:
+    her = parser.add_argument_group("goal-conditioned envs (HER)")
+    her.add_argument(
+        "--her",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="HerReplayBuffer (default: on for goal-conditioned envs such as FetchPush-v4, off otherwise)",
+    )
+    her.add_argument(
+        "--her-strategy",
+        default="future",
+        choices=["future", "final", "episode"],
+        help="goal selection strategy (the HER paper's: future)",
+    )
+    her.add_argument("--her-n-goals", type=int, default=4, help="relabelled goals per transition, k (the HER paper's: 4)")
+    her.add_argument(
+        "--preset",
+        choices=["her-paper"],
+        default=None,
+        help="her-paper: the HER paper's DDPG settings and observation normalization (sb3_ddpg_ext.presets); "
+        "-p values override them",
+    )
+
+
+def her_setup(args: argparse.Namespace, env: Any, eval_env: Any, params: dict[str, Any]) -> tuple[Any, Any, dict]:
+    """The train and eval envs and the parameters with HER and the preset applied, as ``args`` ask."""
+    from stable_baselines3 import HerReplayBuffer
+
+    from sb3_ddpg_ext.envs import is_goal_env
+    from sb3_ddpg_ext.experiment import with_her
+    from sb3_ddpg_ext.presets import her_paper, her_paper_env
+
+    if args.preset == "her-paper":
+        user_buffer_kwargs = "replay_buffer_kwargs" in params
+        params = her_paper(env, **params)
+        if not user_buffer_kwargs:  # --her-strategy and --her-n-goals decide (their defaults are the preset's)
+            params.pop("replay_buffer_kwargs")
+        env, eval_env = her_paper_env(env), her_paper_env(eval_env, training=False)
+    if is_goal_env(env) if args.her is None else args.her:
+        params = with_her(env, params, args.her_strategy, args.her_n_goals)
+        print(f"HER: {params['replay_buffer_kwargs']}")
+    elif params.get("replay_buffer_class") is HerReplayBuffer:  # --no-her with the preset
+        params = {k: v for k, v in params.items() if k not in ("replay_buffer_class", "replay_buffer_kwargs")}
+    return env, eval_env, params
+
+
+def load_normalization(model_path: Path, env: Any) -> Any:
+    """``env`` wrapped in the VecNormalize statistics saved next to the model by ``train --preset her-paper``."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    stats = model_path.with_name("vecnormalize.pkl")
+    if not stats.exists():
+        return env
+    env = VecNormalize.load(str(stats), env)
+    env.training, env.norm_reward = False, False
+    return env
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -55,6 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
     eval_env = make_vec_env(args.env, n_envs=1, seed=eval_seed(args.seed))
+    env, eval_env, params = her_setup(args, env, eval_env, params)
     model = build_model(
         env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard
     )
@@ -73,12 +140,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     model.save(out / "model.zip")
+    if model.get_vec_normalize_env() is not None:
+        model.get_vec_normalize_env().save(str(out / "vecnormalize.pkl"))  # read back by evaluate
     csv_path = out / "evaluations.csv"
     save_eval_log(eval_callback, csv_path)
     if len(eval_callback.evaluations_timesteps) > 0:
         plots.learning_curve(csv_path, out / "learning_curve.png", f"PaperDDPG on {args.env} (seed {args.seed})")
         last, at = eval_callback.evaluations_results[-1], eval_callback.evaluations_timesteps[-1]
-        print(f"{args.env}: last evaluation at {at} steps: {np.mean(last):.1f} +/- {np.std(last):.1f}")
+        success = eval_callback.evaluations_successes[-1:] or [[]]
+        rate = f", success rate {np.mean(success[-1]):.2f}" if success[-1] else ""
+        print(f"{args.env}: last evaluation at {at} steps: {np.mean(last):.1f} +/- {np.std(last):.1f}{rate}")
     if interrupted:
         print(f"interrupted at {model.num_timesteps} steps; model and logs saved to {out}", file=sys.stderr)
         return 130
@@ -91,17 +162,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from sb3_ddpg_ext import PaperDDPG, plots
     from sb3_ddpg_ext.envs import make_vec_env
-    from sb3_ddpg_ext.experiment import evaluate
+    from sb3_ddpg_ext.experiment import evaluate_episodes
 
     model_path = Path(args.model)
     if not model_path.exists() and not model_path.with_suffix(".zip").exists():
         raise UserError(f"no model at {model_path}: pass the .zip written by 'sb3-ddpg train'")
     env = make_vec_env(args.env, n_envs=1, seed=args.seed)
+    env = load_normalization(model_path, env)
     model = PaperDDPG.load(model_path, env=env, device=args.device, buffer_size=1)  # no replay needed to evaluate
-    returns = evaluate(model, env, args.episodes)
+    result = evaluate_episodes(model, env, args.episodes)
+    returns = result.returns
+    success = "" if result.success_rate is None else f", success rate {result.success_rate:.2f}"
     print(
         f"{args.env}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
-        f"max {returns.max():.2f}, min {returns.min():.2f}, median {np.median(returns):.2f}"
+        f"max {returns.max():.2f}, min {returns.min():.2f}, median {np.median(returns):.2f}{success}"
     )
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
     plots.return_histogram(returns, png, f"{model_path.name} on {args.env}")
@@ -186,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
     train.add_argument("--no-progress-bar", action="store_true")
     train.add_argument("-v", "--verbose", type=int, default=0)
+    add_her_arguments(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="noise-free evaluation of a saved model")

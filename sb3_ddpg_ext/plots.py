@@ -12,15 +12,21 @@ import pandas as pd
 
 
 def learning_curve(csv_path: Path, png_path: Path, title: str) -> None:
-    """Mean deterministic return per evaluation, with a +/- 1 std band, from an ``evaluations.csv``."""
+    """Mean deterministic return per evaluation, with a +/- 1 std band, from an ``evaluations.csv``; and the success
+    rate on a second axis when the log has one (goal-conditioned envs)."""
     log = pd.read_csv(csv_path)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(log["timesteps"], log["mean_return"], marker="o")
+    ax.plot(log["timesteps"], log["mean_return"], marker="o", label="return")
     ax.fill_between(
         log["timesteps"], log["mean_return"] - log["std_return"], log["mean_return"] + log["std_return"], alpha=0.3
     )
     ax.set(xlabel="environment steps", ylabel="deterministic return", title=title)
     ax.grid(alpha=0.3)
+    if "success_rate" in log:
+        success = ax.twinx()
+        success.plot(log["timesteps"], log["success_rate"], marker="s", color="tab:green", label="success rate")
+        success.set(ylabel="success rate", ylim=(-0.05, 1.05))
+        fig.legend(loc="lower right")
     _save(fig, png_path)
 
 
