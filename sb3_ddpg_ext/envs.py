@@ -1,6 +1,7 @@
 """Environments from gymnasium ids, with one clear error per mistake, and the policy alias each one needs."""
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -44,6 +45,28 @@ def is_goal_env(env: VecEnv) -> bool:
     ``achieved_goal`` and ``desired_goal``, and a ``compute_reward(achieved_goal, desired_goal, info)``."""
     space = env.observation_space
     return isinstance(space, spaces.Dict) and set(GOAL_KEYS) <= set(space.spaces) and env.has_attr("compute_reward")
+
+
+def wrapper_chain(wrappers: list[Any]) -> Callable[[gym.Env], gym.Env] | None:
+    """A ``wrapper_class`` for SB3's ``make_vec_env`` from a list of "module.Class" or {"module.Class": kwargs}
+    (rl-zoo3's ``env_wrapper`` format), applied in order; None for an empty list."""
+    if not wrappers:
+        return None
+    chain = []
+    for item in wrappers:
+        name, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
+        module, _, cls = str(name).rpartition(".")
+        try:
+            chain.append((getattr(importlib.import_module(module), cls), kwargs or {}))
+        except (ImportError, AttributeError, ValueError) as e:
+            raise UserError(f"env wrapper '{name}' cannot be imported: give it as module.Class ({e})") from e
+
+    def wrap(env: gym.Env) -> gym.Env:
+        for wrapper, kwargs in chain:
+            env = wrapper(env, **kwargs)
+        return env
+
+    return wrap
 
 
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:

@@ -115,7 +115,12 @@ def create_study(spec: StudySpec, storage: Any, sampler_seed: int) -> Any:
             f"study '{spec.name}' in this storage was made for {saved['env_id']} with another search space; "
             "use another --study-name or the same spec"
         )
-    paper = {k: v for k, v in PAPER_PARAMS.items() if k in spec.search_space}
+    reference = dict(PAPER_PARAMS)
+    if spec.preset == "her-paper":  # the preset's values are the reference trial of a preset study
+        from sb3_ddpg_ext.presets import HER_PAPER
+
+        reference.update(HER_PAPER)
+    paper = {k: v for k, v in reference.items() if k in spec.search_space}
     study.enqueue_trial(paper, user_attrs={"paper_defaults": True}, skip_if_exists=True)
     return study
 
