@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= zoo,tune,mujoco,box2d,test
+EXTRAS ?= zoo,tune,mujoco,box2d,robotics,test
 SOURCES := $(shell find sb3_ddpg_ext -name '*.py') $(wildcard zoo_configs/*.yml tuning/*.yaml) pyproject.toml constraints.txt
 
 .PHONY: install run test bench lint format clean
@@ -11,8 +11,12 @@ SOURCES := $(shell find sb3_ddpg_ext -name '*.py') $(wildcard zoo_configs/*.yml 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+# mujoco 4.x splits into mujoco-core (which owns the mujoco/ package files) and mujoco-studio; the robotics extra
+# pins mujoco 3.11 (constraints.txt), so a venv that had 4.x drops all three before installing it.
 $(VENV)/.installed: $(BIN)/activate $(SOURCES)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" -c constraints.txt
+	if $(BIN)/python -m pip show --quiet mujoco-core 2>/dev/null; then \
+		$(BIN)/python -m pip uninstall --quiet --yes mujoco mujoco-core mujoco-studio; fi
 	$(BIN)/python -m pip install --quiet -c constraints.txt ".[$(EXTRAS)]"
 	touch $@
 

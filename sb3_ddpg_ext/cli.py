@@ -18,7 +18,7 @@ EXIT_USER_ERROR, EXIT_NON_FINITE, EXIT_INTERRUPTED = 2, 3, 130
 
 
 def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
-    """SB3's EvalCallback results as one CSV row per evaluation."""
+    """SB3's EvalCallback results as one CSV row per evaluation, with the success rate where the env reports one."""
     import numpy as np
     import pandas as pd
 
@@ -27,7 +27,73 @@ def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
         for t, r in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
     ]
     columns = ["timesteps", "mean_return", "std_return", "min_return", "max_return"]
+    successes = eval_callback.evaluations_successes  # SB3 collects info["is_success"] of each episode's last step
+    if successes and len(successes) == len(rows):
+        for row, s in zip(rows, successes, strict=True):
+            row["success_rate"] = float(np.mean(s))
+        columns.append("success_rate")
     pd.DataFrame(rows, columns=columns).to_csv(csv_path, index=False)
+
+
+# --- Goal-conditioned envs: HER (Andrychowicz et al. 2017) and the HER paper's preset ------------------------------
+
+
+def add_her_arguments(parser: argparse.ArgumentParser) -> None:
+    her = parser.add_argument_group("goal-conditioned envs (HER)")
+    her.add_argument(
+        "--her",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="HerReplayBuffer (default: on for goal-conditioned envs such as FetchPush-v4, off otherwise)",
+    )
+    her.add_argument(
+        "--her-strategy",
+        default="future",
+        choices=["future", "final", "episode"],
+        help="goal selection strategy (the HER paper's: future)",
+    )
+    her.add_argument("--her-n-goals", type=int, default=4, help="relabelled goals per transition, k (the HER paper's: 4)")
+    her.add_argument(
+        "--preset",
+        choices=["her-paper"],
+        default=None,
+        help="her-paper: the HER paper's DDPG settings and observation normalization (sb3_ddpg_ext.presets); "
+        "-p values override them",
+    )
+
+
+def her_setup(args: argparse.Namespace, env: Any, eval_env: Any, params: dict[str, Any]) -> tuple[Any, Any, dict]:
+    """The train and eval envs and the parameters with HER and the preset applied, as ``args`` ask."""
+    from stable_baselines3 import HerReplayBuffer
+
+    from sb3_ddpg_ext.envs import is_goal_env
+    from sb3_ddpg_ext.experiment import with_her
+    from sb3_ddpg_ext.presets import her_paper, her_paper_env
+
+    if args.preset == "her-paper":
+        user_buffer_kwargs = "replay_buffer_kwargs" in params
+        params = her_paper(env, **params)
+        if not user_buffer_kwargs:  # --her-strategy and --her-n-goals decide (their defaults are the preset's)
+            params.pop("replay_buffer_kwargs")
+        env, eval_env = her_paper_env(env), her_paper_env(eval_env, training=False)
+    if is_goal_env(env) if args.her is None else args.her:
+        params = with_her(env, params, args.her_strategy, args.her_n_goals)
+        print(f"HER: {params['replay_buffer_kwargs']}")
+    elif params.get("replay_buffer_class") is HerReplayBuffer:  # --no-her with the preset
+        params = {k: v for k, v in params.items() if k not in ("replay_buffer_class", "replay_buffer_kwargs")}
+    return env, eval_env, params
+
+
+def load_normalization(model_path: Path, env: Any) -> Any:
+    """``env`` wrapped in the VecNormalize statistics saved next to the model by ``train --preset her-paper``."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    stats = model_path.with_name("vecnormalize.pkl")
+    if not stats.exists():
+        return env
+    env = VecNormalize.load(str(stats), env)
+    env.training, env.norm_reward = False, False
+    return env
 
 
 def best_evaluation(eval_callback: Any) -> tuple[int, float, float] | None:
@@ -74,6 +140,7 @@ def pixel_env_maker(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
     from stable_baselines3.common.callbacks import EvalCallback
     from stable_baselines3.common.vec_env import VecCheckNan
 
@@ -95,6 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     make_env = pixel_env_maker(args)
     env = VecCheckNan(make_env(args.env, n_envs=args.n_envs, seed=args.seed), raise_exception=True)
     eval_env = VecCheckNan(make_env(args.env, n_envs=1, seed=eval_seed(args.seed)), raise_exception=True)
+    env, eval_env, params = her_setup(args, env, eval_env, params)
     model = build_model(
         env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard,
         env_id=args.env,
@@ -125,6 +193,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if stopped is None:
         model.save(out / "model.zip")
         written.append(out / "model.zip")
+    if model.get_vec_normalize_env() is not None:
+        model.get_vec_normalize_env().save(str(out / "vecnormalize.pkl"))  # read back by evaluate
+        written.append(out / "vecnormalize.pkl")
     best = best_evaluation(eval_callback)
     if eval_callback.evaluations_timesteps:
         save_eval_log(eval_callback, out / "evaluations.csv")
@@ -135,6 +206,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         written.insert(1 if stopped is None else 0, out / "best_model.zip")
         print(f"{args.env}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
               f"({args.eval_episodes} episodes): {out / 'best_model.zip'}")  # fmt: skip
+        if eval_callback.evaluations_successes:
+            at = eval_callback.evaluations_timesteps[-1]
+            rate = np.mean(eval_callback.evaluations_successes[-1])
+            print(f"{args.env}: success rate {rate:.2f} at the last evaluation ({at} steps)")
     else:
         print(f"{args.env}: no evaluation ran (--eval-every {args.eval_every}, {model.num_timesteps} steps trained)")
     if written:
@@ -153,24 +228,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sb3_ddpg_ext import plots
-    from sb3_ddpg_ext.experiment import check_device, evaluate, load_model, model_file, saved_env_id, writable_file
+    from sb3_ddpg_ext.experiment import check_device, evaluate_episodes, load_model, model_file, saved_env_id, writable_file
 
     model_path = model_file(Path(args.model))
     check_device(args.device)
     env_id = args.env or saved_env_id(model_path)
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
     writable_file(png, "--histogram")
-    env = pixel_env_maker(args)(env_id, n_envs=1, seed=args.seed)
+    env = load_normalization(model_path, pixel_env_maker(args)(env_id, n_envs=1, seed=args.seed))
     try:
         model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
     except UserError as e:
         if args.pixels or "space" not in str(e):
             raise
         raise UserError(f"{e} (a model trained with --pixels needs --pixels here too)") from e
-    returns = evaluate(model, env, args.episodes)
+    result = evaluate_episodes(model, env, args.episodes)
+    returns = result.returns
+    success = "" if result.success_rate is None else f", success rate {result.success_rate:.2f}"
     print(
         f"{env_id}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
-        f"max {returns.max():.2f}, min {returns.min():.2f}, median {np.median(returns):.2f}"
+        f"max {returns.max():.2f}, min {returns.min():.2f}, median {np.median(returns):.2f}{success}"
     )
     plots.return_histogram(returns, png, f"{model_path.name} on {env_id} (seed {args.seed})")
     print(f"histogram: {png}")
@@ -346,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
     train.add_argument("--no-progress-bar", action="store_true", help="hide the progress bar")
     train.add_argument("-v", "--verbose", type=at_least(0), default=0, help="SB3 verbosity: 0 none, 1 training log")
+    add_her_arguments(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="noise-free evaluation of a saved model", formatter_class=formatter)

@@ -5,6 +5,7 @@ import functools
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -30,9 +31,55 @@ def eval_seed(seed: int | None) -> int | None:
     return None if seed is None else seed + EVAL_SEED_OFFSET
 
 
+# Env id prefixes registered by gymnasium-robotics (the ``robotics`` extra), e.g. FetchPush-v4.
+ROBOTICS_PREFIXES = ("Fetch", "HandManipulate", "HandReach", "AdroitHand", "PointMaze", "AntMaze", "FrankaKitchen")
+GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+
+
+def register_robotics_envs(name: str) -> None:
+    """Import gymnasium-robotics (which registers its envs) when ``name`` is one of its ids, e.g. FetchPush-v4."""
+    if not name.startswith(ROBOTICS_PREFIXES) or name in gym.registry:
+        return
+    try:
+        import gymnasium_robotics
+    except ImportError as e:
+        raise UserError(f"{name} needs gymnasium-robotics: pip install 'sb3-ddpg-ext[robotics]'") from e
+    gym.register_envs(gymnasium_robotics)
+
+
+def is_goal_env(env: VecEnv) -> bool:
+    """A goal-conditioned env, as SB3's HerReplayBuffer needs: Dict observations with ``observation``,
+    ``achieved_goal`` and ``desired_goal``, and a ``compute_reward(achieved_goal, desired_goal, info)``."""
+    space = env.observation_space
+    return isinstance(space, spaces.Dict) and set(GOAL_KEYS) <= set(space.spaces) and env.has_attr("compute_reward")
+
+
+def wrapper_chain(wrappers: list[Any]) -> Callable[[gym.Env], gym.Env] | None:
+    """A ``wrapper_class`` for SB3's ``make_vec_env`` from a list of "module.Class" or {"module.Class": kwargs}
+    (rl-zoo3's ``env_wrapper`` format), applied in order; None for an empty list."""
+    if not wrappers:
+        return None
+    chain = []
+    for item in wrappers:
+        name, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
+        module, _, cls = str(name).rpartition(".")
+        try:
+            chain.append((getattr(importlib.import_module(module), cls), kwargs or {}))
+        except (ImportError, AttributeError, ValueError) as e:
+            raise UserError(f"env wrapper '{name}' cannot be imported: give it as module.Class ({e})") from e
+
+    def wrap(env: gym.Env) -> gym.Env:
+        for wrapper, kwargs in chain:
+            env = wrapper(env, **kwargs)
+        return env
+
+    return wrap
+
+
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
     """The spec of ``env_id``; a ``module:Env-v0`` id imports its module first, as ``gym.make`` does."""
     module, _, name = env_id.rpartition(":")
+    register_robotics_envs(name)
     if module:
         try:
             importlib.import_module(module)

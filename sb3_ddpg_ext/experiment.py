@@ -12,19 +12,20 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ddpg_ext.envs import policy_for
+from sb3_ddpg_ext.envs import is_goal_env, policy_for
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 
 # The files a run folder of ``sb3-ddpg train`` may hold: a folder with any of them holds a run.
-RUN_FILES = ("model.zip", "best_model.zip", "evaluations.csv", "evaluations.npz", "learning_curve.png")
+RUN_FILES = ("model.zip", "best_model.zip", "evaluations.csv", "evaluations.npz", "learning_curve.png", "vecnormalize.pkl")
 
 # Constructor arguments the commands set from their own options.
 RUN_SETTINGS = {"seed": "--seed", "device": "--device", "verbose": "--verbose", "tensorboard_log": "--tensorboard"}
@@ -318,8 +319,7 @@ def load_model(path: Path, env: VecEnv | None = None, seed: int | None = None, *
 
 def evaluate(model: PaperDDPG, env: VecEnv, n_episodes: int) -> np.ndarray:
     """Noise-free returns of ``n_episodes`` episodes (SB3's ``evaluate_policy``, deterministic)."""
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True)
-    return np.asarray(returns, dtype=float)
+    return evaluate_episodes(model, env, n_episodes).returns
 
 
 # --- run folders ------------------------------------------------------------------------------------------------
@@ -380,3 +380,44 @@ def check_device(device: str) -> str:
     if parsed.type == "cuda" and not th.cuda.is_available():
         raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu (or auto)")
     return device
+
+
+class Evaluation(NamedTuple):
+    """Returns of noise-free episodes, and their successes (``info["is_success"]``) where the env reports one."""
+
+    returns: np.ndarray
+    successes: np.ndarray | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.successes is None else float(np.mean(self.successes))
+
+
+def evaluate_episodes(model: PaperDDPG, env: VecEnv, n_episodes: int) -> Evaluation:
+    """Noise-free returns of ``n_episodes`` episodes, with each episode's final ``is_success`` (as SB3's EvalCallback)."""
+    successes: list[float] = []
+
+    def record_success(local: dict[str, Any], _: dict[str, Any]) -> None:
+        if local["done"] and local["info"].get("is_success") is not None:
+            successes.append(float(local["info"]["is_success"]))
+
+    returns, _ = evaluate_policy(
+        model, env, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True, callback=record_success
+    )
+    return Evaluation(np.asarray(returns, dtype=float), np.asarray(successes) if successes else None)
+
+
+def with_her(env: VecEnv, params: dict[str, Any], strategy: str = "future", n_sampled_goal: int = 4) -> dict[str, Any]:
+    """``params`` with SB3's HerReplayBuffer (Andrychowicz et al. 2017: ``future`` goals, k = 4) for a goal-conditioned
+    env; ``replay_buffer_kwargs`` the user gave win over ``strategy`` and ``n_sampled_goal``."""
+    if not is_goal_env(env):
+        raise UserError(
+            "HER needs a goal-conditioned env (Dict observations with observation, achieved_goal and desired_goal, "
+            "and compute_reward)"
+        )
+    params = check_types(params, "hyperparameters")
+    if params.get("replay_buffer_class") not in (None, HerReplayBuffer):
+        return params  # the user chose another buffer explicitly
+    her_kwargs = {"goal_selection_strategy": strategy, "n_sampled_goal": n_sampled_goal}
+    return {**params, "replay_buffer_class": HerReplayBuffer,
+            "replay_buffer_kwargs": {**her_kwargs, **(params.get("replay_buffer_kwargs") or {})}}  # fmt: skip

@@ -14,7 +14,8 @@ from matplotlib.ticker import MaxNLocator
 
 def learning_curve(csv_path: Path, png_path: Path, title: str, n_episodes: int) -> None:
     """Mean deterministic return per evaluation, with a +/- 1 std band over its ``n_episodes``, from an
-    ``evaluations.csv``."""
+    ``evaluations.csv``; and the success
+    rate on a second axis when the log has one (goal-conditioned envs)."""
     log = pd.read_csv(csv_path)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(log["timesteps"], log["mean_return"], marker="o", label=f"mean of {n_episodes} deterministic episodes")
@@ -29,6 +30,11 @@ def learning_curve(csv_path: Path, png_path: Path, title: str, n_episodes: int) 
     ax.set(xlabel="environment steps", ylabel="deterministic return", title=title)
     ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
+    if "success_rate" in log:
+        success = ax.twinx()
+        success.plot(log["timesteps"], log["success_rate"], marker="s", color="tab:green", label="success rate")
+        success.set(ylabel="success rate", ylim=(-0.05, 1.05))
+        success.legend(loc="lower right", fontsize="small")
     _save(fig, png_path)
 
 

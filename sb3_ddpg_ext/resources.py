@@ -27,6 +27,11 @@ def default_zoo_config() -> Path:
     return data_dir("zoo_configs") / "paper_ddpg.yml"
 
 
+def her_zoo_config() -> Path:
+    """The HER paper's settings for the Fetch tasks, ``zoo_configs/paper_ddpg_her.yml``."""
+    return data_dir("zoo_configs") / "paper_ddpg_her.yml"
+
+
 def shipped_specs() -> dict[str, Path]:
     """The shipped study specs by name, e.g. ``{"pendulum": .../pendulum.yaml}``."""
     return {p.stem: p for p in sorted(data_dir("specs").glob("*.yaml"))}

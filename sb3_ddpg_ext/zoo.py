@@ -23,17 +23,18 @@ from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS, get_model_path
 
+from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.experiment import check_names, check_types, parse_value
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
-from sb3_ddpg_ext.resources import default_zoo_config
+from sb3_ddpg_ext.resources import default_zoo_config, her_zoo_config
 from sb3_ddpg_ext.search_space import sample_params
 
 ALGO = "paper_ddpg"
 COMMANDS = ("train", "enjoy", "optimize")
 # Keys rl-zoo3 consumes itself before it builds the algorithm.
 ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback",
-            "env_kwargs"}  # fmt: skip
+            "env_kwargs", "noise_type", "noise_std"}  # fmt: skip
 
 
 def check_config(env_id: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -41,12 +42,12 @@ def check_config(env_id: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     with a traceback). Returns the values read as the CLI reads them: ``1e-4`` (a string to YAML 1.1) is a number,
     ``lin_1e-4`` a linear schedule, ``replay_buffer_class: HerReplayBuffer`` the class."""
     where = f"{env_id} config"
-    for key in hyperparams:
-        if key in ("noise_type", "noise_std"):
-            raise UserError(
-                f"{env_id}: '{key}' builds rl-zoo3's OU noise with dt=0.01, not the paper's dt=1; "
-                "use ou_sigma and ou_theta (and ou_sigma_final for a decay) instead"
-            )
+    # rl-zoo3's Gaussian noise (noise_type: normal, the HER paper's) is fine; its OU noise is not the paper's process
+    if "ornstein" in str(hyperparams.get("noise_type", "")):
+        raise UserError(
+            f"{env_id}: 'noise_type' builds rl-zoo3's OU noise with dt=0.01, not the paper's dt=1; "
+            "use ou_sigma and ou_theta (and ou_sigma_final for a decay) instead"
+        )
     check_names(hyperparams, where, extra=ZOO_KEYS)
     ours = {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS and not (k == "policy_kwargs" and isinstance(v, str))}
     ours = {k: parse_value(v) if isinstance(v, str) and not v.startswith("lin_") else v for k, v in ours.items()}
@@ -92,6 +93,12 @@ class PaperExperimentManager(ExperimentManager):
             # the evaluation env must render too (zoo_configs/paper_ddpg_pixels.yml).
             self.eval_env_kwargs = self.env_kwargs
         return result
+
+    @staticmethod
+    def is_robotics_env(env_id: str) -> bool:
+        # rl-zoo3 looks for gym's old robotics module: gymnasium-robotics' goal envs get their success rate logged too
+        entry_point = str(ExperimentManager.entry_point(env_id))
+        return ExperimentManager.is_robotics_env(env_id) or entry_point.startswith("gymnasium_robotics.")
 
 
 def configured_envs(config: str) -> list[str]:
@@ -147,13 +154,27 @@ def registered(argv: list[str], enjoy: bool = False) -> Iterator[None]:
         yield
 
 
+def _env_id(args: list[str]) -> str:
+    for flag in ("--env", "-e"):
+        if flag in args[:-1]:
+            return args[args.index(flag) + 1]
+    return ""
+
+
 def _with_defaults(args: list[str], *, config: bool) -> list[str]:
-    """Add ``--algo paper_ddpg`` (and the shipped paper config) when the user gave none."""
+    """Add ``--algo paper_ddpg`` (and the shipped paper config) when the user gave none.
+
+    For a gymnasium-robotics id (FetchPush-v4): ``--gym-packages gymnasium_robotics`` (it registers the envs) and the
+    HER paper's config ``zoo_configs/paper_ddpg_her.yml``.
+    """
     args = list(args)
+    robotics = _env_id(args).startswith(ROBOTICS_PREFIXES)
     if "--algo" not in args:
         args = ["--algo", ALGO, *args]
     if config and not {"-conf", "--conf-file"} & set(args):
-        args += ["-conf", str(default_zoo_config())]
+        args += ["-conf", str(her_zoo_config() if robotics else default_zoo_config())]
+    if robotics and "--gym-packages" not in args:
+        args += ["--gym-packages", "gymnasium_robotics"]
     return args
 
 

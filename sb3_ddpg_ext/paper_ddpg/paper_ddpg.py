@@ -120,6 +120,12 @@ class PaperDDPG(TD3):
     :param ou_sigma_final: if set, sigma anneals linearly from ``ou_sigma`` to this value over each
         ``learn()`` call (off by default; not in the paper)
     :param action_noise: an explicit action noise; it replaces the OU noise built from ``ou_*``
+    :param actor_action_l2: weight of a penalty on the squared (scaled, [-1, 1]) actions in the actor loss,
+        ``actor_action_l2 * mean(mu(s)^2)``. Not in the DDPG paper (0.0, off); Andrychowicz et al. (2017),
+        "Hindsight Experience Replay", appendix A, use 1.0 (as OpenAI baselines' HER ``action_l2``:
+        the mean of the squared actions scaled to [-1, 1])
+    :param random_action_eps: probability that an env's exploratory action is replaced by a uniformly random
+        action (after the noise). Not in the DDPG paper (0.0, off); Andrychowicz et al. (2017), appendix A, use 0.3
     :param replay_buffer_class: replay buffer class (SB3's ReplayBuffer / DictReplayBuffer by default)
     :param replay_buffer_kwargs: keyword arguments for the replay buffer
     :param optimize_memory_usage: SB3's memory-efficient replay buffer
@@ -166,6 +172,8 @@ class PaperDDPG(TD3):
         ou_theta: float = 0.15,
         ou_sigma_final: float | None = None,
         action_noise: ActionNoise | None = None,
+        actor_action_l2: float = 0.0,
+        random_action_eps: float = 0.0,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
@@ -190,6 +198,8 @@ class PaperDDPG(TD3):
             ou_sigma=ou_sigma,
             ou_theta=ou_theta,
             ou_sigma_final=ou_sigma_final,
+            actor_action_l2=actor_action_l2,
+            random_action_eps=random_action_eps,
         )
         for name, value, choices in (
             ("critic_l2_on", critic_l2_on, ("weights", "all")),
@@ -208,6 +218,8 @@ class PaperDDPG(TD3):
         self.ou_sigma = ou_sigma
         self.ou_theta = ou_theta
         self.ou_sigma_final = ou_sigma_final
+        self.actor_action_l2 = actor_action_l2  # HER paper settings, off by default
+        self.random_action_eps = random_action_eps
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]
@@ -308,6 +320,8 @@ class PaperDDPG(TD3):
             (hp["buffer_size"] >= 1, "buffer_size", "must be >= 1"),
             (hp["learning_starts"] >= 0, "learning_starts", "must be >= 0"),
             (hp["batch_size"] >= 1, "batch_size", "must be >= 1"),
+            (hp["actor_action_l2"] >= 0, "actor_action_l2", "must be >= 0 (0 disables the penalty)"),
+            (0 <= hp["random_action_eps"] <= 1, "random_action_eps", "must be in [0, 1] (0 disables it)"),
         ]
         for ok, name, rule in checks:
             if not ok:
@@ -476,6 +490,27 @@ class PaperDDPG(TD3):
                 noise._sigma = np.full_like(noise._sigma, sigma)  # SB3's OU noise has no sigma setter
             self.logger.record("rollout/ou_sigma", sigma)
 
+    def actor_action_penalty(self, actions: th.Tensor) -> th.Tensor:
+        """Andrychowicz et al. (2017), appendix A: ``actor_action_l2 * mean(a^2)`` over the batch and the action
+        dimensions, ``a`` the actor's tanh output in [-1, 1] (OpenAI baselines' ``action_l2``, ``pi / max_u``)."""
+        return self.actor_action_l2 * actions.pow(2).mean()
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SB3's exploratory action; with ``random_action_eps`` each env's action is replaced, with that probability,
+        by a uniformly random one (Andrychowicz et al. 2017, appendix A: epsilon 0.3, OpenAI baselines' ``random_eps``).
+        """
+        action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
+        if self.random_action_eps > 0 and isinstance(self.action_space, spaces.Box):
+            replace = np.random.random(n_envs) < self.random_action_eps
+            if replace.any():
+                uniform = np.array([self.action_space.sample() for _ in range(n_envs)])
+                action, buffer_action = action.copy(), buffer_action.copy()
+                action[replace] = uniform[replace]
+                buffer_action[replace] = self.policy.scale_action(uniform)[replace]
+        return action, buffer_action
+
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """Algorithm 1 of the paper, ``gradient_steps`` times."""
         assert self.replay_buffer is not None
@@ -507,7 +542,10 @@ class PaperDDPG(TD3):
             # The critic's BN uses ``bn_stats_for_policy_gradient`` here (running statistics by default, as CrossQ)
             # and leaves its running statistics alone, so they move once per step.
             self.critic.set_bn_statistics(self.bn_stats_for_policy_gradient)
-            actor_loss = -self.critic.q_for_policy_gradient(data.observations, self.actor(data.observations)).mean()
+            actions_pi = self.actor(data.observations)
+            actor_loss = -self.critic.q_for_policy_gradient(data.observations, actions_pi).mean()
+            if self.actor_action_l2 > 0:  # not in the DDPG paper: the HER paper's action penalty
+                actor_loss = actor_loss + self.actor_action_penalty(actions_pi)
             self.critic.set_bn_statistics("train")
             self.actor.optimizer.zero_grad(set_to_none=True)
             actor_loss.backward(inputs=self._actor_params)  # no gradients for the critic's weights

@@ -80,8 +80,12 @@ def trial_budget(trial: Any, spec: StudySpec) -> str:
 
 def zoo_entry(spec: StudySpec, best: Any) -> str:
     """An rl-zoo3 YAML entry: the paper's settings with the study's best values (for zoo_configs/)."""
-    entry = {"n_timesteps": spec.timesteps, "policy": "MlpPolicy", **PaperDDPG.paper_hyperparameters(), **spec.fixed,
-             **best.params}  # fmt: skip
+    base = {"policy": spec.policy or "MlpPolicy", **PaperDDPG.paper_hyperparameters()}
+    if spec.preset == "her-paper":  # the preset's rl-zoo3 form, zoo_configs/paper_ddpg_her.yml
+        from sb3_ddpg_ext.resources import her_zoo_config
+
+        base = yaml.safe_load(her_zoo_config().read_text())["FetchReach-v4"]
+    entry = {**base, "n_timesteps": spec.timesteps, **spec.fixed, **best.params}
     header = (
         f"# Tuned by Optuna study '{spec.name}' (trial #{best.number}, value {best.value:.2f}); other values: paper defaults\n"
     )

@@ -13,6 +13,7 @@ from sb3_ddpg_ext.resources import find_spec
 from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, PAPER_PARAMS, Range
 
 SAMPLERS = ("tpe", "random", "gp")
+PRESETS = ("her-paper",)
 PRUNERS = ("median", "halving", "none")
 
 
@@ -32,6 +33,15 @@ class StudySpec:
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe", "n_startup_trials": 5})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 0})
     study_name: str | None = None
+    # What to train: the policy alias (default: from the observation space), a named preset of settings under
+    # ``fixed`` ("her-paper": sb3_ddpg_ext.presets), gymnasium wrappers ("module.Class" or {"module.Class": kwargs}),
+    # and SB3's VecNormalize (true, or its keyword arguments; the preset's when it has one). The replay buffer is named
+    # in ``fixed`` (replay_buffer_class: HerReplayBuffer, replay_buffer_kwargs: {...}); goal-conditioned envs get HER
+    # when it names none. The objective is the success rate where the env reports one (info["is_success"]).
+    policy: str | None = None
+    preset: str | None = None
+    env_wrapper: list[Any] = field(default_factory=list)
+    normalize: bool | dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_names(self.search_space, "search_space")
@@ -50,6 +60,10 @@ class StudySpec:
             raise UserError(f"timesteps={self.timesteps} must be a multiple of eval_every={self.eval_every}")
         if self.sampler.get("name") not in SAMPLERS:
             raise UserError(f"sampler '{self.sampler.get('name')}' is not one of {', '.join(SAMPLERS)}")
+        if self.preset not in (None, *PRESETS):
+            raise UserError(f"preset '{self.preset}' is not one of {', '.join(PRESETS)}")
+        if self.policy not in (None, "MlpPolicy", "CnnPolicy", "MultiInputPolicy"):
+            raise UserError(f"policy '{self.policy}' is not one of MlpPolicy, CnnPolicy, MultiInputPolicy")
         if self.pruner.get("name") not in PRUNERS:
             raise UserError(f"pruner '{self.pruner.get('name')}' is not one of {', '.join(PRUNERS)}")
 

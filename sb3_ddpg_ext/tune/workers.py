@@ -153,7 +153,12 @@ def create_study(spec: StudySpec, storage: Any, sampler_seed: int, allow_spec_ch
                 f"study '{spec.name}' was run with {diff}: its trials would not compare; give the same values, "
                 "another --study-name, or --allow-spec-change (each trial then records its own budget)"
             )
-    paper = {k: v for k, v in PAPER_PARAMS.items() if k in spec.search_space}
+    reference = dict(PAPER_PARAMS)
+    if spec.preset == "her-paper":  # the preset's values are the reference trial of a preset study
+        from sb3_ddpg_ext.presets import HER_PAPER
+
+        reference.update(HER_PAPER)
+    paper = {k: v for k, v in reference.items() if k in spec.search_space}
     study.enqueue_trial(paper, user_attrs={"paper_defaults": True}, skip_if_exists=True)
     return study
 
