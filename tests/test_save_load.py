@@ -104,3 +104,17 @@ def test_save_load_keeps_the_fidelity_and_bn_options(tmp_path) -> None:
     default.learn(70)
     default.save(tmp_path / "d")
     assert [g["weight_decay"] for g in PaperDDPG.load(tmp_path / "d").critic.optimizer.param_groups] == [1e-2, 0.0]
+
+
+def test_files_saved_by_0_1_0_load_as_they_were_trained() -> None:
+    """tests/data/paper_ddpg_0.1.0_pendulum.zip: saved by release 0.1.0 (commit 7d5c965; net_arch [8, 8], 80 steps)."""
+    from conftest import REPO
+
+    old = PaperDDPG.load(REPO / "tests" / "data" / "paper_ddpg_0.1.0_pendulum.zip")
+    assert (old.critic_l2_on, old.target_bn_stats) == ("all", "copy")  # the behaviour it was trained with
+    assert [g["weight_decay"] for g in old.critic.optimizer.param_groups] == [1e-2]
+    action, _ = old.predict(np.array([0.1, 0.2, 0.3], dtype=np.float32), deterministic=True)
+    np.testing.assert_allclose(action, [0.0011785], atol=1e-6)  # printed by 0.1.0 when it saved the file
+    old.set_env(make_vec_env("Pendulum-v1", n_envs=1, seed=0))
+    old.learn(70, reset_num_timesteps=False)  # training continues with its saved optimizer state
+    assert old._n_updates > 0

@@ -444,6 +444,11 @@ class PaperDDPG(TD3):
                         f"the model was trained on {env_id} with {kind} {what} {shapes[0] if what == 'shape' else saved}, "
                         f"but this env has {shapes[1] if what == 'shape' else given}"
                     )
+        # Files saved by 0.1.0, before these options existed, were trained with L2 on every critic parameter and copied
+        # target BN statistics (their critic optimizer has one parameter group): they load as they were trained.
+        for name, value_in_0_1_0 in (("critic_l2_on", "all"), ("target_bn_stats", "copy")):
+            if name not in data:
+                kwargs.setdefault(name, value_in_0_1_0)
         return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def _collect_update_tensors(self) -> None:
