@@ -3,7 +3,7 @@
 Q(s, a) and dQ/da on 1024 replay transitions with the critic's BN on batch statistics (as in its own loss) and on
 running statistics (as for y and the actor gradient by default), and the smallest BN running variances.
 
-    PYTHONPATH=src python benchmarks/diagnostics/bn_mismatch.py 10000
+    python benchmarks/diagnostics/bn_mismatch.py 10000
 """
 
 import sys

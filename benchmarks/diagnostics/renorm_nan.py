@@ -1,7 +1,7 @@
 """sb3-contrib's BatchRenorm1d in PaperDDPG (norm_layer="batch_renorm", warm-up 5000) on Pendulum-v1, seed 0:
 the smallest running variance per renorm layer every 500 steps, until a tensor becomes non-finite.
 
-    PYTHONPATH=src python benchmarks/diagnostics/renorm_nan.py
+    python benchmarks/diagnostics/renorm_nan.py
 """
 
 import torch as th
