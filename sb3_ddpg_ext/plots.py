@@ -26,7 +26,8 @@ def learning_curve(csv_path: Path, png_path: Path, title: str) -> None:
         success = ax.twinx()
         success.plot(log["timesteps"], log["success_rate"], marker="s", color="tab:green", label="success rate")
         success.set(ylabel="success rate", ylim=(-0.05, 1.05))
-        fig.legend(loc="lower right")
+        lines = [*ax.get_lines(), *success.get_lines()]
+        ax.legend(lines, [line.get_label() for line in lines], loc="best")
     _save(fig, png_path)
 
 
