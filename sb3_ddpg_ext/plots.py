@@ -34,7 +34,9 @@ def learning_curve(csv_path: Path, png_path: Path, title: str, n_episodes: int) 
         success = ax.twinx()
         success.plot(log["timesteps"], log["success_rate"], marker="s", color="tab:green", label="success rate")
         success.set(ylabel="success rate", ylim=(-0.05, 1.05))
-        success.legend(loc="lower right", fontsize="small")
+        handles, labels = ax.get_legend_handles_labels()
+        more_handles, more_labels = success.get_legend_handles_labels()
+        ax.legend(handles + more_handles, labels + more_labels, loc="best", fontsize="small")  # one legend, both axes
     _save(fig, png_path)
 
 
