@@ -11,16 +11,16 @@ import time
 
 import torch as th
 from stable_baselines3 import DDPG
-from stable_baselines3.common.buffers import ReplayBuffer
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
 from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
 
 # name: (PaperDDPG keyword arguments, policy_kwargs)
 VARIANTS = {
     "PaperDDPG (default)": ({}, {}),
     "PaperDDPG, Optimizer.step": ({}, {}),  # AdamStep's lean path off: zero_grad, backward, Optimizer.step
-    "PaperDDPG, SB3 ReplayBuffer": ({"replay_buffer_class": ReplayBuffer}, {}),
+    "PaperDDPG, Float32ReplayBuffer": ({"replay_buffer_class": Float32ReplayBuffer}, {}),
     "PaperDDPG, compile_update": ({"compile_update": True}, {}),
     "PaperDDPG, compile_update cpp_wrapper": ({"compile_update": "cpp_wrapper"}, {}),
     "PaperDDPG, per-tensor Adam": ({}, {"optimizer_kwargs": {}}),

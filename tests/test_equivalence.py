@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common import policies as sb3_policies
-from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.td3 import TD3
 from torch import nn
 from torch.nn import functional as F
@@ -217,14 +215,17 @@ def test_float32_buffer_samples_sb3_batches(n_envs: int, optimize_memory_usage: 
         assert th.equal(got, want.float()), name
 
 
-def test_float32_buffer_is_the_default_only_where_exact() -> None:
-    """Box observations with one-step returns and no VecNormalize; SB3's buffers otherwise (HER, n-step, Dict)."""
-    assert type(PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).replay_buffer) is Float32ReplayBuffer
-    assert type(PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, n_steps=3).replay_buffer) is NStepReplayBuffer
-    normalized = VecNormalize(make_vec_env("Pendulum-v1"))
-    assert type(PaperDDPG("MlpPolicy", normalized, buffer_size=100).replay_buffer) is ReplayBuffer
-    given = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, replay_buffer_class=ReplayBuffer)
-    assert type(given.replay_buffer) is ReplayBuffer
+def test_float32_buffer_learns_like_sb3s_buffer() -> None:
+    """Opt-in (replay_buffer_class): the same actions and weights as SB3's ReplayBuffer after learning on MuJoCo."""
+    models = []
+    for buffer_class in (Float32ReplayBuffer, ReplayBuffer):  # one after the other: numpy's global generator
+        model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=500, seed=3, replay_buffer_class=buffer_class)
+        model.learn(120)
+        models.append(model)
+    assert type(models[0].replay_buffer) is Float32ReplayBuffer
+    np.testing.assert_array_equal(models[0].replay_buffer.actions, models[1].replay_buffer.actions)
+    for key, value in models[0].policy.state_dict().items():
+        assert th.equal(value, models[1].policy.state_dict()[key]), key
 
 
 def test_graph_adam_equals_torch_adam() -> None:

@@ -20,7 +20,6 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
 
-from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
 from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
 from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
 from sb3_ddpg_ext.paper_ddpg.policies import (
@@ -104,7 +103,8 @@ class PaperDDPG(TD3):
     :param ou_sigma_final: if set, sigma anneals linearly from ``ou_sigma`` to this value over each
         ``learn()`` call (off by default; not in the paper)
     :param action_noise: an explicit action noise; it replaces the OU noise built from ``ou_*``
-    :param replay_buffer_class: replay buffer class (SB3's ReplayBuffer / DictReplayBuffer by default)
+    :param replay_buffer_class: replay buffer class (SB3's ReplayBuffer / DictReplayBuffer by default;
+        ``buffers.Float32ReplayBuffer`` halves the memory of float64 observations, same batches)
     :param replay_buffer_kwargs: keyword arguments for the replay buffer
     :param optimize_memory_usage: SB3's memory-efficient replay buffer
     :param n_steps: n-step returns (1 in the paper)
@@ -296,8 +296,6 @@ class PaperDDPG(TD3):
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
 
     def _setup_model(self) -> None:
-        if self.replay_buffer_class is None and self._float32_buffer_is_exact():
-            self.replay_buffer_class = Float32ReplayBuffer  # same batches, sampled faster (buffers.py)
         super()._setup_model()
         self.critic.optimizer = self._make_critic_optimizer()
         self._collect_update_tensors()
@@ -306,10 +304,6 @@ class PaperDDPG(TD3):
         self.critic_target.set_bn_statistics(self.bn_stats_for_y)
         if self.bn_stats_for_policy_gradient == "batch" and self.policy.norm_layer != "batch_norm":
             raise ValueError("PaperDDPG: bn_stats_for_policy_gradient='batch' needs norm_layer='batch_norm'")
-
-    def _float32_buffer_is_exact(self) -> bool:
-        """Float32ReplayBuffer gives SB3's batches exactly for Box observations, one-step returns, no VecNormalize."""
-        return isinstance(self.observation_space, spaces.Box) and self.n_steps == 1 and self._vec_normalize_env is None
 
     def _collect_update_tensors(self) -> None:
         """Tensor lists for the one-call soft update. Call again if the policy's buffers are replaced (``.double()``)."""
