@@ -13,13 +13,29 @@ import torch as th
 from stable_baselines3 import DDPG
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
+from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
 
+# name: (PaperDDPG keyword arguments, policy_kwargs)
 VARIANTS = {
-    "PaperDDPG (default: fused Adam)": dict(),
-    "PaperDDPG, per-tensor Adam": dict(optimizer_kwargs={}),
-    "PaperDDPG, foreach Adam": dict(optimizer_kwargs={"foreach": True}),
-    "PaperDDPG, no batch norm": dict(batch_norm=False),
+    "PaperDDPG (default)": ({}, {}),
+    "PaperDDPG, Optimizer.step": ({}, {}),  # AdamStep's lean path off: zero_grad, backward, Optimizer.step
+    "PaperDDPG, Float32ReplayBuffer": ({"replay_buffer_class": Float32ReplayBuffer}, {}),
+    "PaperDDPG, compile_update": ({"compile_update": True}, {}),
+    "PaperDDPG, compile_update cpp_wrapper": ({"compile_update": "cpp_wrapper"}, {}),
+    "PaperDDPG, per-tensor Adam": ({}, {"optimizer_kwargs": {}}),
+    "PaperDDPG, no batch norm": ({}, {"batch_norm": False}),
 }
+
+
+def without_lean_adam(model: PaperDDPG) -> None:
+    def adam_step(optimizer, cache={}):  # noqa: B006 (one non-lean AdamStep per optimizer)
+        if id(optimizer) not in cache:
+            cache[id(optimizer)] = AdamStep(optimizer)
+            cache[id(optimizer)].lean = False
+        return cache[id(optimizer)]
+
+    model._adam_step = adam_step
 
 
 def main() -> None:
@@ -28,15 +44,23 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile 1000 env steps of PaperDDPG.learn")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="names from VARIANTS")
     args = parser.parse_args()
     th.set_num_threads(1)
 
     models = {"SB3 DDPG": DDPG("MlpPolicy", args.env, batch_size=64, tau=1e-3, buffer_size=10_000, learning_starts=64,
                                policy_kwargs=dict(net_arch=[400, 300]), device="cpu")}  # fmt: skip
-    for name, policy_kwargs in VARIANTS.items():
-        models[name] = PaperDDPG("MlpPolicy", args.env, buffer_size=10_000, policy_kwargs=policy_kwargs, device="cpu")
-    for model in models.values():
+    for name in args.variants:
+        kwargs, policy_kwargs = VARIANTS[name]
+        models[name] = PaperDDPG(
+            "MlpPolicy", args.env, buffer_size=10_000, policy_kwargs=policy_kwargs, device="cpu", **kwargs
+        )
+        if name == "PaperDDPG, Optimizer.step":
+            without_lean_adam(models[name])
+    for name, model in models.items():
         model.learn(300)
+        if model_compile := getattr(model, "_compiled_update", None):
+            print(f"{name}: first compiled step took {model_compile.compile_seconds:.0f} s (compile)")
     rates: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.repeats):  # interleaved
         for name, model in models.items():
@@ -46,9 +70,9 @@ def main() -> None:
     sb3 = statistics.median(rates["SB3 DDPG"])
     print(f"{args.env}, 1 thread, median of {args.repeats} x {args.updates} updates")
     for name, r in rates.items():
-        print(f"{name:34s} {statistics.median(r):6.0f} updates/s  {statistics.median(r) / sb3:.2f}x SB3")
+        print(f"{name:40s} {statistics.median(r):6.0f} updates/s  {statistics.median(r) / sb3:.2f}x SB3")
     if args.profile:
-        model = models["PaperDDPG (default: fused Adam)"]
+        model = models["PaperDDPG (default)"]
         profiler = cProfile.Profile()
         profiler.enable()
         model.learn(1000, reset_num_timesteps=False)

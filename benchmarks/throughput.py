@@ -36,6 +36,11 @@ def paper_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
     return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", **{**PAPER, "batch_size": batch_size})
 
 
+def paper_ddpg_compiled(env_id: str, n_envs: int = 1, batch_size: int = 64):
+    env = make_vec_env(env_id, n_envs=n_envs, seed=0)
+    return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", compile_update=True, **{**PAPER, "batch_size": batch_size})
+
+
 def sb3_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
     return DDPG("MlpPolicy", env, learning_rate=1e-3, learning_starts=batch_size, action_noise=ou_noise(env), seed=0,
@@ -76,27 +81,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n-envs", type=int, nargs="+", default=[1])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64])
+    parser.add_argument("--compile-update", action="store_true", help="add PaperDDPG with compile_update=True")
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
     if args.threads == 1:  # hold XLA (SBX) to one thread too; read when jax is first imported
         os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     makers: dict[str, Callable] = {"PaperDDPG": paper_ddpg, "SB3 DDPG": sb3_ddpg}
+    if args.compile_update:
+        makers["PaperDDPG compiled"] = paper_ddpg_compiled
     if importlib.util.find_spec("sbx") is not None:
         makers["SBX DDPG"] = sbx_ddpg
     print(f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()}, torch {th.__version__}, "
           f"{args.threads} torch thread(s), {args.repeats} repeats x {args.steps} steps, medians")  # fmt: skip
-    print("| env | n_envs | batch | " + " | ".join(f"{n} steps/s" for n in makers) + " | PaperDDPG / SB3 |"
-          + (" PaperDDPG / SBX |" if "SBX DDPG" in makers else ""))  # fmt: skip
-    print("|---" * (3 + len(makers) + 1 + ("SBX DDPG" in makers)) + "|")
+    ours = [n for n in makers if n.startswith("PaperDDPG")]
+    theirs = [n for n in ("SB3 DDPG", "SBX DDPG") if n in makers]
+    ratios = [(a, b) for a in ours for b in theirs]
+    print("| env | n_envs | batch | " + " | ".join(f"{n} steps/s" for n in makers) + " | "
+          + " | ".join(f"{a} / {b.split()[0]}" for a, b in ratios) + " |")  # fmt: skip
+    print("|---" * (3 + len(makers) + len(ratios)) + "|")
     for env_id in args.envs:
         for n_envs in args.n_envs:
             for batch_size in args.batch_sizes:
                 rates = measure(makers, env_id, args.steps, args.repeats, args.warmup, n_envs=n_envs, batch_size=batch_size)
                 row = f"| {env_id} | {n_envs} | {batch_size} | " + " | ".join(f"{rates[n]:.0f}" for n in makers)
-                row += f" | {rates['PaperDDPG'] / rates['SB3 DDPG']:.2f} |"
-                if "SBX DDPG" in rates:
-                    row += f" {rates['PaperDDPG'] / rates['SBX DDPG']:.2f} |"
+                row += " | " + " | ".join(f"{rates[a] / rates[b]:.2f}" for a, b in ratios) + " |"
                 print(row, flush=True)
 
 

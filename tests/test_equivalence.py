@@ -1,14 +1,26 @@
-"""Speed never changes what is learned: PaperDDPG.train() equals a straightforward reference update."""
+"""Speed never changes what is learned: PaperDDPG.train() equals a straightforward reference update, the lean action
+path equals SB3's predict path, the float32 buffer samples SB3's batches, and the graph Adam is torch's Adam."""
 
 import copy
+import pickle
+import shutil
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common import policies as sb3_policies
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.td3 import TD3
 from torch import nn
 from torch.nn import functional as F
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
+from sb3_ddpg_ext.paper_ddpg.compiled import adam_
+
+needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                                    reason="torch.compile's Inductor needs a C++ compiler")  # fmt: skip
 
 
 def reference_updates(
@@ -75,10 +87,17 @@ def as_float64(batch):
 
 
 @pytest.mark.parametrize(
-    ("batch_norm", "critic_l2_on", "target_bn_stats"),
-    [(True, "weights", "average"), (True, "all", "copy"), (False, "weights", "average")],
+    ("batch_norm", "critic_l2_on", "target_bn_stats", "compile_update"),
+    [
+        (True, "weights", "average", False),
+        (True, "all", "copy", False),
+        (False, "weights", "average", False),
+        pytest.param(True, "weights", "average", True, marks=needs_compiler),
+    ],
 )
-def test_fast_update_equals_reference(batch_norm: bool, critic_l2_on: str, target_bn_stats: str, monkeypatch) -> None:
+def test_fast_update_equals_reference(
+    batch_norm: bool, critic_l2_on: str, target_bn_stats: str, compile_update: bool, monkeypatch
+) -> None:
     model = PaperDDPG(
         "MlpPolicy",
         "HalfCheetah-v5",
@@ -88,6 +107,7 @@ def test_fast_update_equals_reference(batch_norm: bool, critic_l2_on: str, targe
         critic_l2_on=critic_l2_on,
         target_bn_stats=target_bn_stats,
         policy_kwargs=dict(batch_norm=batch_norm),
+        compile_update=compile_update,
     )
     model.learn(200)  # fills the buffer and moves the weights and optimizer state away from their initial values
     # In float64. A bias followed by batch norm has a true gradient of 0 and, without L2 on it, a float32 gradient of
@@ -111,6 +131,10 @@ def test_fast_update_equals_reference(batch_norm: bool, critic_l2_on: str, targe
     before = copy.deepcopy(model.policy.state_dict())
     model.train(gradient_steps=len(batches), batch_size=64)
     assert not queue
+    if compile_update:  # every step ran in the compiled graph
+        assert model._compiled_update.compile_seconds is not None
+    else:  # every Adam step took AdamStep's lean path (same kernel as Optimizer.step, without its wrapper)
+        assert all(step.lean and step._states() is not None for step in model._adam_steps.values())
 
     reference_updates(reference, batches, model.gamma, model.tau, optimizer_states, critic_l2_on, target_bn_stats)
 
@@ -136,3 +160,87 @@ def test_policy_gradient_q_equals_the_critic() -> None:
     (grad_full,) = th.autograd.grad(q_full.sum(), actions)
     th.testing.assert_close(q_split, q_full)
     th.testing.assert_close(grad_split, grad_full)
+
+
+def test_lean_action_path_equals_sb3_predict_path() -> None:
+    """PaperDDPG._sample_action gives SB3's actions and noise sequence: same buffer, same weights after learning."""
+    models = []
+    for lean in (True, False):  # one after the other: the OU noise draws from numpy's global generator
+        model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=500, seed=3)
+        if not lean:
+            model._sample_action = lambda *args, model=model, **kwargs: TD3._sample_action(model, *args, **kwargs)
+        model.learn(150)  # updates from step 64 on: the actions depend on the learned weights too
+        models.append(model)
+    lean, sb3 = (m.replay_buffer for m in models)
+    np.testing.assert_array_equal(lean.actions, sb3.actions)
+    np.testing.assert_array_equal(lean.observations, sb3.observations)
+    for key, value in models[0].policy.state_dict().items():
+        assert th.equal(value, models[1].policy.state_dict()[key]), key
+    assert models[0].action_noise is not None and models[0].action_noise._sigma.any()
+
+
+def fill(buffer: ReplayBuffer, n: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        obs, next_obs = rng.normal(size=(2, buffer.n_envs, 17))
+        actions = rng.uniform(-1, 1, size=(buffer.n_envs, 6)).astype(np.float32)
+        infos = [{"TimeLimit.truncated": bool(rng.random() < 0.5)} for _ in range(buffer.n_envs)]
+        buffer.add(obs, next_obs, actions, rng.normal(size=buffer.n_envs), rng.random(buffer.n_envs) < 0.1, infos)
+
+
+@pytest.mark.parametrize(("n_envs", "optimize_memory_usage"), [(1, False), (2, False), (1, True)])
+def test_float32_buffer_samples_sb3_batches(n_envs: int, optimize_memory_usage: bool) -> None:
+    """Float32ReplayBuffer: SB3's batch for the same random state, cast to float32 as the networks cast it."""
+    space = gym.make("HalfCheetah-v5").observation_space
+    assert space.dtype == np.float64
+    kwargs = dict(
+        n_envs=n_envs, optimize_memory_usage=optimize_memory_usage, handle_timeout_termination=not optimize_memory_usage
+    )
+    sb3, fast = (cls(300, space, gym.spaces.Box(-1, 1, (6,)), "cpu", **kwargs) for cls in (ReplayBuffer, Float32ReplayBuffer))
+    for buffer in (sb3, fast):
+        fill(buffer, 400)  # wraps around
+    fast = pickle.loads(pickle.dumps(fast))  # save_replay_buffer pickles it; the tensors must share memory again
+    fill(fast, 1, seed=1)
+    fill(sb3, 1, seed=1)
+    assert fast.observations.nbytes * 2 == sb3.observations.nbytes
+    np.random.seed(0)
+    expected = sb3.sample(64)
+    np.random.seed(0)
+    batch = fast.sample(64)
+    for name, want, got in zip(expected._fields, expected, batch, strict=True):
+        if want is None:
+            assert got is None
+            continue
+        assert got.dtype == th.float32 and got.shape == want.shape, name
+        assert th.equal(got, want.float()), name
+
+
+def test_float32_buffer_learns_like_sb3s_buffer() -> None:
+    """Opt-in (replay_buffer_class): the same actions and weights as SB3's ReplayBuffer after learning on MuJoCo."""
+    models = []
+    for buffer_class in (Float32ReplayBuffer, ReplayBuffer):  # one after the other: numpy's global generator
+        model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=500, seed=3, replay_buffer_class=buffer_class)
+        model.learn(120)
+        models.append(model)
+    assert type(models[0].replay_buffer) is Float32ReplayBuffer
+    np.testing.assert_array_equal(models[0].replay_buffer.actions, models[1].replay_buffer.actions)
+    for key, value in models[0].policy.state_dict().items():
+        assert th.equal(value, models[1].policy.state_dict()[key]), key
+
+
+def test_graph_adam_equals_torch_adam() -> None:
+    """compiled.adam_, the Adam written with tensor ops for the compiled graph, is torch.optim.Adam's update."""
+    th.manual_seed(0)
+    params = [th.randn(30, 20, dtype=th.float64), th.randn(20, dtype=th.float64)]
+    reference = [p.clone().requires_grad_() for p in params]
+    optimizer = th.optim.Adam(reference, lr=1e-3, weight_decay=1e-2, foreach=False)
+    exp_avgs, exp_avg_sqs = [th.zeros_like(p) for p in params], [th.zeros_like(p) for p in params]
+    steps = [th.tensor(0.0) for _ in params]
+    for _ in range(20):
+        grads = [th.randn_like(p) for p in params]
+        for p, g in zip(reference, grads, strict=True):
+            p.grad = g.clone()
+        optimizer.step()
+        adam_(params, grads, exp_avgs, exp_avg_sqs, steps, th.tensor(1e-3, dtype=th.float64), 0.9, 0.999, 1e-8, 1e-2)
+    for p, q in zip(params, reference, strict=True):
+        th.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-14)

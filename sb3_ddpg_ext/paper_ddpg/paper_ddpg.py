@@ -10,6 +10,7 @@ import json
 import numbers
 import pathlib
 import zipfile
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -20,12 +21,14 @@ from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionN
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.save_util import json_to_data, open_path
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
 
+from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
+from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
 from sb3_ddpg_ext.paper_ddpg.policies import (
     BN_STATISTICS,
     Actor,
@@ -106,6 +109,10 @@ class PaperDDPG(TD3):
     :param bn_stats_for_policy_gradient: statistics the critic's BN uses in the actor-loss pass (dQ/da):
         "running" (default, rllab and CrossQ) or "batch" (the minibatch's, as in the critic's own loss,
         running statistics untouched). The paper is silent
+    :param compile_update: run each gradient step as one ``torch.compile(fullgraph=True)`` graph (critic step, actor
+        step, target update, Adam inside; ``compiled.py``): False (default, eager), True (Inductor) or "cpp_wrapper"
+        (Inductor with its C++ wrapper). Needs a C++ compiler; the first update compiles (about a minute on a 2-core
+        machine, docs/throughput.md). Same update as the eager path to rounding (tests/test_equivalence.py)
     :param buffer_size: replay buffer size (1e6)
     :param learning_starts: steps of uniform random actions before the policy acts (SB3's warm-up).
         The paper's 0: the policy plus noise acts from the first step and updates start once
@@ -126,7 +133,8 @@ class PaperDDPG(TD3):
         the mean of the squared actions scaled to [-1, 1])
     :param random_action_eps: probability that an env's exploratory action is replaced by a uniformly random
         action (after the noise). Not in the DDPG paper (0.0, off); Andrychowicz et al. (2017), appendix A, use 0.3
-    :param replay_buffer_class: replay buffer class (SB3's ReplayBuffer / DictReplayBuffer by default)
+    :param replay_buffer_class: replay buffer class (SB3's ReplayBuffer / DictReplayBuffer by default;
+        ``buffers.Float32ReplayBuffer`` halves the memory of float64 observations, same batches)
     :param replay_buffer_kwargs: keyword arguments for the replay buffer
     :param optimize_memory_usage: SB3's memory-efficient replay buffer
     :param n_steps: n-step returns (1 in the paper)
@@ -161,6 +169,7 @@ class PaperDDPG(TD3):
         target_bn_stats: str = "average",
         bn_stats_for_y: str = "running",
         bn_stats_for_policy_gradient: str = "running",
+        compile_update: bool | str = False,
         buffer_size: int = 1_000_000,
         learning_starts: int = 0,
         batch_size: int = 64,
@@ -206,6 +215,7 @@ class PaperDDPG(TD3):
             ("target_bn_stats", target_bn_stats, ("average", "copy")),
             ("bn_stats_for_y", bn_stats_for_y, BN_STATISTICS),
             ("bn_stats_for_policy_gradient", bn_stats_for_policy_gradient, BN_STATISTICS),
+            ("compile_update", compile_update, (False, True, "cpp_wrapper")),
         ):
             if value not in choices:
                 raise ValueError(f"PaperDDPG: {name}={value!r} must be one of {choices} (the default is {choices[0]!r})")
@@ -215,6 +225,9 @@ class PaperDDPG(TD3):
         self.target_bn_stats = target_bn_stats
         self.bn_stats_for_y = bn_stats_for_y
         self.bn_stats_for_policy_gradient = bn_stats_for_policy_gradient
+        self.compile_update = compile_update
+        if compile_update:
+            check_cpp_compiler()
         self.ou_sigma = ou_sigma
         self.ou_theta = ou_theta
         self.ou_sigma_final = ou_sigma_final
@@ -455,7 +468,6 @@ class PaperDDPG(TD3):
         """Tensor lists for the one-call soft update. Call again if the policy's buffers are replaced (``.double()``)."""
         self._online_params = [*self.actor.parameters(), *self.critic.parameters()]
         self._target_params = [*self.actor_target.parameters(), *self.critic_target.parameters()]
-        self._actor_params = list(self.actor.parameters())
         self._online_bn_stats = [*running_statistics(self.actor), *running_statistics(self.critic)]
         self._target_bn_stats = [*running_statistics(self.actor_target), *running_statistics(self.critic_target)]
         if self.target_bn_stats == "average":  # soft-updated in the same call as the weights
@@ -503,10 +515,11 @@ class PaperDDPG(TD3):
     def _sample_action(
         self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """SB3's exploratory action; with ``random_action_eps`` each env's action is replaced, with that probability,
-        by a uniformly random one (Andrychowicz et al. 2017, appendix A: epsilon 0.3, OpenAI baselines' ``random_eps``).
+        """The exploratory action mu(s_t) + N_t (``_noisy_policy_action``); with ``random_action_eps`` each env's action
+        is replaced, with that probability, by a uniformly random one (Andrychowicz et al. 2017, appendix A: epsilon 0.3,
+        OpenAI baselines' ``random_eps``).
         """
-        action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
+        action, buffer_action = self._noisy_policy_action(learning_starts, action_noise, n_envs)
         if self.random_action_eps > 0 and isinstance(self.action_space, spaces.Box):
             replace = np.random.random(n_envs) < self.random_action_eps
             if replace.any():
@@ -516,6 +529,85 @@ class PaperDDPG(TD3):
                 buffer_action[replace] = self.policy.scale_action(uniform)[replace]
         return action, buffer_action
 
+    def _noisy_policy_action(
+        self, learning_starts: int, action_noise: ActionNoise | None, n_envs: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """mu(s_t) + N_t, the same actions as SB3's ``predict`` path, in one tensor conversion and one actor call.
+
+        SB3 goes through ``predict`` (mode switch, observation checks and reshapes, ``no_grad``); here the actor runs
+        under ``inference_mode`` and the rest stays in numpy, with SB3's own scale/unscale and clip, in SB3's order.
+        Warm-up, dict observations and SDE take SB3's path.
+        """
+        if self.num_timesteps < learning_starts or not isinstance(self._last_obs, np.ndarray) or self.use_sde:
+            return super()._sample_action(learning_starts, action_noise, n_envs)
+        policy = self.policy
+        if policy.training:  # collect_rollouts has already switched to eval mode: this is predict's switch
+            policy.set_training_mode(False)
+        with th.inference_mode():
+            mu = self.actor(th.as_tensor(self._last_obs, device=self.device)).cpu().numpy()
+        scaled_action = policy.scale_action(policy.unscale_action(mu.reshape((-1, *self.action_space.shape))))
+        if action_noise is not None:
+            scaled_action = np.clip(scaled_action + action_noise(), -1, 1)
+        return policy.unscale_action(scaled_action), scaled_action
+
+    def _adam_step(self, optimizer: th.optim.Optimizer) -> AdamStep:
+        """The one-call Adam step of ``optimizer``, cached while the optimizer object stays the same."""
+        steps = self.__dict__.setdefault("_adam_steps", {})
+        if id(optimizer) not in steps or steps[id(optimizer)].optimizer is not optimizer:
+            steps[id(optimizer)] = AdamStep(optimizer)
+        return steps[id(optimizer)]
+
+    def _gradient_step(self, data: ReplayBufferSamples, critic_step: Callable, actor_step: Callable) -> th.Tensor:
+        """The inner loop of Algorithm 1 on one minibatch; returns (critic loss, actor loss, mean Q).
+
+        ``critic_step(loss)`` and ``actor_step(loss)`` are Adam steps on that loss (``optim.AdamStep``, or the
+        traceable ``compiled.GraphAdamStep`` when the whole step is compiled).
+        """
+        discounts = data.discounts if data.discounts is not None else self.gamma
+
+        # Set y_i = r_i + gamma * Q'(s_i+1, mu'(s_i+1)); the targets' BN uses ``bn_stats_for_y`` (running)
+        with th.no_grad():
+            next_q = self.critic_target.q1_forward(data.next_observations, self.actor_target(data.next_observations))
+            y = data.rewards + (1 - data.dones) * discounts * next_q
+
+        # Update the critic by minimizing L = 1/N sum_i (y_i - Q(s_i, a_i))^2 (L2 on its weights via Adam)
+        q = self.critic.q1_forward(data.observations, data.actions)
+        critic_loss = F.mse_loss(q, y)
+        critic_step(critic_loss)
+
+        # Update the actor with the sampled policy gradient: grad of 1/N sum_i Q(s_i, mu(s_i)).
+        # The critic's BN uses ``bn_stats_for_policy_gradient`` here (running statistics by default, as CrossQ)
+        # and leaves its running statistics alone, so they move once per step.
+        self.critic.set_bn_statistics(self.bn_stats_for_policy_gradient)
+        actions_pi = self.actor(data.observations)
+        actor_loss = -self.critic.q_for_policy_gradient(data.observations, actions_pi).mean()
+        if self.actor_action_l2 > 0:  # not in the DDPG paper: the HER paper's action penalty
+            actor_loss = actor_loss + self.actor_action_penalty(actions_pi)
+        self.critic.set_bn_statistics("train")
+        actor_step(actor_loss)  # gradients for the actor's parameters only, not the critic's
+
+        # Update the target networks: theta' <- tau * theta + (1 - tau) * theta', BN running statistics included
+        # ("average"). The integer batch counters are left alone: a target never normalizes in train mode.
+        with th.no_grad():
+            th._foreach_lerp_(self._target_params, self._online_params, self.tau)
+            if self.target_bn_stats == "copy" and self._online_bn_stats:
+                th._foreach_copy_(self._target_bn_stats, self._online_bn_stats)
+
+        return th.stack([critic_loss.detach(), actor_loss.detach(), q.detach().mean()])
+
+    def _compiled_step(self) -> CompiledUpdate:
+        """``_gradient_step`` compiled into one graph (``compile_update``), built at the first update."""
+        compiled = self.__dict__.get("_compiled_update")
+        if compiled is None or compiled.optimizers != (self.critic.optimizer, self.actor.optimizer):
+            compiled = CompiledUpdate(
+                self._gradient_step,
+                self.critic.optimizer,
+                self.actor.optimizer,
+                cpp_wrapper=self.compile_update == "cpp_wrapper",
+            )
+            self._compiled_update = compiled
+        return compiled
+
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """Algorithm 1 of the paper, ``gradient_steps`` times."""
         assert self.replay_buffer is not None
@@ -524,46 +616,17 @@ class PaperDDPG(TD3):
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
+        critic_step, actor_step = self._adam_step(self.critic.optimizer), self._adam_step(self.actor.optimizer)
+        compiled = self._compiled_step() if self.compile_update else None
         stats = []  # (critic loss, actor loss, mean Q) per step, read back once: no device sync per step
         for _ in range(gradient_steps):
             self._n_updates += 1
             # Sample a random minibatch of N transitions (s_i, a_i, r_i, s_i+1) from R
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = data.discounts if data.discounts is not None else self.gamma
-
-            # Set y_i = r_i + gamma * Q'(s_i+1, mu'(s_i+1)); the targets' BN uses ``bn_stats_for_y`` (running)
-            with th.no_grad():
-                next_q = self.critic_target.q1_forward(data.next_observations, self.actor_target(data.next_observations))
-                y = data.rewards + (1 - data.dones) * discounts * next_q
-
-            # Update the critic by minimizing L = 1/N sum_i (y_i - Q(s_i, a_i))^2 (L2 on its weights via Adam)
-            q = self.critic.q1_forward(data.observations, data.actions)
-            critic_loss = F.mse_loss(q, y)
-            self.critic.optimizer.zero_grad(set_to_none=True)
-            critic_loss.backward()
-            self.critic.optimizer.step()
-
-            # Update the actor with the sampled policy gradient: grad of 1/N sum_i Q(s_i, mu(s_i)).
-            # The critic's BN uses ``bn_stats_for_policy_gradient`` here (running statistics by default, as CrossQ)
-            # and leaves its running statistics alone, so they move once per step.
-            self.critic.set_bn_statistics(self.bn_stats_for_policy_gradient)
-            actions_pi = self.actor(data.observations)
-            actor_loss = -self.critic.q_for_policy_gradient(data.observations, actions_pi).mean()
-            if self.actor_action_l2 > 0:  # not in the DDPG paper: the HER paper's action penalty
-                actor_loss = actor_loss + self.actor_action_penalty(actions_pi)
-            self.critic.set_bn_statistics("train")
-            self.actor.optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward(inputs=self._actor_params)  # no gradients for the critic's weights
-            self.actor.optimizer.step()
-
-            # Update the target networks: theta' <- tau * theta + (1 - tau) * theta', BN running statistics included
-            # ("average"). The integer batch counters are left alone: a target never normalizes in train mode.
-            with th.no_grad():
-                th._foreach_lerp_(self._target_params, self._online_params, self.tau)
-                if self.target_bn_stats == "copy" and self._online_bn_stats:
-                    th._foreach_copy_(self._target_bn_stats, self._online_bn_stats)
-
-            stats.append(th.stack([critic_loss.detach(), actor_loss.detach(), q.detach().mean()]))
+            if compiled is not None and compiled.ready():  # the same step as one graph (compiled.py)
+                stats.append(compiled(data))
+            else:
+                stats.append(self._gradient_step(data, critic_step, actor_step))
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         critic_loss_mean, actor_loss_mean, q_mean = th.stack(stats).mean(dim=0).tolist()
@@ -590,5 +653,12 @@ class PaperDDPG(TD3):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        derived = ["_online_params", "_target_params", "_actor_params", "_online_bn_stats", "_target_bn_stats"]
+        derived = [
+            "_adam_steps",
+            "_compiled_update",
+            "_online_params",
+            "_target_params",
+            "_online_bn_stats",
+            "_target_bn_stats",
+        ]
         return super()._excluded_save_params() + derived

@@ -1,0 +1,85 @@
+"""A replay buffer that samples with one torch gather per field: SB3's ``ReplayBuffer`` with float32 observations.
+
+SB3's ``ReplayBuffer`` keeps observations in the observation space's dtype (float64 for MuJoCo) and samples with
+numpy fancy indexing followed by a ``th.tensor`` copy per field; the networks then cast the float64 batch to float32
+at every forward pass. This subclass keeps everything else of SB3's buffer (``add``, the index sampling and its
+random draws, ``optimize_memory_usage``, timeouts, pickling for ``save_replay_buffer``), and changes two things:
+- float64 observations are stored as float32 (the value the networks would have cast them to), which halves
+  HalfCheetah-v5's buffer;
+- ``_get_samples`` gathers each field with ``torch.index_select`` from a tensor that shares the numpy storage.
+The batch is the one SB3's buffer gives for the same random state, cast to float32 as the networks cast it. With a
+VecNormalize env (``env`` passed to ``sample``), it takes SB3's numpy path on the float32 observations.
+"""
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.vec_env import VecNormalize
+
+
+class Float32ReplayBuffer(ReplayBuffer):
+    """SB3's ReplayBuffer with float64 observations stored as float32 and torch-side sampling (same arguments)."""
+
+    _TENSOR_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Box,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+    ) -> None:
+        if not isinstance(observation_space, spaces.Box):
+            raise ValueError(f"Float32ReplayBuffer needs a Box observation space, got {observation_space}")
+        if observation_space.dtype == np.float64:  # the buffer's arrays take the space's dtype
+            low, high = (bound.astype(np.float32) for bound in (observation_space.low, observation_space.high))
+            observation_space = spaces.Box(low, high, observation_space.shape, dtype=np.float32)
+        super().__init__(
+            buffer_size, observation_space, action_space, device, n_envs, optimize_memory_usage, handle_timeout_termination
+        )
+        self._make_views()
+
+    def _make_views(self) -> None:
+        """(buffer_size * n_envs, ...) tensors sharing memory with the numpy arrays that ``add`` writes."""
+        self._views = {
+            name: th.from_numpy(getattr(self, name)).reshape(self.buffer_size * self.n_envs, -1)
+            for name in self._TENSOR_FIELDS
+            if hasattr(self, name)
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_views"]  # rebuilt on load from the numpy arrays, so the two keep sharing memory
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        if env is not None:
+            return super()._get_samples(batch_inds, env)
+        env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))  # SB3's draw, in SB3's order
+        rows = th.from_numpy(batch_inds * self.n_envs + env_indices)
+        v = self._views
+        if self.optimize_memory_usage:
+            next_rows = th.from_numpy((batch_inds + 1) % self.buffer_size * self.n_envs + env_indices)
+            next_obs = v["observations"].index_select(0, next_rows)
+        else:
+            next_obs = v["next_observations"].index_select(0, rows)
+        obs_shape = (-1, *self.obs_shape)
+        data = (
+            v["observations"].index_select(0, rows).reshape(obs_shape),
+            v["actions"].index_select(0, rows),
+            next_obs.reshape(obs_shape),
+            v["dones"].index_select(0, rows) * (1 - v["timeouts"].index_select(0, rows)),
+            v["rewards"].index_select(0, rows),
+        )
+        return ReplayBufferSamples(*(x.to(self.device) for x in data))

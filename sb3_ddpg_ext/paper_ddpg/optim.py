@@ -1,0 +1,82 @@
+"""One gradient step of a ``torch.optim.Adam(fused=True)`` without the Python around ``Optimizer.step``.
+
+``loss.backward()`` + ``Optimizer.step()`` + ``zero_grad()`` spend, at the paper's network sizes, about as long in
+Python (hooks, the profiler scope, ``_init_group``'s per-parameter checks, tensor grouping, ``.grad`` bookkeeping)
+as in the fused Adam kernel. :class:`AdamStep` takes the gradients with ``torch.autograd.grad`` and calls the same
+kernel as ``Adam._fused_adam`` (``torch._foreach_add_`` on the step counters, then ``torch._fused_adam_``) on the
+optimizer's own state, so ``state_dict``/``load_state_dict`` and learning-rate schedules work as before and the
+result is the same to the bit. Any other optimizer, option or a first step (no state yet) goes through
+``Optimizer.step``. Optimizer step hooks are not called on the lean path.
+"""
+
+import torch as th
+
+
+def lean_step_supported(optimizer: th.optim.Optimizer) -> bool:
+    """Plain fused Adam on one device: the case :class:`AdamStep` reproduces exactly."""
+    return type(optimizer) is th.optim.Adam and all(
+        g["fused"]
+        and not (g["amsgrad"] or g["maximize"] or g["differentiable"] or g["capturable"] or g["decoupled_weight_decay"])
+        and not isinstance(g["lr"], th.Tensor)
+        for g in optimizer.param_groups
+    )
+
+
+class AdamStep:
+    """``optimizer.zero_grad(); loss.backward(inputs=params); optimizer.step()`` as one call, same result."""
+
+    def __init__(self, optimizer: th.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.lean = lean_step_supported(optimizer)
+        self._state_lists: list[tuple[list, list, list]] | None = None
+        self._state_owner: object = None
+
+    def _states(self) -> list[tuple[list, list, list]] | None:
+        """Per group: (exp_avgs, exp_avg_sqs, steps) of the optimizer's state, or None before its first step."""
+        state = self.optimizer.state
+        if self._state_owner is not state or self._state_lists is None:  # load_state_dict replaces ``state``
+            if any(p not in state for p in self.params):
+                return None
+            self._state_lists = [
+                tuple([state[p][key] for p in g["params"]] for key in ("exp_avg", "exp_avg_sq", "step"))  # type: ignore[misc]
+                for g in self.optimizer.param_groups
+            ]
+            self._state_owner = state
+        return self._state_lists
+
+    def __call__(self, loss: th.Tensor) -> None:
+        states = self._states() if self.lean else None
+        if states is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward(inputs=self.params)
+            self.optimizer.step()
+            return
+        grads = th.autograd.grad(loss, self.params, allow_unused=True)
+        if any(g is None for g in grads):  # Adam skips parameters without a gradient: leave that to Optimizer.step
+            for p, g in zip(self.params, grads, strict=True):
+                p.grad = g
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            return
+        i = 0
+        for group, (exp_avgs, exp_avg_sqs, steps) in zip(self.optimizer.param_groups, states, strict=True):
+            n = len(group["params"])
+            beta1, beta2 = group["betas"]
+            th._foreach_add_(steps, 1)
+            th._fused_adam_(
+                group["params"],
+                list(grads[i : i + n]),
+                exp_avgs,
+                exp_avg_sqs,
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+            )
+            i += n
