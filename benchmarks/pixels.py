@@ -109,7 +109,7 @@ def report(task: str, results: Path, out: Path) -> None:
         print(f"| {config_dir.name} | {len(runs)} | {final} | {best} | {wall} |")
     ax.set_xlabel("simulator steps")
     ax.set_ylabel("deterministic evaluation return")
-    ax.set_title(f"PaperDDPG on {task}: pixels vs low-dimensional (mean, min-max over seeds)")
+    ax.set_title(f"PaperDDPG on {task}: pixels vs low-dim (mean; band: min-max of seeds)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=100)

@@ -239,7 +239,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
     except UserError as e:
-        if args.pixels or "space" not in str(e):
+        if args.pixels or "observation" not in str(e):
             raise
         raise UserError(f"{e} (a model trained with --pixels needs --pixels here too)") from e
     result = evaluate_episodes(model, env, args.episodes)
