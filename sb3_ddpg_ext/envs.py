@@ -6,12 +6,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, SupportsFloat
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.wrappers import AddRenderObservation, FrameStackObservation, TransformObservation
+from gymnasium.wrappers import AddRenderObservation, FrameStackObservation, RepeatAction, TransformObservation
 from PIL import Image
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.preprocessing import is_image_space
@@ -150,32 +150,6 @@ def use_headless_rendering() -> None:
 use_headless_rendering()  # at import: rl-zoo3 makes its envs before any pixel wrapper of ours runs
 
 
-class ActionRepeat(gym.Wrapper):
-    """Each agent action is applied ``repeat`` times (section 4); the rewards are summed.
-
-    The sub-steps stop at the first termination or truncation, so an episode ends where the underlying env ends it. A
-    ``TimeLimit`` inside this wrapper counts simulator steps: Pendulum-v1's 200-step limit is 200 simulator steps, 67
-    agent steps, and the episode return sums the same 200 rewards as the low-dimensional agent's. gymnasium 1.x has no
-    generic action repeat (``AtariPreprocessing``'s frame skip is Atari-only) and SB3's ``MaxAndSkipEnv`` max-pools the
-    last two frames, which the paper does not do.
-    """
-
-    def __init__(self, env: gym.Env, repeat: int = PIXEL_ACTION_REPEAT) -> None:
-        if repeat < 1:
-            raise ValueError(f"action repeat must be >= 1, got {repeat}")
-        super().__init__(env)
-        self.repeat = repeat
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        total = 0.0
-        for _ in range(self.repeat):
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            total += float(reward)
-            if terminated or truncated:
-                break
-        return obs, total, terminated, truncated, info
-
-
 def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
     """An (H, W, 3) uint8 render downsampled to (size, size, 3) by area averaging (PIL's box filter, OpenCV's INTER_AREA).
 
@@ -212,7 +186,9 @@ def pixel_wrapper(
     env = FrameStackObservation(env, n_frames)
     stacked = spaces.Box(0, 255, (3 * n_frames, size, size), np.uint8)
     env = TransformObservation(env, frames_to_channels, stacked)
-    return ActionRepeat(env, action_repeat) if action_repeat > 1 else env
+    # Section 4's action repeat: gymnasium's RepeatAction sums the rewards and stops at the first termination or
+    # truncation, so a TimeLimit inside it counts simulator steps (Pendulum-v1: 200 simulator, 67 agent steps).
+    return RepeatAction(env, action_repeat) if action_repeat > 1 else env
 
 
 def pixel_env_kwargs(env_id: str, size: int = PIXEL_SIZE) -> dict[str, Any]:
