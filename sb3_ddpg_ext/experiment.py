@@ -2,6 +2,7 @@
 
 Every check of a user's names and values lives here: ``KEY=VALUE`` parsing, names (did-you-mean), types against the
 constructor's annotations, the documented short forms of object arguments, run folders, and saved models.
+Why ~420 lines: one home for every check of user input, so the CLI, the zoo glue and tuning give the same answer.
 """
 
 import ast

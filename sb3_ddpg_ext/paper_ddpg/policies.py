@@ -1,7 +1,7 @@
 """Actor, critic and policies of DDPG as specified in Lillicrap et al. (2015), supplementary section 7.
 
 One module for the networks, as sb3-contrib's ``policies.py`` files (~550 lines): init rules, actor, critic, the
-pixel encoder and the policy aliases read together, in the order the paper describes them.
+pixel encoder, the normalization layers and the policy aliases read together, in the order the paper describes them.
 """
 
 import math
