@@ -318,11 +318,6 @@ def load_model(path: Path, env: VecEnv | None = None, seed: int | None = None, *
     return model
 
 
-def evaluate(model: PaperDDPG, env: VecEnv, n_episodes: int) -> np.ndarray:
-    """Noise-free returns of ``n_episodes`` episodes (SB3's ``evaluate_policy``, deterministic)."""
-    return evaluate_episodes(model, env, n_episodes).returns
-
-
 # --- run folders ------------------------------------------------------------------------------------------------
 
 
