@@ -120,10 +120,26 @@ CONFIGS: dict[str, Callable] = {
     # Batch-norm stability candidates (docs/fidelity.md), each one change from "paper".
     "bn-actor-only": paper(policy_kwargs=dict(critic_batch_norm=False)),
     "bn-batch-stats": paper(bn_stats_for_y="batch", bn_stats_for_policy_gradient="batch"),
+    "bn-batch-stats-y": paper(bn_stats_for_y="batch"),
+    "bn-batch-stats-pg": paper(bn_stats_for_policy_gradient="batch"),
     "batch-renorm": paper(policy_kwargs=dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5_000))),
     "paper-no-l2": paper(critic_weight_decay=0.0),
     # The earlier behaviour, for comparison: L2 on every critic parameter and target BN statistics copied.
     "paper-before-issue9": paper(critic_l2_on="all", target_bn_stats="copy"),
+}
+
+
+DESCRIPTIONS: dict[str, str] = {
+    "paper": "`PaperDDPG` at the paper's settings (defaults: L2 on the critic's weights, target BN statistics averaged)",
+    "paper-no-bn": "`PaperDDPG`, `policy_kwargs=dict(batch_norm=False)`",
+    "zoo-ddpg": "SB3's `DDPG` with rl-zoo3's `hyperparams/ddpg.yml` entry (each task section lists it)",
+    "bn-actor-only": "`PaperDDPG`, `policy_kwargs=dict(critic_batch_norm=False)`",
+    "bn-batch-stats": '`PaperDDPG`, `bn_stats_for_y="batch"`, `bn_stats_for_policy_gradient="batch"`',
+    "bn-batch-stats-y": '`PaperDDPG`, `bn_stats_for_y="batch"`',
+    "bn-batch-stats-pg": '`PaperDDPG`, `bn_stats_for_policy_gradient="batch"`',
+    "batch-renorm": '`PaperDDPG`, `policy_kwargs=dict(norm_layer="batch_renorm")`, warm-up 5,000 steps',
+    "paper-no-l2": "`PaperDDPG`, `critic_weight_decay=0`",
+    "paper-before-issue9": '`PaperDDPG`, `critic_l2_on="all"`, `target_bn_stats="copy"`',
 }
 
 
@@ -227,7 +243,10 @@ def iqm_ci(scores: np.ndarray, reps: int) -> tuple[float, float, float]:
     from rliable import metrics
 
     point, ci = rly.get_interval_estimates(
-        {"x": scores.reshape(-1, 1)}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+        {"x": scores.reshape(-1, 1)},
+        lambda x: np.array([metrics.aggregate_iqm(x)]),
+        reps=reps,
+        random_state=np.random.RandomState(0),  # the same CSVs give the same report
     )
     return float(point["x"][0]), float(ci["x"][0][0]), float(ci["x"][1][0])
 
@@ -294,11 +313,18 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
 
 
 def report(
-    results: Path, out: Path, reps: int, budget: dict[str, int], commands: list[str], title: str = "Reproduction report"
+    results: Path,
+    out: Path,
+    reps: int,
+    budget: dict[str, int],
+    commands: list[str],
+    title: str = "Reproduction report",
+    notes: Path | None = None,
 ) -> str:
     """Markdown with one section per task: table of final and best scores, curves, performance profile, anchors."""
     data = load_runs(results)
     out.parent.mkdir(parents=True, exist_ok=True)
+    present = sorted({config for configs in data.values() for config in configs})
     lines = [
         f"# {title}",
         "",
@@ -307,6 +333,10 @@ def report(
         "fixed interval (each section gives it), one run per seed, one torch thread per run. IQM and 95% stratified-"
         f"bootstrap CIs by rliable ({reps} resamples). *final* is the return at the last evaluation every seed has "
         "reached; *best* is each seed's best evaluation (the TD3 paper's max average return), then aggregated.",
+        "",
+        "Configurations:",
+        "",
+        *[f"- `{c}`: {DESCRIPTIONS.get(c, 'see `CONFIGS` in `benchmarks/reproduce.py`')}" for c in present],
         "",
     ]
     for task, configs in data.items():
@@ -342,11 +372,16 @@ def report(
         for anchor in ANCHORS.get(task, []):
             short = f" Our budget ({task_budget:,}) is short of it." if task_budget < anchor.steps else ""
             lines.append(f"- Anchor: {anchor.label}: {anchor.value:g} at {anchor.steps:,} steps.{short}")
+        if "zoo-ddpg" in configs:
+            hp = {k: v for k, v in zoo_ddpg_hyperparams(task).items() if k != "n_timesteps"}
+            lines.append(f"- `zoo-ddpg` here: {', '.join(f'{k}={v}' for k, v in hp.items())}.")
         if task.endswith("-v5") and ANCHORS.get(task):
             lines.append("- The TD3 paper's numbers are on Gym's MuJoCo v1 tasks; these runs use Gymnasium's v5.")
         lines.append("")
     if not data:
         lines += [f"No evaluation has landed under `{os.path.relpath(results, out.parent)}` yet.", ""]
+    if notes is not None:  # the hand-written reading, kept apart so that regenerating the tables keeps it
+        lines += [notes.read_text().rstrip(), ""]
     if commands:
         lines += ["## Commands", "", "```", *commands, "```", ""]
     text = "\n".join(lines)
@@ -374,6 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     rep_p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     rep_p.add_argument("--command", action="append", default=[], help="a command line to list in the report")
     rep_p.add_argument("--title", default="Reproduction report")
+    rep_p.add_argument("--notes", type=Path, default=None, help="a markdown file appended as the report's reading")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -385,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
         run_campaign(runs, args.jobs)
     else:
         budget = {k: int(v) for k, v in (item.split("=") for item in args.budget)}
-        print(report(args.results, args.out, args.reps, budget, args.command, args.title))
+        print(report(args.results, args.out, args.reps, budget, args.command, args.title, args.notes))
 
 
 if __name__ == "__main__":

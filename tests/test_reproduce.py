@@ -63,6 +63,13 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is short of it." in text
     assert (out.parent / "reproduction_Pendulum-v1.png").stat().st_size > 10_000
     assert out.read_text() == text
+    assert "- `paper`: `PaperDDPG` at the paper's settings" in text
+
+    # Seeded bootstrap: regenerating from the same CSVs gives the same CIs; the hand-written reading is kept.
+    notes = tmp_path / "notes.md"
+    notes.write_text("## Reading\n\nWhat the evidence shows.\n")
+    again = reproduce.report(tmp_path / "results", out, reps=100, budget={}, commands=[], notes=notes)
+    assert again.startswith(text.split("## Commands")[0]) and again.rstrip().endswith("What the evidence shows.")
 
 
 def test_zoo_ddpg_reads_rl_zoo3_hyperparameters(reproduce) -> None:
