@@ -21,8 +21,9 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from multiprocessing import get_context
@@ -112,34 +113,40 @@ def paper(**kwargs: Any) -> Callable:
     return make
 
 
+# rllab's reading of the BN statistics in the update passes, this package's default before issue 9.
+RUNNING_STATS = dict(bn_stats_for_y="running", bn_stats_for_policy_gradient="running")
+
 CONFIGS: dict[str, Callable] = {
-    # PaperDDPG at the paper's settings (with the corrected L2 and target-BN defaults).
+    # PaperDDPG at the paper's settings (the defaults).
     "paper": paper(),
     "paper-no-bn": paper(policy_kwargs=dict(batch_norm=False)),
     "zoo-ddpg": make_zoo_ddpg,
-    # Batch-norm stability candidates (docs/fidelity.md), each one change from "paper".
-    "bn-actor-only": paper(policy_kwargs=dict(critic_batch_norm=False)),
-    "bn-batch-stats": paper(bn_stats_for_y="batch", bn_stats_for_policy_gradient="batch"),
-    "bn-batch-stats-y": paper(bn_stats_for_y="batch"),
-    "bn-batch-stats-pg": paper(bn_stats_for_policy_gradient="batch"),
-    "batch-renorm": paper(policy_kwargs=dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5_000))),
-    "paper-no-l2": paper(critic_weight_decay=0.0),
-    # The earlier behaviour, for comparison: L2 on every critic parameter and target BN statistics copied.
-    "paper-before-issue9": paper(critic_l2_on="all", target_bn_stats="copy"),
+    "paper-running-stats": paper(**RUNNING_STATS),
+    # Batch-norm stability candidates (docs/bn_stability.md), each one change from "paper-running-stats".
+    "bn-actor-only": paper(**RUNNING_STATS, policy_kwargs=dict(critic_batch_norm=False)),
+    "bn-batch-stats": paper(bn_stats_for_y="batch", bn_stats_for_policy_gradient="batch"),  # = "paper"
+    "bn-batch-stats-y": paper(bn_stats_for_y="batch", bn_stats_for_policy_gradient="running"),
+    "batch-renorm": paper(
+        **RUNNING_STATS, policy_kwargs=dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5_000))
+    ),
+    "running-stats-no-l2": paper(**RUNNING_STATS, critic_weight_decay=0.0),
+    # The behaviour before issue 9: L2 on every critic parameter, target BN statistics copied, running statistics.
+    "paper-before-issue9": paper(**RUNNING_STATS, critic_l2_on="all", target_bn_stats="copy"),
 }
 
-
 DESCRIPTIONS: dict[str, str] = {
-    "paper": "`PaperDDPG` at the paper's settings (defaults: L2 on the critic's weights, target BN statistics averaged)",
+    "paper": "`PaperDDPG()` at the paper's settings (the defaults: batch statistics in every update pass, L2 on the "
+    "critic's weights, target BN statistics averaged)",
     "paper-no-bn": "`PaperDDPG`, `policy_kwargs=dict(batch_norm=False)`",
     "zoo-ddpg": "SB3's `DDPG` with rl-zoo3's `hyperparams/ddpg.yml` entry (each task section lists it)",
-    "bn-actor-only": "`PaperDDPG`, `policy_kwargs=dict(critic_batch_norm=False)`",
-    "bn-batch-stats": '`PaperDDPG`, `bn_stats_for_y="batch"`, `bn_stats_for_policy_gradient="batch"`',
-    "bn-batch-stats-y": '`PaperDDPG`, `bn_stats_for_y="batch"`',
-    "bn-batch-stats-pg": '`PaperDDPG`, `bn_stats_for_policy_gradient="batch"`',
-    "batch-renorm": '`PaperDDPG`, `policy_kwargs=dict(norm_layer="batch_renorm")`, warm-up 5,000 steps',
-    "paper-no-l2": "`PaperDDPG`, `critic_weight_decay=0`",
-    "paper-before-issue9": '`PaperDDPG`, `critic_l2_on="all"`, `target_bn_stats="copy"`',
+    "paper-running-stats": '`PaperDDPG`, `bn_stats_for_y="running"`, `bn_stats_for_policy_gradient="running"` '
+    "(rllab's reading; the default before issue 9)",
+    "bn-actor-only": "`paper-running-stats` with `policy_kwargs=dict(critic_batch_norm=False)`",
+    "bn-batch-stats": '`bn_stats_for_y="batch"`, `bn_stats_for_policy_gradient="batch"` (now the defaults: = `paper`)',
+    "bn-batch-stats-y": '`paper-running-stats` with `bn_stats_for_y="batch"`',
+    "batch-renorm": '`paper-running-stats` with `policy_kwargs=dict(norm_layer="batch_renorm")`, warm-up 5,000 steps',
+    "running-stats-no-l2": "`paper-running-stats` with `critic_weight_decay=0`",
+    "paper-before-issue9": '`paper-running-stats` with `critic_l2_on="all"`, `target_bn_stats="copy"`',
 }
 
 
@@ -237,17 +244,27 @@ def load_runs(results: Path) -> dict[str, dict[str, dict[int, np.ndarray]]]:
     return data
 
 
+@contextmanager
+def seeded_numpy(seed: int = 0) -> Iterator[None]:
+    """numpy's global generator seeded, then restored: rliable 1.2 draws its bootstrap resamples from it (its
+    ``random_state`` argument does not reach them), and the same CSVs must give the same report."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def iqm_ci(scores: np.ndarray, reps: int) -> tuple[float, float, float]:
     """IQM over runs and its 95% stratified-bootstrap CI (rliable); ``scores`` has one value per run."""
     from rliable import library as rly
     from rliable import metrics
 
-    point, ci = rly.get_interval_estimates(
-        {"x": scores.reshape(-1, 1)},
-        lambda x: np.array([metrics.aggregate_iqm(x)]),
-        reps=reps,
-        random_state=np.random.RandomState(0),  # the same CSVs give the same report
-    )
+    with seeded_numpy():
+        point, ci = rly.get_interval_estimates(
+            {"x": scores.reshape(-1, 1)}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+        )
     return float(point["x"][0]), float(ci["x"][0][0]), float(ci["x"][1][0])
 
 
@@ -300,7 +317,8 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
     finite = np.concatenate([v[np.isfinite(v)] for v in scores.values()])
     lo, hi = finite.min(), finite.max()
     taus = np.linspace(lo, hi, 101)
-    profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=200)
+    with seeded_numpy():
+        profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=200)
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax_profile,
                                          colors=colors, xlabel=r"final return $\tau$", labelsize="medium")  # fmt: skip
     ax_profile.set_title("performance profile of the final return (fraction of runs above tau)", fontsize="medium")

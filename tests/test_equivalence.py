@@ -31,14 +31,28 @@ def reference_updates(
     optimizer_states: dict[str, dict],
     critic_l2_on: str,
     target_bn_stats: str,
+    bn_statistics: str,
     weight_decay: float = 1e-2,
 ) -> None:
     """Algorithm 1 written plainly: per-tensor Adam, full backward, per-tensor Polyak loop, module.train/eval.
 
     The critic's L2 applies to its Linear weights ("weights") or to every parameter ("all"); the targets' BN running
-    statistics are soft-updated like the weights ("average") or copied ("copy"). The optimizers start from
-    ``optimizer_states``, the model's Adam moments, so that both paths take the same steps.
+    statistics are soft-updated like the weights ("average") or copied ("copy"). y and the actor's loss use the
+    batch's BN statistics ("batch": train mode, running statistics restored afterwards) or the running ones
+    ("running": eval mode). The optimizers start from ``optimizer_states``, the model's Adam moments, so that both
+    paths take the same steps.
     """
+
+    def update_pass(net: nn.Module, *inputs: th.Tensor) -> th.Tensor:
+        """Q or mu outside the critic's own loss: eval mode for "running"; for "batch", a train-mode copy of ``net``
+        (the minibatch's statistics), so that the running statistics of ``net`` stay as they were."""
+        if bn_statistics == "batch":
+            return copy.deepcopy(net).train()(*inputs)
+        net.eval()
+        out = net(*inputs)
+        net.train()
+        return out
+
     critic_weights = [m.weight for m in policy.critic.modules() if isinstance(m, nn.Linear)]
     others = [p for p in policy.critic.parameters() if all(p is not w for w in critic_weights)]
     if critic_l2_on == "weights":
@@ -55,19 +69,16 @@ def reference_updates(
 
     policy.actor.train()
     policy.critic.train()
-    policy.actor_target.eval()
-    policy.critic_target.eval()
     for batch in batches:
         with th.no_grad():
-            next_q = policy.critic_target(batch.next_observations, policy.actor_target(batch.next_observations))[0]
+            next_actions = update_pass(policy.actor_target, batch.next_observations)
+            next_q = update_pass(policy.critic_target, batch.next_observations, next_actions)[0]
             y = batch.rewards + (1 - batch.dones) * gamma * next_q
         critic_loss = F.mse_loss(policy.critic(batch.observations, batch.actions)[0], y)
         critic_opt.zero_grad()
         critic_loss.backward()
         critic_opt.step()
-        policy.critic.eval()
-        actor_loss = -policy.critic(batch.observations, policy.actor(batch.observations))[0].mean()
-        policy.critic.train()
+        actor_loss = -update_pass(policy.critic, batch.observations, policy.actor(batch.observations))[0].mean()
         actor_opt.zero_grad()
         actor_loss.backward()
         actor_opt.step()
@@ -87,16 +98,17 @@ def as_float64(batch):
 
 
 @pytest.mark.parametrize(
-    ("batch_norm", "critic_l2_on", "target_bn_stats", "compile_update"),
+    ("batch_norm", "critic_l2_on", "target_bn_stats", "bn_statistics", "compile_update"),
     [
-        (True, "weights", "average", False),
-        (True, "all", "copy", False),
-        (False, "weights", "average", False),
-        pytest.param(True, "weights", "average", True, marks=needs_compiler),
+        (True, "weights", "average", "batch", False),  # the defaults
+        (True, "weights", "average", "running", False),
+        (True, "all", "copy", "running", False),  # the behaviour before issue 9
+        (False, "weights", "average", "batch", False),
+        pytest.param(True, "weights", "average", "batch", True, marks=needs_compiler),
     ],
 )
 def test_fast_update_equals_reference(
-    batch_norm: bool, critic_l2_on: str, target_bn_stats: str, compile_update: bool, monkeypatch
+    batch_norm: bool, critic_l2_on: str, target_bn_stats: str, bn_statistics: str, compile_update: bool, monkeypatch
 ) -> None:
     model = PaperDDPG(
         "MlpPolicy",
@@ -106,6 +118,8 @@ def test_fast_update_equals_reference(
         seed=0,
         critic_l2_on=critic_l2_on,
         target_bn_stats=target_bn_stats,
+        bn_stats_for_y=bn_statistics,
+        bn_stats_for_policy_gradient=bn_statistics,
         policy_kwargs=dict(batch_norm=batch_norm),
         compile_update=compile_update,
     )
@@ -136,7 +150,9 @@ def test_fast_update_equals_reference(
     else:  # every Adam step took AdamStep's lean path (same kernel as Optimizer.step, without its wrapper)
         assert all(step.lean and step._states() is not None for step in model._adam_steps.values())
 
-    reference_updates(reference, batches, model.gamma, model.tau, optimizer_states, critic_l2_on, target_bn_stats)
+    reference_updates(
+        reference, batches, model.gamma, model.tau, optimizer_states, critic_l2_on, target_bn_stats, bn_statistics
+    )
 
     fast, slow = model.policy.state_dict(), reference.state_dict()
     assert fast.keys() == slow.keys()

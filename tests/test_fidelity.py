@@ -214,38 +214,50 @@ class ModeRecorder(BaseCallback):
         return True
 
 
-def test_batch_norm_modes_per_phase() -> None:
-    model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000)
-    passes: list[tuple[str, bool]] = []
-    model.critic.state_net[0].register_forward_hook(lambda mod, inp, out: passes.append(("critic", mod.training)))
-    model.actor.mu[0].register_forward_hook(lambda mod, inp, out: passes.append(("actor", mod.training)))
-    model.critic_target.state_net[0].register_forward_hook(
-        lambda mod, inp, out: passes.append(("critic_target", mod.training))
-    )
-    model.actor_target.mu[0].register_forward_hook(lambda mod, inp, out: passes.append(("actor_target", mod.training)))
+RUNNING_STATS = dict(bn_stats_for_y="running", bn_stats_for_policy_gradient="running")  # rllab's reading
+
+
+@pytest.mark.parametrize("statistics", ["batch", "running"])
+def test_batch_norm_modes_per_phase(statistics: str) -> None:
+    # Section 3 keeps the running statistics for testing: exploration and evaluation. The
+    # default reads every update pass as training ("batch": the minibatch's statistics); "running" is rllab's code.
+    kwargs = RUNNING_STATS if statistics == "running" else {}
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000, **kwargs)
+    assert (model.bn_stats_for_y, model.bn_stats_for_policy_gradient) == (statistics, statistics)
+    passes: list[tuple[str, bool, bool]] = []  # (network, batch statistics used, running statistics updated)
+
+    def record(name: str):
+        return lambda mod, inp, out: passes.append((name, mod.training, mod.training and mod.track_running_stats))
+
+    model.critic.state_net[0].register_forward_hook(record("critic"))
+    model.actor.mu[0].register_forward_hook(record("actor"))
+    model.critic_target.state_net[0].register_forward_hook(record("critic_target"))
+    model.actor_target.mu[0].register_forward_hook(record("actor_target"))
     model.learn(70, callback=ModeRecorder())  # 64 steps fill one batch, then 7 updates
     n_updates = model._n_updates
     assert n_updates == 7
     # Exploration: the actor acts with running statistics (eval mode) at every env step.
-    acting = [p for p in passes if p[0] == "actor" and not p[1]]
-    assert len(acting) == 70
-    # Each update: targets in eval mode, critic in train mode for its loss, eval mode inside the actor loss.
-    update = [p for p in passes if p not in (("actor", False),)]
-    assert update == n_updates * [
-        ("actor_target", False),
-        ("critic_target", False),
-        ("critic", True),
-        ("actor", True),
-        ("critic", False),
+    assert passes.count(("actor", False, False)) == 70
+    # Each update: y from the targets, the critic's loss (batch statistics, which it tracks), the actor's loss.
+    batch = statistics == "batch"
+    assert [p for p in passes if p != ("actor", False, False)] == n_updates * [
+        ("actor_target", batch, False),
+        ("critic_target", batch, False),
+        ("critic", True, True),
+        ("actor", True, True),
+        ("critic", batch, False),
     ]
-    # The running statistics move once per gradient step, for both networks (not twice for the critic).
+    # The running statistics move once per gradient step, for both networks (not twice for the critic), and the
+    # critic tracks them again after the actor-loss pass.
     for bn in batch_norms(model.critic) + batch_norms(model.actor):
-        assert bn.num_batches_tracked.item() == n_updates
+        assert bn.num_batches_tracked.item() == n_updates and bn.track_running_stats
     # Targets carry their own, tau-averaged running statistics (test_target_bn_stats_are_tau_averaged), and the
-    # target networks never normalized a batch themselves.
+    # target networks never updated statistics themselves.
     for bn, bn_target in zip(batch_norms(model.critic), batch_norms(model.critic_target), strict=True):
         assert not th.equal(bn.running_mean, bn_target.running_mean)
         assert bn_target.num_batches_tracked.item() == 0
+    with pytest.raises(ValueError, match="bn_stats_for_y"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", bn_stats_for_y="eval")
 
 
 def online_and_target_stats(model: PaperDDPG) -> tuple[list[th.Tensor], list[th.Tensor]]:
@@ -259,7 +271,8 @@ def online_and_target_stats(model: PaperDDPG) -> tuple[list[th.Tensor], list[th.
 @pytest.mark.parametrize("policy_kwargs", [{}, {"norm_layer": "batch_renorm"}])
 def test_target_bn_stats_are_tau_averaged(policy_kwargs: dict) -> None:
     # Section 3: the target is a time-delayed copy of its network; rllab soft-updates BN statistics with tau too.
-    model = PaperDDPG("MlpPolicy", "Pendulum-v1", tau=0.1, seed=0, buffer_size=1000, policy_kwargs=policy_kwargs)
+    stats = RUNNING_STATS if policy_kwargs else {}  # BatchRenorm1d normalizes with running statistics only
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", tau=0.1, seed=0, buffer_size=1000, policy_kwargs=policy_kwargs, **stats)
     model.learn(64)  # one batch stored, one update
     online, expected = online_and_target_stats(model)
     assert len(online) == 10  # mean and variance of 3 actor + 2 critic norm layers
@@ -273,7 +286,7 @@ def test_target_bn_stats_are_tau_averaged(policy_kwargs: dict) -> None:
         assert not th.allclose(t, o)  # not the copy
     # target_bn_stats="copy": SB3's TD3 behaviour, the online statistics at every update.
     copy = PaperDDPG("MlpPolicy", "Pendulum-v1", tau=0.1, target_bn_stats="copy", seed=0, buffer_size=1000,
-                     policy_kwargs=policy_kwargs)  # fmt: skip
+                     policy_kwargs=policy_kwargs, **stats)  # fmt: skip
     copy.learn(70)
     for t, o in zip(*reversed(online_and_target_stats(copy)), strict=True):
         assert th.equal(t, o)
@@ -296,7 +309,7 @@ def test_batch_renorm_option() -> None:
     from sb3_contrib.common.torch_layers import BatchRenorm1d
 
     kwargs = dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5))
-    model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=1000, seed=0, policy_kwargs=kwargs)
+    model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=1000, seed=0, policy_kwargs=kwargs, **RUNNING_STATS)
     # Every BatchNorm1d position now holds a BatchRenorm1d, with the paper's placement.
     assert not batch_norms(model.policy)
     for net, sizes in ((model.actor, [17, 400, 300]), (model.critic, [17, 400])):
@@ -308,40 +321,13 @@ def test_batch_renorm_option() -> None:
     for m in model.critic.modules():
         if isinstance(m, BatchRenorm1d):
             assert m.steps.item() == 17  # moved by the critic's loss pass only
-    with pytest.raises(ValueError, match="BatchNorm1d"):
-        PaperDDPG("MlpPolicy", "Pendulum-v1", bn_stats_for_y="batch", policy_kwargs=kwargs)
+    # With the defaults (batch statistics in the updates) the one line names the settings to pass.
+    with pytest.raises(ValueError, match="bn_stats_for_y='running', bn_stats_for_policy_gradient='running'"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=kwargs)
+    with pytest.raises(ValueError, match="pass bn_stats_for_y='running' with it"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=kwargs, bn_stats_for_policy_gradient="running")
     with pytest.raises(ValueError, match="norm_layer"):
         PaperDDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(norm_layer="layer_norm"))
-
-
-def test_bn_statistics_for_y_and_policy_gradient() -> None:
-    # The paper is silent on the statistics for y and dQ/da; "batch" is a candidate remedy, "running" the default.
-    model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000, bn_stats_for_y="batch",
-                      bn_stats_for_policy_gradient="batch")  # fmt: skip
-    passes: list[tuple[str, bool, bool]] = []
-
-    def record(name: str):
-        return lambda mod, inp, out: passes.append((name, mod.training, mod.track_running_stats))
-
-    model.critic.state_net[0].register_forward_hook(record("critic"))
-    model.critic_target.state_net[0].register_forward_hook(record("critic_target"))
-    model.actor_target.mu[0].register_forward_hook(record("actor_target"))
-    model.learn(66)  # 3 updates
-    # Batch statistics (train mode) without a running-statistics update, for y and for the actor-loss pass.
-    assert passes == 3 * [
-        ("actor_target", True, False),
-        ("critic_target", True, False),
-        ("critic", True, True),
-        ("critic", True, False),
-    ]
-    for bn in batch_norms(model.critic):
-        assert bn.num_batches_tracked.item() == 3
-    for bn in batch_norms(model.critic_target):
-        assert bn.num_batches_tracked.item() == 0  # only the soft update moves the target statistics
-    # After the actor-loss pass the critic's BN tracks its statistics again for the next critic update.
-    assert all(bn.track_running_stats for bn in batch_norms(model.critic))
-    with pytest.raises(ValueError, match="bn_stats_for_y"):
-        PaperDDPG("MlpPolicy", "Pendulum-v1", bn_stats_for_y="eval")
 
 
 def test_predict_and_evaluation_do_not_touch_running_stats() -> None:

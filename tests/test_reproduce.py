@@ -63,13 +63,24 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is short of it." in text
     assert (out.parent / "reproduction_Pendulum-v1.png").stat().st_size > 10_000
     assert out.read_text() == text
-    assert "- `paper`: `PaperDDPG` at the paper's settings" in text
+    assert "- `paper`: `PaperDDPG()` at the paper's settings" in text
 
     # Seeded bootstrap: regenerating from the same CSVs gives the same CIs; the hand-written reading is kept.
     notes = tmp_path / "notes.md"
     notes.write_text("## Reading\n\nWhat the evidence shows.\n")
     again = reproduce.report(tmp_path / "results", out, reps=100, budget={}, commands=[], notes=notes)
     assert again.startswith(text.split("## Commands")[0]) and again.rstrip().endswith("What the evidence shows.")
+
+
+def test_bootstrap_is_seeded_and_leaves_numpy_alone(reproduce) -> None:
+    scores = np.array([-810.0, -828.0, -638.0, -226.0, -914.0])  # spread enough that resamples differ between draws
+    np.random.seed(5)
+    expected_next = np.random.rand()
+    np.random.seed(5)
+    first = reproduce.iqm_ci(scores, reps=2000)
+    assert np.random.rand() == expected_next  # the global generator is restored
+    assert reproduce.iqm_ci(scores, reps=2000) == first
+    assert first[1] < first[0] < first[2]
 
 
 def test_zoo_ddpg_reads_rl_zoo3_hyperparameters(reproduce) -> None:

@@ -92,18 +92,24 @@ def test_save_load_keeps_the_fidelity_and_bn_options(tmp_path) -> None:
     from sb3_contrib.common.torch_layers import BatchRenorm1d
 
     model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=500, seed=0, critic_l2_on="all", target_bn_stats="copy",
+                      bn_stats_for_y="running", bn_stats_for_policy_gradient="running",
                       policy_kwargs=dict(critic_batch_norm=False, norm_layer="batch_renorm"))  # fmt: skip
     model.learn(80)
     model.save(tmp_path / "m")
     loaded = PaperDDPG.load(tmp_path / "m")
     assert (loaded.critic_l2_on, loaded.target_bn_stats) == ("all", "copy")
+    assert (loaded.bn_stats_for_y, loaded.bn_stats_for_policy_gradient) == ("running", "running")
+    assert not loaded.actor_target.mu[0].training  # the targets normalize y's batch with running statistics
     assert len(loaded.critic.optimizer.param_groups) == 1  # one group: L2 on every critic parameter
     assert [type(m) for m in loaded.actor.mu if isinstance(m, BatchRenorm1d)] == 3 * [BatchRenorm1d]
     assert not any(isinstance(m, BatchRenorm1d) for m in loaded.critic.modules())
     default = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=500, seed=0)
     default.learn(70)
     default.save(tmp_path / "d")
-    assert [g["weight_decay"] for g in PaperDDPG.load(tmp_path / "d").critic.optimizer.param_groups] == [1e-2, 0.0]
+    loaded = PaperDDPG.load(tmp_path / "d")
+    assert [g["weight_decay"] for g in loaded.critic.optimizer.param_groups] == [1e-2, 0.0]
+    assert (loaded.bn_stats_for_y, loaded.bn_stats_for_policy_gradient) == ("batch", "batch")
+    assert loaded.actor_target.mu[0].training and not loaded.actor_target.mu[0].track_running_stats
 
 
 def test_files_saved_by_0_1_0_load_as_they_were_trained() -> None:
@@ -112,6 +118,8 @@ def test_files_saved_by_0_1_0_load_as_they_were_trained() -> None:
 
     old = PaperDDPG.load(REPO / "tests" / "data" / "paper_ddpg_0.1.0_pendulum.zip")
     assert (old.critic_l2_on, old.target_bn_stats) == ("all", "copy")  # the behaviour it was trained with
+    assert (old.bn_stats_for_y, old.bn_stats_for_policy_gradient) == ("running", "running")
+    assert not old.actor_target.mu[0].training
     assert [g["weight_decay"] for g in old.critic.optimizer.param_groups] == [1e-2]
     action, _ = old.predict(np.array([0.1, 0.2, 0.3], dtype=np.float32), deterministic=True)
     np.testing.assert_allclose(action, [0.0011785], atol=1e-6)  # printed by 0.1.0 when it saved the file

@@ -1,7 +1,8 @@
-"""The critic's batch-vs-running-statistics mismatch after paper-default training on Pendulum-v1 (seed 0).
+"""The critic's batch-vs-running-statistics mismatch after training on Pendulum-v1 (seed 0) with rllab's reading of
+batch norm (running statistics for y and dQ/da, this package's default before issue 9).
 
 Q(s, a) and dQ/da on 1024 replay transitions with the critic's BN on batch statistics (as in its own loss) and on
-running statistics (as for y and the actor gradient by default), and the smallest BN running variances.
+running statistics (as for y and the actor gradient in that reading), and the smallest BN running variances.
 
     python benchmarks/diagnostics/bn_mismatch.py 10000
 """
@@ -16,7 +17,7 @@ from sb3_ddpg_ext import PaperDDPG
 th.set_num_threads(1)
 
 steps = int(sys.argv[1])
-m = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0)
+m = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, bn_stats_for_y="running", bn_stats_for_policy_gradient="running")
 m.learn(steps)
 critic = m.critic
 th.manual_seed(0)

@@ -16,6 +16,8 @@ m = PaperDDPG(
     "MlpPolicy",
     make_vec_env("Pendulum-v1", seed=0),
     seed=0,
+    bn_stats_for_y="running",  # BatchRenorm1d normalizes with running statistics only
+    bn_stats_for_policy_gradient="running",
     policy_kwargs=dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5000)),
 )
 

@@ -107,11 +107,13 @@ class PaperDDPG(TD3):
     :param target_bn_stats: "average" (default): the target networks' BN running statistics are soft-updated with
         tau like every other target parameter (rllab), so each target is a lagged copy of its network (section 3);
         "copy": copied from the online networks at every update (SB3's TD3)
-    :param bn_stats_for_y: statistics the target networks' BN uses to compute y: "running" (default, rllab) or
-        "batch" (the batch of next states; running statistics untouched). The paper is silent
-    :param bn_stats_for_policy_gradient: statistics the critic's BN uses in the actor-loss pass (dQ/da):
-        "running" (default, rllab and CrossQ) or "batch" (the minibatch's, as in the critic's own loss,
-        running statistics untouched). The paper is silent
+    :param bn_stats_for_y: statistics the target networks' BN uses to compute y: "batch" (default: the batch of
+        next states, running statistics untouched) or "running" (rllab's code). Section 3 keeps the running
+        statistics for testing, that is for exploration and evaluation: y is computed in training
+    :param bn_stats_for_policy_gradient: statistics the critic's BN uses in the actor-loss pass (dQ/da): "batch"
+        (default: the minibatch's, as in the critic's own loss, running statistics untouched) or "running" (rllab
+        and CrossQ). Same reading of section 3. ``norm_layer="batch_renorm"`` needs "running" for both
+        (BatchRenorm1d updates its statistics whenever it normalizes a batch)
     :param compile_update: run each gradient step as one ``torch.compile(fullgraph=True)`` graph (critic step, actor
         step, target update, Adam inside; ``compiled.py``): False (default, eager), True (Inductor) or "cpp_wrapper"
         (Inductor with its C++ wrapper). Needs a C++ compiler; the first update compiles (about a minute on a 2-core
@@ -170,8 +172,8 @@ class PaperDDPG(TD3):
         critic_weight_decay: float = 1e-2,
         critic_l2_on: str = "weights",
         target_bn_stats: str = "average",
-        bn_stats_for_y: str = "running",
-        bn_stats_for_policy_gradient: str = "running",
+        bn_stats_for_y: str = "batch",
+        bn_stats_for_policy_gradient: str = "batch",
         compile_update: bool | str = False,
         buffer_size: int = 1_000_000,
         learning_starts: int = 0,
@@ -374,11 +376,15 @@ class PaperDDPG(TD3):
         super()._setup_model()
         self.critic.optimizer = self._make_critic_optimizer()
         self._collect_update_tensors()
+        batch_stats = [n for n in ("bn_stats_for_y", "bn_stats_for_policy_gradient") if getattr(self, n) == "batch"]
+        if batch_stats and self.policy.norm_layer != "batch_norm":
+            fix = ", ".join(f"{name}='running'" for name in batch_stats)
+            raise ValueError(
+                f"PaperDDPG: norm_layer={self.policy.norm_layer!r} normalizes with running statistics only; pass {fix} with it"
+            )
         # The targets are only ever used for y: their BN mode is set once (they never train).
         self.actor_target.set_bn_statistics(self.bn_stats_for_y)
         self.critic_target.set_bn_statistics(self.bn_stats_for_y)
-        if self.bn_stats_for_policy_gradient == "batch" and self.policy.norm_layer != "batch_norm":
-            raise ValueError("PaperDDPG: bn_stats_for_policy_gradient='batch' needs norm_layer='batch_norm'")
 
     def _check_replay_buffer_memory(self) -> None:
         """Refuse a replay buffer larger than the free memory, with the estimate and the fix, before allocating it."""
@@ -462,7 +468,13 @@ class PaperDDPG(TD3):
                     )
         # Files saved by 0.1.0, before these options existed, were trained with L2 on every critic parameter and copied
         # target BN statistics (their critic optimizer has one parameter group): they load as they were trained.
-        for name, value_in_0_1_0 in (("critic_l2_on", "all"), ("target_bn_stats", "copy")):
+        # Files saved before bn_stats_for_y/bn_stats_for_policy_gradient existed used running statistics for both.
+        for name, value_in_0_1_0 in (
+            ("critic_l2_on", "all"),
+            ("target_bn_stats", "copy"),
+            ("bn_stats_for_y", "running"),
+            ("bn_stats_for_policy_gradient", "running"),
+        ):
             if name not in data:
                 kwargs.setdefault(name, value_in_0_1_0)
         return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
@@ -568,7 +580,7 @@ class PaperDDPG(TD3):
         """
         discounts = data.discounts if data.discounts is not None else self.gamma
 
-        # Set y_i = r_i + gamma * Q'(s_i+1, mu'(s_i+1)); the targets' BN uses ``bn_stats_for_y`` (running)
+        # Set y_i = r_i + gamma * Q'(s_i+1, mu'(s_i+1)); the targets' BN uses ``bn_stats_for_y`` (batch)
         with th.no_grad():
             next_q = self.critic_target.q1_forward(data.next_observations, self.actor_target(data.next_observations))
             y = data.rewards + (1 - data.dones) * discounts * next_q
@@ -579,8 +591,8 @@ class PaperDDPG(TD3):
         critic_step(critic_loss)
 
         # Update the actor with the sampled policy gradient: grad of 1/N sum_i Q(s_i, mu(s_i)).
-        # The critic's BN uses ``bn_stats_for_policy_gradient`` here (running statistics by default, as CrossQ)
-        # and leaves its running statistics alone, so they move once per step.
+        # The critic's BN uses ``bn_stats_for_policy_gradient`` here (the minibatch's statistics by default) and
+        # leaves its running statistics alone, so they move once per step.
         self.critic.set_bn_statistics(self.bn_stats_for_policy_gradient)
         actions_pi = self.actor(data.observations)
         actor_loss = -self.critic.q_for_policy_gradient(data.observations, actions_pi).mean()

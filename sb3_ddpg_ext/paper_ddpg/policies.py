@@ -389,7 +389,8 @@ class PaperDDPGPolicy(TD3Policy):
         ).to(self.device)
 
     def set_training_mode(self, mode: bool) -> None:
-        """Train (batch statistics) or eval (running statistics) mode for actor and critic; targets stay in eval.
+        """Train (batch statistics) or eval (running statistics) mode for actor and critic; the targets keep the mode
+        ``PaperDDPG(bn_stats_for_y=...)`` gave them.
 
         Same effect as ``nn.Module.train`` on both, without its recursion: SB3 switches modes at every env step.
         """
