@@ -256,7 +256,7 @@ def test_batch_norm_modes_per_phase(statistics: str) -> None:
     for bn, bn_target in zip(batch_norms(model.critic), batch_norms(model.critic_target), strict=True):
         assert not th.equal(bn.running_mean, bn_target.running_mean)
         assert bn_target.num_batches_tracked.item() == 0
-    with pytest.raises(ValueError, match="bn_stats_for_y"):
+    with pytest.raises(ValueError, match=r"bn_stats_for_y='eval' must be one of .*the default is 'batch'"):
         PaperDDPG("MlpPolicy", "Pendulum-v1", bn_stats_for_y="eval")
 
 

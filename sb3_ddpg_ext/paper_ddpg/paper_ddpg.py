@@ -223,7 +223,8 @@ class PaperDDPG(TD3):
             ("compile_update", compile_update, (False, True, "cpp_wrapper")),
         ):
             if value not in choices:
-                raise ValueError(f"PaperDDPG: {name}={value!r} must be one of {choices} (the default is {choices[0]!r})")
+                default = type(self).hyperparameter_defaults()[name]
+                raise ValueError(f"PaperDDPG: {name}={value!r} must be one of {choices} (the default is {default!r})")
         self.critic_learning_rate = critic_learning_rate
         self.critic_weight_decay = critic_weight_decay
         self.critic_l2_on = critic_l2_on
