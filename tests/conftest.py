@@ -1,5 +1,6 @@
 """Shared fixtures: one torch thread, the console script, small paper models, journal storages, test-only envs."""
 
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -11,6 +12,10 @@ import pytest
 import torch as th
 
 from sb3_ddpg_ext import PaperDDPG
+
+# The Ctrl-C tests send SIGINT to the commands they start. A shell's background job (`pytest &`) starts with SIGINT
+# ignored and its children would inherit that; a handler here is reset to the default in every child at exec.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 SB3_DDPG = str(Path(sys.executable).parent / "sb3-ddpg")

@@ -188,7 +188,8 @@ def test_diverging_run_stops_and_is_not_saved_as_the_result(sb3_ddpg, tmp_path: 
                       "--out", str(tmp_path), "--no-progress-bar", "-p", "critic_learning_rate=1e8")  # fmt: skip
     assert result.returncode == 3, result.stderr
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("sb3-ddpg train: diverged at step ") and " is nan" in line and "model.zip not saved" in line
+    assert line.startswith("sb3-ddpg train: diverged at step ") and "model.zip not saved" in line
+    assert " is nan" in line or " is inf" in line or "nan in actions" in line  # which quantity went first varies
     assert "Traceback" not in result.stderr and not (tmp_path / "model.zip").exists()
     if (tmp_path / "best_model.zip").exists():  # the last finite weights, named in the line
         assert f"last finite checkpoint: {tmp_path / 'best_model.zip'}" in line
