@@ -340,6 +340,7 @@ def report(
     notes: Path | None = None,
 ) -> str:
     """Markdown with one section per task: table of final and best scores, curves, performance profile, anchors."""
+    done = set(results.glob("*/*/seed*.done"))  # before reading the CSVs: a run that finishes meanwhile stays unfinished
     data = load_runs(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     present = sorted({config for configs in data.values() for config in configs})
@@ -361,7 +362,7 @@ def report(
         summaries = []
         in_progress = []
         for config, seeds in configs.items():
-            finished = {k: v for k, v in seeds.items() if (results / task / config / f"seed{k}.done").exists()}
+            finished = {k: v for k, v in seeds.items() if results / task / config / f"seed{k}.done" in done}
             in_progress += [f"`{config}` seed {k} at {int(v[-1, 0]):,} steps" for k, v in seeds.items() if k not in finished]
             # Finished runs only, where there are any: an unfinished seed would cut every curve short.
             summaries.append(summarize(config, finished or seeds, len(finished), reps))
