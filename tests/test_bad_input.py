@@ -5,11 +5,13 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 from stable_baselines3 import DDPG
+from stable_baselines3.common.logger import configure
 
 from sb3_ddpg_ext import PaperDDPG
-from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
+from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence, divergence_reason
 from sb3_ddpg_ext.envs import make_vec_env
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.experiment import build_model, parse_params, parse_value
@@ -139,6 +141,16 @@ def test_stop_training_on_divergence_callback(nan_pendulum: str) -> None:
     model.learn(500, callback=callback)
     assert callback.diverged_at == 81 and callback.reason == "reward is nan"
     assert model.num_timesteps == 81  # stopped at once
+
+
+@pytest.mark.parametrize(("value", "reason"), [(float("nan"), "q_net.0"), (float("inf"), "q_net.0"), (1e30, None)])
+def test_divergence_reason_names_the_non_finite_weight(value: float, reason: str | None) -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, seed=0)
+    model.set_logger(configure(None, []))
+    assert divergence_reason(model) is None
+    with th.no_grad():
+        model.critic.q_net[0].weight[3, 1] = value  # 1e30 is finite, though its square overflows a fused norm
+    assert divergence_reason(model) == (reason and f"non-finite weights in critic.{reason}.weight")
 
 
 @pytest.mark.parametrize(
