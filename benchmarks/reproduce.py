@@ -113,7 +113,8 @@ def paper(**kwargs: Any) -> Callable:
     return make
 
 
-# rllab's reading of the BN statistics in the update passes, this package's default before issue 9.
+# rllab's reading of the BN statistics in the update passes, this package's default before issue 9 (without the
+# Lasagne epsilon of ``presets.rllab()``: the configs below were run with torch's).
 RUNNING_STATS = dict(bn_stats_for_y="running", bn_stats_for_policy_gradient="running")
 
 CONFIGS: dict[str, Callable] = {
@@ -132,6 +133,8 @@ CONFIGS: dict[str, Callable] = {
     "running-stats-no-l2": paper(**RUNNING_STATS, critic_weight_decay=0.0),
     # The behaviour before issue 9: L2 on every critic parameter, target BN statistics copied, running statistics.
     "paper-before-issue9": paper(**RUNNING_STATS, critic_l2_on="all", target_bn_stats="copy"),
+    # The networks before 0.3.0: a bias on each Linear layer that feeds batch norm (issue 20's before/after).
+    "paper-bias-before-bn": paper(policy_kwargs=dict(bias_before_norm=True)),
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -147,6 +150,7 @@ DESCRIPTIONS: dict[str, str] = {
     "batch-renorm": '`paper-running-stats` with `policy_kwargs=dict(norm_layer="batch_renorm")`, warm-up 5,000 steps',
     "running-stats-no-l2": "`paper-running-stats` with `critic_weight_decay=0`",
     "paper-before-issue9": '`paper-running-stats` with `critic_l2_on="all"`, `target_bn_stats="copy"`',
+    "paper-bias-before-bn": "`PaperDDPG`, `policy_kwargs=dict(bias_before_norm=True)` (the networks before 0.3.0)",
 }
 
 

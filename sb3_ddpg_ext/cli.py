@@ -56,10 +56,10 @@ def add_her_arguments(parser: argparse.ArgumentParser) -> None:
     her.add_argument("--her-n-goals", type=int, default=4, help="relabelled goals per transition, k (the HER paper's: 4)")
     her.add_argument(
         "--preset",
-        choices=["her-paper"],
+        choices=["her-paper", "rllab"],
         default=None,
-        help="her-paper: the HER paper's DDPG settings and observation normalization (sb3_ddpg_ext.presets); "
-        "-p values override them",
+        help="her-paper: the HER paper's DDPG settings and observation normalization; rllab: rllab's reading of batch "
+        "norm (running statistics in the update passes, Lasagne's eps); see sb3_ddpg_ext.presets. -p values override them",
     )
 
 
@@ -69,8 +69,10 @@ def her_setup(args: argparse.Namespace, env: Any, eval_env: Any, params: dict[st
 
     from sb3_ddpg_ext.envs import is_goal_env
     from sb3_ddpg_ext.experiment import with_her
-    from sb3_ddpg_ext.presets import her_paper, her_paper_env
+    from sb3_ddpg_ext.presets import her_paper, her_paper_env, rllab
 
+    if args.preset == "rllab":
+        params = rllab(**params)
     if args.preset == "her-paper":
         user_buffer_kwargs = "replay_buffer_kwargs" in params
         params = her_paper(env, **params)

@@ -1,4 +1,5 @@
-"""Named settings presets for PaperDDPG: the HER paper's DDPG for goal-conditioned tasks (Fetch).
+"""Named settings presets for PaperDDPG: rllab's reading of batch norm, and the HER paper's DDPG for goal-conditioned
+tasks (Fetch).
 
 Andrychowicz et al. (2017), "Hindsight Experience Replay", https://arxiv.org/abs/1707.01495, appendix A, trained DDPG
 with its own settings, not those of Lillicrap et al. (2015). ``HER_PAPER`` lists them next to the DDPG paper's value
@@ -81,3 +82,27 @@ def her_paper_env(env: VecEnv, training: bool = True, gamma: float = HER_PAPER["
     save the statistics with ``env.save(path)`` and reload them with ``VecNormalize.load(path, venv)``.
     """
     return VecNormalize(env, training=training, gamma=gamma, **NORMALIZE)
+
+
+# rllab's DDPG (Duan et al. 2016, ``rllab/algos/ddpg.py``; the reimplementation closest to the paper): how it reads
+# batch norm, where the paper is silent. Each comment gives PaperDDPG's default that the setting replaces.
+RLLAB: dict[str, Any] = {
+    "bn_stats_for_y": "running",  # targets normalize s' with their running statistics (deterministic=True); default batch
+    "bn_stats_for_policy_gradient": "running",  # dQ/da through the critic's running statistics; default batch
+    # Lasagne's BatchNormLayer: epsilon 1e-4, alpha 0.1 (torch's momentum, same convention); default eps 1e-5
+    "policy_kwargs": {"norm_layer_kwargs": {"eps": 1e-4, "momentum": 0.1}},
+}
+
+
+def rllab(**overrides: Any) -> dict[str, Any]:
+    """PaperDDPG constructor arguments of rllab's reading of batch norm, in one call.
+
+    ``PaperDDPG("MlpPolicy", env, **rllab())``; ``sb3-ddpg train --preset rllab``. ``overrides`` replace single values;
+    ``policy_kwargs`` is merged key by key. What still differs from rllab: its BN layer stores and averages the standard
+    deviation sqrt(var + eps) (torch's the variance); rllab drops the transition at the time limit
+    (``include_horizon_terminal_transitions=False``), SB3's buffer bootstraps through it; rllab's runs start updating
+    after 10k stored transitions (``min_pool_size``), the paper's Algorithm 1 (and PaperDDPG) once a minibatch is stored.
+    """
+    kwargs = {**RLLAB, "policy_kwargs": {**RLLAB["policy_kwargs"], **(overrides.pop("policy_kwargs", None) or {})}}
+    kwargs.update(overrides)
+    return kwargs

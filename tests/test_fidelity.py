@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
@@ -102,15 +103,18 @@ def test_init_bounds() -> None:
     for seed in range(64):
         th.manual_seed(seed)
         models.append(PaperDDPGPolicy(env.observation_space, env.action_space, lambda _: 1e-3))
+    checked_biases = 0
     for net in ("actor", "critic"):
         layers = [linears(getattr(m, net)) for m in models]
         for i, layer in enumerate(layers[0]):
             weights = th.cat([ls[i].weight.flatten() for ls in layers])
-            biases = th.cat([ls[i].bias.flatten() for ls in layers])
             is_final = i == len(layers[0]) - 1
             bound = 3e-3 if is_final else 1 / math.sqrt(layer.in_features)
             assert_uniform(weights, bound)
-            assert_uniform(biases, bound)
+            if layer.bias is not None:  # the layers that feed batch norm have none
+                assert_uniform(th.cat([ls[i].bias.flatten() for ls in layers]), bound)
+            checked_biases += layer.bias is not None
+    assert checked_biases == 3  # actor output, critic layer 2, critic output
     # Critic layer 2: fan-in counts the 6 action inputs, 1/sqrt(406), not 1/sqrt(400).
     w2 = th.cat([linears(m.critic)[1].weight.flatten() for m in models])
     assert w2.abs().max() <= 1 / math.sqrt(406) < 1 / math.sqrt(400)
@@ -153,11 +157,13 @@ def test_optimizers_per_network(cheetah: PaperDDPG) -> None:
 
 
 def test_critic_l2_on_weights_only(cheetah: PaperDDPG) -> None:
-    # Section 7's L2 decays Q's weights: every Linear weight 1e-2; biases and BN scale/shift 0 (rllab, baselines).
+    # Section 7's L2 decays Q's weights: every Linear weight 1e-2, the output layer's included (rllab; OpenAI baselines
+    # leaves the output layer out); biases and BN scale/shift 0.
     decay = weight_decay_per_tensor(cheetah.critic.optimizer)
     for layer in linears(cheetah.critic):
         assert decay[id(layer.weight)] == 1e-2
-        assert decay[id(layer.bias)] == 0
+        assert layer.bias is None or decay[id(layer.bias)] == 0
+    assert sum(layer.bias is not None for layer in linears(cheetah.critic)) == 2
     for bn in batch_norms(cheetah.critic):
         assert decay[id(bn.weight)] == 0 and decay[id(bn.bias)] == 0
     # critic_l2_on="all": every critic parameter decayed (the behaviour before issue 9).
@@ -217,6 +223,30 @@ class ModeRecorder(BaseCallback):
 RUNNING_STATS = dict(bn_stats_for_y="running", bn_stats_for_policy_gradient="running")  # rllab's reading
 
 
+def test_no_bias_on_linear_layers_that_feed_batch_norm(cheetah: PaperDDPG) -> None:
+    # Batch norm cancels a bias before it (Ioffe & Szegedy 2015, 3.2); rllab's batch_norm() deletes it. Every network,
+    # targets included: each Linear followed by a BN layer has no bias, every other Linear has one.
+    def feeds_norm(net: nn.Module) -> list[tuple[bool, bool]]:
+        leaves = [m for m in net.modules() if not list(m.children())]
+        return [(isinstance(after, nn.BatchNorm1d), m.bias is not None)
+                for m, after in zip(leaves, [*leaves[1:], None]) if isinstance(m, nn.Linear)]  # fmt: skip
+
+    networks = ("actor", "actor_target", "critic", "critic_target")
+    expected = {"actor": [(True, False), (True, False), (False, True)], "critic": [(True, False), (False, True), (False, True)]}
+    for name in networks:
+        assert feeds_norm(getattr(cheetah, name)) == expected[name.removesuffix("_target")], name
+    assert "critic.state_net.1.bias" not in dict(cheetah.policy.named_parameters())
+    # bias_before_norm=True: the networks of this package before 0.3.0, a bias everywhere (and fan-in initialized).
+    old = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0, policy_kwargs=dict(bias_before_norm=True))
+    for name in networks:
+        assert all(bias for _, bias in feeds_norm(getattr(old, name))), name
+    bias = old.critic.state_net[1].bias
+    assert 0 < bias.abs().max() <= 1 / math.sqrt(17)
+    # Without batch norm nothing cancels the bias: every layer keeps it.
+    off = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0, policy_kwargs=dict(batch_norm=False))
+    assert all(bias for name in networks for _, bias in feeds_norm(getattr(off, name)))
+
+
 @pytest.mark.parametrize("statistics", ["batch", "running"])
 def test_batch_norm_modes_per_phase(statistics: str) -> None:
     # Section 3 keeps the running statistics for testing: exploration and evaluation. The
@@ -224,29 +254,37 @@ def test_batch_norm_modes_per_phase(statistics: str) -> None:
     kwargs = RUNNING_STATS if statistics == "running" else {}
     model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000, **kwargs)
     assert (model.bn_stats_for_y, model.bn_stats_for_policy_gradient) == (statistics, statistics)
-    passes: list[tuple[str, bool, bool]] = []  # (network, batch statistics used, running statistics updated)
-
-    def record(name: str):
-        return lambda mod, inp, out: passes.append((name, mod.training, mod.training and mod.track_running_stats))
-
-    model.critic.state_net[0].register_forward_hook(record("critic"))
-    model.actor.mu[0].register_forward_hook(record("actor"))
-    model.critic_target.state_net[0].register_forward_hook(record("critic_target"))
-    model.actor_target.mu[0].register_forward_hook(record("actor_target"))
+    # Every BN layer of every network, targets included, records its mode at each forward call:
+    # (network, batch statistics used, running statistics updated).
+    calls: list[tuple[str, bool, bool]] = []
+    n_layers = {}
+    for name in ("actor", "critic", "actor_target", "critic_target"):
+        layers = batch_norms(getattr(model, name))
+        n_layers[name] = len(layers)
+        for bn in layers:
+            bn.register_forward_hook(
+                lambda mod, inp, out, name=name: calls.append((name, mod.training, mod.training and mod.track_running_stats))
+            )
+    assert n_layers == {"actor": 3, "critic": 2, "actor_target": 3, "critic_target": 2}
     model.learn(70, callback=ModeRecorder())  # 64 steps fill one batch, then 7 updates
     n_updates = model._n_updates
     assert n_updates == 7
-    # Exploration: the actor acts with running statistics (eval mode) at every env step.
-    assert passes.count(("actor", False, False)) == 70
+
+    def passes(*modes: tuple[str, bool, bool]) -> list[tuple[str, bool, bool]]:
+        """Each pass through a network calls all of its BN layers, in one mode."""
+        return [mode for mode in modes for _ in range(n_layers[mode[0]])]
+
+    acting = ("actor", False, False)  # exploration: running statistics (eval mode) at every env step
+    assert calls.count(acting) == 70 * n_layers["actor"]
     # Each update: y from the targets, the critic's loss (batch statistics, which it tracks), the actor's loss.
     batch = statistics == "batch"
-    assert [p for p in passes if p != ("actor", False, False)] == n_updates * [
+    assert [c for c in calls if c != acting] == n_updates * passes(
         ("actor_target", batch, False),
         ("critic_target", batch, False),
         ("critic", True, True),
         ("actor", True, True),
         ("critic", batch, False),
-    ]
+    )
     # The running statistics move once per gradient step, for both networks (not twice for the critic), and the
     # critic tracks them again after the actor-loss pass.
     for bn in batch_norms(model.critic) + batch_norms(model.actor):
@@ -283,7 +321,7 @@ def test_target_bn_stats_are_tau_averaged(policy_kwargs: dict) -> None:
     online, target = online_and_target_stats(model)
     for t, e, o in zip(target, expected, online, strict=True):
         th.testing.assert_close(t, e)
-        assert not th.allclose(t, o)  # not the copy
+        assert not th.allclose(t, o, rtol=1e-3, atol=0)  # not the copy (a mean right after a BN layer is ~1e-10)
     # target_bn_stats="copy": SB3's TD3 behaviour, the online statistics at every update.
     copy = PaperDDPG("MlpPolicy", "Pendulum-v1", tau=0.1, target_bn_stats="copy", seed=0, buffer_size=1000,
                      policy_kwargs=policy_kwargs, **stats)  # fmt: skip
@@ -420,3 +458,55 @@ def test_updates_start_once_a_batch_is_stored() -> None:
     assert model._n_updates == 0  # 63 transitions: less than one batch of 64
     model.learn(3, reset_num_timesteps=False)
     assert model._n_updates == 3  # one update per step from the step that completes the first batch
+
+
+class FixedNoise(ActionNoise):
+    """A known noise sequence, large enough to push mu + N past both bounds."""
+
+    def __init__(self, action_dim: int) -> None:
+        super().__init__()
+        self.values = [np.full(action_dim, v) for v in (1.5, -1.5, 0.3, -0.2, 0.9, -0.8)]
+        self.i = 0
+
+    def __call__(self) -> np.ndarray:
+        self.i += 1
+        return self.values[(self.i - 1) % len(self.values)]
+
+
+class RecordActions(gym.Wrapper):
+    """Records each action the env receives, with the observation the agent acted on."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.log: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def reset(self, **kwargs):
+        self.obs, info = self.env.reset(**kwargs)
+        return self.obs, info
+
+    def step(self, action):
+        self.log.append((np.array(self.obs), np.array(action)))
+        self.obs, *rest = self.env.step(action)
+        return self.obs, *rest
+
+
+@pytest.mark.parametrize(("env_id", "low", "high"), [("Pendulum-v1", [-0.5], [3.0]), ("Reacher-v5", [-0.5, 0.0], [3.0, 10.0])])
+def test_env_receives_unscaled_clipped_noisy_action(env_id: str, low: list[float], high: list[float]) -> None:
+    # The exploration action of Algorithm 1, a_t = mu(s_t) + N_t, kept inside the bounds: clip(mu + N, -1, 1) in the
+    # actor's tanh range, then mapped to [low, high] per dimension. Asymmetric bounds catch a missing offset.
+    low_, high_ = np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
+    recorder = RecordActions(gym.wrappers.RescaleAction(gym.make(env_id), low_, high_))
+    env = DummyVecEnv([lambda: recorder])
+    model = PaperDDPG("MlpPolicy", env, seed=0, buffer_size=1000, action_noise=FixedNoise(len(low)))
+    model.learn(30)  # fewer steps than a minibatch: no update, the actor is the one that acted
+    assert model._n_updates == 0 and len(recorder.log) == 30
+    model.policy.set_training_mode(False)
+    clipped = 0
+    for i, (obs, action) in enumerate(recorder.log):
+        with th.no_grad():
+            mu = model.actor(th.as_tensor(obs[None])).numpy()[0]
+        scaled = np.clip(mu + model.action_noise.values[i % 6], -1, 1)
+        clipped += int(np.any(np.abs(mu + model.action_noise.values[i % 6]) > 1))
+        np.testing.assert_allclose(action, low_ + (scaled + 1) / 2 * (high_ - low_), rtol=1e-5, atol=1e-6)
+        assert np.all(action >= low_) and np.all(action <= high_)
+    assert clipped >= 10  # the bounds were reached, on both sides

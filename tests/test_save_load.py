@@ -126,3 +126,32 @@ def test_files_saved_by_0_1_0_load_as_they_were_trained() -> None:
     old.set_env(make_vec_env("Pendulum-v1", n_envs=1, seed=0))
     old.learn(70, reset_num_timesteps=False)  # training continues with its saved optimizer state
     assert old._n_updates > 0
+
+
+def test_files_saved_by_0_2_0_load_with_their_biases() -> None:
+    """tests/data/paper_ddpg_0.2.0_pendulum.zip: saved by commit 30eb157 (0.2.0 defaults, which still kept a bias on the
+    Linear layers that feed batch norm; net_arch [8, 8], 80 steps, seed 0)."""
+    from conftest import REPO
+
+    with pytest.warns(UserWarning, match=r"saved by sb3_ddpg_ext a version before 0\.3\.0.*policy_kwargs bias_before_norm=True"):
+        old = PaperDDPG.load(REPO / "tests" / "data" / "paper_ddpg_0.2.0_pendulum.zip")
+    assert old.policy.bias_before_norm and old.critic.state_net[1].bias is not None
+    assert (old.bn_stats_for_y, old.critic_l2_on) == ("batch", "weights")  # recorded in the file: not legacy
+    action, _ = old.predict(np.array([0.5, -0.5, 0.25], dtype=np.float32), deterministic=True)
+    np.testing.assert_allclose(action, [-0.00333834], atol=1e-6)  # printed by 30eb157 when it saved the file
+
+
+def test_saved_files_record_the_version_and_load_without_warning(trained: PaperDDPG, tmp_path) -> None:
+    import warnings
+
+    from sb3_ddpg_ext.paper_ddpg.save_util import PACKAGE_VERSION, VERSION_KEY
+
+    trained.save(tmp_path / "model.zip")
+    assert PaperDDPG.read_saved_data(tmp_path / "model.zip")[VERSION_KEY] == PACKAGE_VERSION
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = PaperDDPG.load(tmp_path / "model.zip")
+    assert not loaded.policy.bias_before_norm and loaded.critic.state_net[1].bias is None
+    explicit = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, policy_kwargs=dict(bias_before_norm=True))
+    explicit.save(tmp_path / "explicit.zip")
+    assert PaperDDPG.load(tmp_path / "explicit.zip").critic.state_net[1].bias is not None

@@ -9,10 +9,9 @@ values, replay memory and saved files act on the class's own state; a split into
 
 import inspect
 import io
-import json
 import numbers
 import pathlib
-import zipfile
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -23,7 +22,6 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim
-from stable_baselines3.common.save_util import json_to_data, open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
@@ -32,6 +30,13 @@ from torch.nn import functional as F
 
 from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
 from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
+from sb3_ddpg_ext.paper_ddpg.save_util import (
+    PACKAGE_VERSION,
+    VERSION_KEY,
+    legacy_message,
+    legacy_settings,
+    read_saved_data,
+)
 from sb3_ddpg_ext.paper_ddpg.policies import (
     BN_STATISTICS,
     Actor,
@@ -270,6 +275,7 @@ class PaperDDPG(TD3):
             self.action_noise = self.make_ou_noise()
         # The gymnasium id of the training env, saved with the model (``sb3-ddpg evaluate`` reads it); None if unknown.
         self.env_id: str | None = env if isinstance(env, str) else self._spec_id()
+        setattr(self, VERSION_KEY, PACKAGE_VERSION)  # saved with the model: which defaults it was trained with
         if _init_setup_model:
             self._setup_model()
 
@@ -415,22 +421,7 @@ class PaperDDPG(TD3):
             return None
         return getattr(spec, "id", None)
 
-    @staticmethod
-    def read_saved_data(path: str | pathlib.Path | io.BufferedIOBase, custom_objects: dict | None = None) -> dict:
-        """The ``data`` entry of a saved model (its class attributes and spaces), without its weights."""
-        try:
-            with open_path(path, "r", verbose=0, suffix="zip") as file, zipfile.ZipFile(file) as archive:
-                if "data" not in archive.namelist():
-                    raise ValueError(f"{path} is a zip file but not a saved model (no 'data' entry)")
-                data = json_to_data(archive.read("data").decode(), custom_objects=custom_objects)
-        except zipfile.BadZipFile as e:
-            raise ValueError(f"{path} is not a saved model: not a zip file") from e
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path} is not a saved model: its 'data' entry is not SB3's JSON") from e
-        finally:
-            if isinstance(path, io.BufferedIOBase):
-                path.seek(0)
-        return data
+    read_saved_data = staticmethod(read_saved_data)
 
     @classmethod
     def load(  # type: ignore[override]
@@ -467,17 +458,14 @@ class PaperDDPG(TD3):
                         f"the model was trained on {env_id} with {kind} {what} {shapes[0] if what == 'shape' else saved}, "
                         f"but this env has {shapes[1] if what == 'shape' else given}"
                     )
-        # Files saved by 0.1.0, before these options existed, were trained with L2 on every critic parameter and copied
-        # target BN statistics (their critic optimizer has one parameter group): they load as they were trained.
-        # Files saved before bn_stats_for_y/bn_stats_for_policy_gradient existed used running statistics for both.
-        for name, value_in_0_1_0 in (
-            ("critic_l2_on", "all"),
-            ("target_bn_stats", "copy"),
-            ("bn_stats_for_y", "running"),
-            ("bn_stats_for_policy_gradient", "running"),
-        ):
-            if name not in data:
-                kwargs.setdefault(name, value_in_0_1_0)
+        # Files of earlier versions load with the settings they were trained with (save_util.LEGACY_DEFAULTS).
+        attributes, policy_kwargs = legacy_settings(data)
+        for name, value in attributes.items():
+            kwargs.setdefault(name, value)
+        if policy_kwargs:
+            custom_objects = {**(custom_objects or {}), "policy_kwargs": {**policy_kwargs, **(data.get("policy_kwargs") or {})}}
+        if attributes or policy_kwargs:
+            warnings.warn(legacy_message(data, attributes, policy_kwargs), stacklevel=2)
         return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def _collect_update_tensors(self) -> None:

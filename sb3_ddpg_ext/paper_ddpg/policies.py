@@ -26,12 +26,14 @@ FINAL_LAYER_INIT_PIXELS = 3e-4
 def fan_in_uniform_(layer: nn.Linear | nn.Conv2d) -> None:
     """Hidden layers, section 7: weights and biases ~ U(-1/sqrt(f), 1/sqrt(f)), f the layer's fan-in.
 
-    For the critic's second layer the fan-in counts the action inputs (400 + action_dim).
+    For the critic's second layer the fan-in counts the action inputs (400 + action_dim). A layer without a bias
+    (one that feeds batch norm, see :func:`hidden_layers`) gets its weights only.
     """
     fan_in = layer.weight[0].numel()
     bound = 1.0 / math.sqrt(fan_in)
     nn.init.uniform_(layer.weight, -bound, bound)
-    nn.init.uniform_(layer.bias, -bound, bound)
+    if layer.bias is not None:
+        nn.init.uniform_(layer.bias, -bound, bound)
 
 
 def final_layer_uniform_(layer: nn.Linear, bound: float) -> None:
@@ -84,11 +86,19 @@ def hidden_layers(
     batch_norm: bool,
     norm_layer: str = "batch_norm",
     norm_layer_kwargs: dict[str, Any] | None = None,
+    bias_before_norm: bool = False,
 ) -> list[nn.Module]:
-    """Linear -> [norm layer] -> activation, for each hidden size, with the paper's fan-in init."""
+    """Linear -> [norm layer] -> activation, for each hidden size, with the paper's fan-in init.
+
+    A Linear layer that feeds a norm layer has no bias unless ``bias_before_norm``: batch norm subtracts the batch
+    mean, which cancels any bias (Ioffe & Szegedy 2015, section 3.2, which the paper's section 3 applies), and
+    rllab's ``batch_norm()`` deletes it (``rllab/core/lasagne_layers.py``). Kept, its true gradient is zero in a
+    batch-statistics pass, yet Adam turns float32 rounding into a random walk that shifts the running-statistics
+    path used to act and to evaluate.
+    """
     layers: list[nn.Module] = []
     for size in sizes:
-        linear = nn.Linear(in_dim, size)
+        linear = nn.Linear(in_dim, size, bias=bias_before_norm or not batch_norm)
         fan_in_uniform_(linear)
         layers += [linear, make_norm_layer(norm_layer, size, norm_layer_kwargs)] if batch_norm else [linear]
         layers.append(activation_fn())
@@ -147,6 +157,7 @@ class Actor(BasePolicy):
     :param final_layer_init: bound of the uniform init of the output layer
     :param norm_layer: "batch_norm" (the paper) or "batch_renorm" (sb3-contrib's BatchRenorm1d)
     :param norm_layer_kwargs: keyword arguments of the norm layer (e.g. ``momentum``, ``warmup_steps``)
+    :param bias_before_norm: keep the bias of the Linear layers that feed a norm layer (see :func:`hidden_layers`)
     """
 
     def __init__(
@@ -162,6 +173,7 @@ class Actor(BasePolicy):
         final_layer_init: float = FINAL_LAYER_INIT_LOW_DIM,
         norm_layer: str = "batch_norm",
         norm_layer_kwargs: dict[str, Any] | None = None,
+        bias_before_norm: bool = False,
     ) -> None:
         super().__init__(
             observation_space,
@@ -177,11 +189,14 @@ class Actor(BasePolicy):
         self.final_layer_init = final_layer_init
         self.norm_layer = norm_layer
         self.norm_layer_kwargs = norm_layer_kwargs
+        self.bias_before_norm = bias_before_norm
 
         output = nn.Linear(net_arch[-1] if net_arch else features_dim, get_action_dim(action_space))
         final_layer_uniform_(output, final_layer_init)
         state_bn = [make_norm_layer(norm_layer, features_dim, norm_layer_kwargs)] if batch_norm else []
-        hidden = hidden_layers(features_dim, net_arch, activation_fn, batch_norm, norm_layer, norm_layer_kwargs)
+        hidden = hidden_layers(
+            features_dim, net_arch, activation_fn, batch_norm, norm_layer, norm_layer_kwargs, bias_before_norm
+        )
         self.mu = nn.Sequential(*state_bn, *hidden, output, nn.Tanh())
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -195,6 +210,7 @@ class Actor(BasePolicy):
             final_layer_init=self.final_layer_init,
             norm_layer=self.norm_layer,
             norm_layer_kwargs=self.norm_layer_kwargs,
+            bias_before_norm=self.bias_before_norm,
         )
         return data
 
@@ -223,6 +239,7 @@ class Critic(BaseModel):
     :param final_layer_init: bound of the uniform init of the output layer
     :param norm_layer: "batch_norm" (the paper) or "batch_renorm" (sb3-contrib's BatchRenorm1d)
     :param norm_layer_kwargs: keyword arguments of the norm layer
+    :param bias_before_norm: keep the bias of the Linear layers that feed a norm layer (see :func:`hidden_layers`)
     """
 
     def __init__(
@@ -240,6 +257,7 @@ class Critic(BaseModel):
         share_features_extractor: bool = False,
         norm_layer: str = "batch_norm",
         norm_layer_kwargs: dict[str, Any] | None = None,
+        bias_before_norm: bool = False,
     ) -> None:
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
@@ -257,7 +275,9 @@ class Critic(BaseModel):
         state_bn = (
             [make_norm_layer(norm_layer, features_dim, norm_layer_kwargs)] if batch_norm and action_input_layer > 0 else []
         )
-        state_hidden = hidden_layers(features_dim, state_sizes, activation_fn, batch_norm, norm_layer, norm_layer_kwargs)
+        state_hidden = hidden_layers(
+            features_dim, state_sizes, activation_fn, batch_norm, norm_layer, norm_layer_kwargs, bias_before_norm
+        )
         self.state_net = nn.Sequential(*state_bn, *state_hidden)
         output = nn.Linear(joint_sizes[-1] if joint_sizes else state_dim + get_action_dim(action_space), 1)
         final_layer_uniform_(output, final_layer_init)
@@ -309,6 +329,8 @@ class PaperDDPGPolicy(TD3Policy):
     :param norm_layer: "batch_norm" (the paper's BatchNorm1d) or "batch_renorm": sb3-contrib's BatchRenorm1d
         (Ioffe 2017, as in CrossQ) in every normalized position; not in the paper
     :param norm_layer_kwargs: keyword arguments of the norm layer (torch's / sb3-contrib's defaults when None)
+    :param bias_before_norm: keep the bias of every Linear layer that feeds a norm layer (False: dropped, as
+        batch norm cancels it and rllab deletes it; True: this package's networks before 0.3.0)
     :param optimizer_kwargs: extra optimizer arguments; default ``fused=True`` for Adam (same update, one kernel)
     """
 
@@ -336,6 +358,7 @@ class PaperDDPGPolicy(TD3Policy):
         critic_batch_norm: bool | None = None,
         norm_layer: str = "batch_norm",
         norm_layer_kwargs: dict[str, Any] | None = None,
+        bias_before_norm: bool = False,
     ) -> None:
         pixels = issubclass(features_extractor_class, PaperCNN)
         if net_arch is None:
@@ -350,6 +373,7 @@ class PaperDDPGPolicy(TD3Policy):
         self.critic_batch_norm = critic_batch_norm
         self.norm_layer = norm_layer
         self.norm_layer_kwargs = norm_layer_kwargs
+        self.bias_before_norm = bias_before_norm
         self._mode_modules: list[nn.Module] | None = None
         super().__init__(
             observation_space,
@@ -374,6 +398,7 @@ class PaperDDPGPolicy(TD3Policy):
             final_layer_init=self.final_layer_init,
             norm_layer=self.norm_layer,
             norm_layer_kwargs=self.norm_layer_kwargs,
+            bias_before_norm=self.bias_before_norm,
         ).to(self.device)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Critic:
@@ -386,6 +411,7 @@ class PaperDDPGPolicy(TD3Policy):
             action_input_layer=self.action_input_layer,
             norm_layer=self.norm_layer,
             norm_layer_kwargs=self.norm_layer_kwargs,
+            bias_before_norm=self.bias_before_norm,
         ).to(self.device)
 
     def set_training_mode(self, mode: bool) -> None:
@@ -410,6 +436,7 @@ class PaperDDPGPolicy(TD3Policy):
             critic_batch_norm=self.critic_batch_norm,
             norm_layer=self.norm_layer,
             norm_layer_kwargs=self.norm_layer_kwargs,
+            bias_before_norm=self.bias_before_norm,
         )
         return data
 

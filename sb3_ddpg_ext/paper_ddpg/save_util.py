@@ -1,0 +1,84 @@
+"""Saved PaperDDPG files: reading their ``data`` entry, and loading files of earlier versions as they were trained.
+
+As SB3's ``common/save_util.py``, this module knows the file format, not the algorithm. Each release that changed a
+default records here the value its files were trained with, so that ``PaperDDPG.load`` restores it.
+"""
+
+import io
+import json
+import pathlib
+import zipfile
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NamedTuple
+
+from stable_baselines3.common.save_util import json_to_data, open_path
+
+try:
+    PACKAGE_VERSION = version("sb3-ddpg-ext")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    PACKAGE_VERSION = "0.0.0"
+
+# The attribute under which a saved file records the package version that wrote it (from 0.3.0 on).
+VERSION_KEY = "sb3_ddpg_ext_version"
+
+
+class LegacyDefault(NamedTuple):
+    """A default that changed: files saved before ``since`` were trained with ``old`` for ``name``."""
+
+    name: str
+    old: Any
+    since: str
+    in_policy_kwargs: bool = False
+
+
+# Files that do not record a setting were trained with its value of the time. Constructor attributes are missing from
+# the files that predate them; a policy keyword is recognised by the version the file records (none before 0.3.0).
+LEGACY_DEFAULTS: tuple[LegacyDefault, ...] = (
+    LegacyDefault("critic_l2_on", "all", "0.2.0"),  # L2 on every critic parameter
+    LegacyDefault("target_bn_stats", "copy", "0.2.0"),  # target BN statistics copied, not tau-averaged
+    LegacyDefault("bn_stats_for_y", "running", "0.2.0"),  # rllab's reading of the update passes
+    LegacyDefault("bn_stats_for_policy_gradient", "running", "0.2.0"),
+    LegacyDefault("bias_before_norm", True, "0.3.0", in_policy_kwargs=True),  # a bias on Linear layers feeding BN
+)
+
+
+def read_saved_data(path: str | pathlib.Path | io.BufferedIOBase, custom_objects: dict | None = None) -> dict:
+    """The ``data`` entry of a saved model (its class attributes and spaces), without its weights."""
+    try:
+        with open_path(path, "r", verbose=0, suffix="zip") as file, zipfile.ZipFile(file) as archive:
+            if "data" not in archive.namelist():
+                raise ValueError(f"{path} is a zip file but not a saved model (no 'data' entry)")
+            data = json_to_data(archive.read("data").decode(), custom_objects=custom_objects)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{path} is not a saved model: not a zip file") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a saved model: its 'data' entry is not SB3's JSON") from e
+    finally:
+        if isinstance(path, io.BufferedIOBase):
+            path.seek(0)
+    return data
+
+
+def legacy_settings(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings a file of an earlier version was trained with and does not record:
+    (constructor attributes, policy keywords). Both are empty for a file of this version."""
+    attributes: dict[str, Any] = {}
+    policy_kwargs: dict[str, Any] = {}
+    saved_policy_kwargs = data.get("policy_kwargs") or {}
+    for legacy in LEGACY_DEFAULTS:
+        if legacy.in_policy_kwargs:
+            if VERSION_KEY not in data and legacy.name not in saved_policy_kwargs:
+                policy_kwargs[legacy.name] = legacy.old
+        elif legacy.name not in data:
+            attributes[legacy.name] = legacy.old
+    return attributes, policy_kwargs
+
+
+def legacy_message(data: dict[str, Any], attributes: dict[str, Any], policy_kwargs: dict[str, Any]) -> str:
+    """One line saying which earlier defaults a loaded file keeps."""
+    saved_by = data.get(VERSION_KEY, "a version before 0.3.0")
+    kept = [f"{k}={v!r}" for k, v in attributes.items()] + [f"policy_kwargs {k}={v!r}" for k, v in policy_kwargs.items()]
+    return (
+        f"PaperDDPG: this file was saved by sb3_ddpg_ext {saved_by}; it loads with the settings it was trained with, "
+        f"which are no longer the defaults: {', '.join(kept)} (CHANGELOG.md)"
+    )
