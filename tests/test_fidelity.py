@@ -510,3 +510,15 @@ def test_env_receives_unscaled_clipped_noisy_action(env_id: str, low: list[float
         np.testing.assert_allclose(action, low_ + (scaled + 1) / 2 * (high_ - low_), rtol=1e-5, atol=1e-6)
         assert np.all(action >= low_) and np.all(action <= high_)
     assert clipped >= 10  # the bounds were reached, on both sides
+
+
+def test_time_limit_bootstraps() -> None:
+    # Paper silent. A truncation by the time limit is not terminal: SB3's buffer stores it as a timeout and the
+    # sampled "done" is 0, so y bootstraps through it (rllab drops the transition instead; docs/fidelity.md).
+    model = PaperDDPG("MlpPolicy", gym.make("Pendulum-v1", max_episode_steps=5), seed=0, buffer_size=1000)
+    model.learn(20)
+    rb = model.replay_buffer
+    ends = np.flatnonzero(rb.dones[:20, 0])
+    assert list(ends) == [4, 9, 14, 19] and rb.timeouts[ends, 0].all()
+    sampled = rb._get_samples(np.arange(20))
+    assert sampled.dones.sum().item() == 0
