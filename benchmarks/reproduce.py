@@ -1,9 +1,13 @@
 """Reproduction harness: PaperDDPG against published DDPG numbers, with the TD3 paper's evaluation protocol.
 
 Protocol (Fujimoto et al. 2018): deterministic evaluation of 10 episodes every 5k steps (every 2% of the budget for
-budgets under 100k), several seeds. Each (task, config, seed) run is one process with one torch thread; it appends
-its evaluations to ``<results>/<task>/<config>/seed<k>.csv`` as it goes and writes ``seed<k>.done`` when finished.
-A re-run skips finished runs and restarts unfinished ones from scratch, so a campaign can span several sittings.
+budgets under 100k), several seeds. Each (task, config, seed) run is one process with one torch thread, assembled by
+the package's run layer (``sb3_ddpg_ext.run``, as ``sb3-ddpg train``): each evaluation follows the updates of the
+steps it is labelled with and seeds its env with ``seed + 10000 + step``; the CSV
+``<results>/<task>/<config>/seed<k>.csv`` is rewritten after each one, and ``seed<k>.done`` marks a finished run.
+Every 2 evaluation intervals a run writes a checkpoint under ``~/.cache/sb3_ddpg_ext/reproduce`` (outside the work
+tree); a re-run skips finished runs and resumes unfinished ones from their last checkpoint (a new episode starts),
+so a campaign accumulates over sittings on the same machine.
 
     python benchmarks/reproduce.py run --task Pendulum-v1 --steps 100000 --seeds 0 1 2 3 4 \\
         --configs paper paper-no-bn zoo-ddpg --jobs 1
@@ -15,7 +19,6 @@ markdown report with its PNGs next to it.
 """
 
 import argparse
-import csv
 import importlib.resources
 import os
 import platform
@@ -33,7 +36,6 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HEADER = ["step", "mean_return", "std_return", "episodes", "wall_s"]
 
 
 @dataclass(frozen=True)
@@ -104,20 +106,17 @@ def make_zoo_ddpg(env, task: str, seed: int):
     return DDPG("MlpPolicy", env, seed=seed, **hp)
 
 
-def paper(**kwargs: Any) -> Callable:
-    def make(env, task: str, seed: int):
-        from sb3_ddpg_ext import PaperDDPG
-
-        return PaperDDPG("MlpPolicy", env, seed=seed, **kwargs)
-
-    return make
+def paper(**kwargs: Any) -> dict[str, Any]:
+    """A PaperDDPG configuration: constructor arguments over the paper's defaults (the run layer builds it)."""
+    return kwargs
 
 
 # rllab's reading of the BN statistics in the update passes, this package's default before issue 9 (without the
 # Lasagne epsilon of ``presets.rllab()``: the configs below were run with torch's).
 RUNNING_STATS = dict(bn_stats_for_y="running", bn_stats_for_policy_gradient="running")
 
-CONFIGS: dict[str, Callable] = {
+# A config is PaperDDPG's arguments (a dict), or a function (env, task, seed) -> model for another algorithm.
+CONFIGS: dict[str, dict[str, Any] | Callable] = {
     # PaperDDPG at the paper's settings (the defaults).
     "paper": paper(),
     "paper-no-bn": paper(policy_kwargs=dict(batch_norm=False)),
@@ -154,12 +153,30 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+# The MuJoCo campaign (issue 20), block by block: each block's runs before the next block's. ``run --campaign``
+# works through it; finished runs are skipped and unfinished ones resume, so every session starts the same command.
+CAMPAIGN: list[tuple[str, int, list[int], list[str]]] = [
+    ("InvertedPendulum-v5", 100_000, [0, 1, 2, 3, 4], ["paper", "zoo-ddpg"]),
+    ("HalfCheetah-v5", 300_000, [0, 1, 2], ["paper", "zoo-ddpg"]),
+    ("Hopper-v5", 300_000, [0, 1, 2], ["paper", "zoo-ddpg"]),
+    ("Walker2d-v5", 300_000, [0, 1, 2], ["paper", "zoo-ddpg"]),
+    ("InvertedPendulum-v5", 100_000, [0, 1, 2, 3, 4], ["paper-no-bn"]),
+    ("HalfCheetah-v5", 300_000, [0, 1, 2], ["paper-no-bn"]),
+    ("Hopper-v5", 300_000, [0, 1, 2], ["paper-no-bn"]),
+    ("Walker2d-v5", 300_000, [0, 1, 2], ["paper-no-bn"]),
+]
+
+
 def default_eval_every(steps: int) -> int:
     """Every 5k steps (TD3 paper); every 2% of the budget when that gives fewer than 20 evaluations."""
     return 5_000 if steps >= 100_000 else max(1, steps // 50)
 
 
 # --------------------------------------------------------------------------------------------------------------- runs
+# Checkpoints live outside the work tree, which a new session lays anew: on the same machine an unfinished run resumes.
+CHECKPOINT_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sb3_ddpg_ext" / "reproduce"
+
+
 @dataclass(frozen=True)
 class Run:
     task: str
@@ -169,6 +186,8 @@ class Run:
     eval_every: int
     eval_episodes: int
     results: Path
+    checkpoint_every: int | None = None
+    checkpoints: Path = CHECKPOINT_ROOT
 
     @property
     def csv(self) -> Path:
@@ -178,47 +197,52 @@ class Run:
     def done(self) -> Path:
         return self.csv.with_suffix(".done")
 
+    @property
+    def folder(self) -> Path:
+        """The run folder (checkpoints, best_model.zip): one per results folder, task, config and seed."""
+        key = f"{self.results.resolve()}".strip("/").replace("/", "_")
+        return self.checkpoints / key / self.task / self.config / f"seed{self.seed}"
+
 
 def execute(run: Run) -> str:
-    """One training run in this process: evaluations appended to the run's CSV as they happen."""
+    """One training run in this process, through the run layer: evaluations (after the updates of their step) written
+    to the run's CSV as they happen; with ``checkpoint_every``, an interrupted run resumes from its last checkpoint."""
+    import shutil
+
     import stable_baselines3
     import torch as th
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
 
     import sb3_ddpg_ext
+    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, latest_checkpoint
+    from sb3_ddpg_ext.run import RunConfig, train
 
     th.set_num_threads(1)
     run.csv.parent.mkdir(parents=True, exist_ok=True)
+    run.folder.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    with run.csv.open("w", newline="") as f:  # a restart begins from an empty CSV
-        csv.writer(f).writerow(HEADER)
-
-    eval_env = make_vec_env(run.task, seed=run.seed + 10_000)
-
-    class Evaluate(BaseCallback):
-        def _on_step(self) -> bool:
-            if self.num_timesteps % run.eval_every == 0:
-                returns, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=run.eval_episodes, deterministic=True,
-                                             return_episode_rewards=True)  # fmt: skip
-                row = [self.num_timesteps, np.mean(returns), np.std(returns), len(returns), time.time() - start]
-                with run.csv.open("a", newline="") as f:
-                    csv.writer(f).writerow([f"{v:.4f}" if isinstance(v, float) else v for v in row])
-            return True
-
-    model = CONFIGS[run.config](make_vec_env(run.task, seed=run.seed), run.task, run.seed)
-    model.learn(run.steps, callback=Evaluate())
+    spec = CONFIGS[run.config]
+    config = RunConfig(
+        run.task, run.steps, seed=run.seed, eval_every=run.eval_every, eval_episodes=run.eval_episodes,
+        checkpoint_every=run.checkpoint_every, params=spec if isinstance(spec, dict) else {}, device="cpu",
+    )  # fmt: skip
+    resume = latest_checkpoint(run.folder / CHECKPOINTS) is not None
+    make_model = None if isinstance(spec, dict) else (lambda env: spec(env, run.task, run.seed))
+    result = train(config, run.folder, resume=resume, eval_csv=run.csv, make_model=make_model)
+    if result.interrupted or result.stopped:
+        return f"{run.task} {run.config} seed {run.seed}: {result.stopped or 'interrupted'}"
+    resumed = f", resumed from step {result.resumed_from}" if resume else ""
     run.done.write_text(
-        f"finished {date.today()} in {time.time() - start:.0f} s on {platform.node()} "
+        f"finished {date.today()} ({time.time() - start:.0f} s in this sitting{resumed}) on {platform.node()} "
         f"(torch {th.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
-        f"sb3_ddpg_ext at {Path(sb3_ddpg_ext.__file__).parent})\n"
+        f"sb3_ddpg_ext {sb3_ddpg_ext.__version__} at {Path(sb3_ddpg_ext.__file__).parent})\n"
     )
-    return f"{run.task} {run.config} seed {run.seed}: {time.time() - start:.0f} s"
+    shutil.rmtree(run.folder, ignore_errors=True)  # its checkpoint is of no further use
+    return f"{run.task} {run.config} seed {run.seed}: {time.time() - start:.0f} s{resumed}"
 
 
 def pending(runs: list[Run]) -> list[Run]:
-    """Runs without a completion marker (never started, or interrupted: those restart from scratch)."""
+    """Runs without a completion marker (never started, or interrupted: those resume from their last checkpoint,
+    or restart when they have none)."""
     return [run for run in runs if not run.done.exists()]
 
 
@@ -417,6 +441,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="train the pending (task, config, seed) runs")
+    run_p.add_argument("--campaign", action="store_true", help="the MuJoCo campaign's blocks in order (CAMPAIGN); "
+                       "--task, --configs, --seeds and --steps are then taken from it")  # fmt: skip
     run_p.add_argument("--task", default="Pendulum-v1")
     run_p.add_argument("--configs", nargs="+", default=["paper", "paper-no-bn", "zoo-ddpg"], choices=sorted(CONFIGS))
     run_p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -425,6 +451,9 @@ def main(argv: list[str] | None = None) -> None:
     run_p.add_argument("--eval-episodes", type=int, default=10)
     run_p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one process and one thread each")
     run_p.add_argument("--results", type=Path, default=RESULTS)
+    run_p.add_argument("--checkpoint-every", type=int, default=None,
+                       help="env steps between checkpoints (default: 2 evaluation intervals); 0: none")  # fmt: skip
+    run_p.add_argument("--checkpoints", type=Path, default=CHECKPOINT_ROOT, help="where unfinished runs keep theirs")
     rep_p = sub.add_parser("report", help="aggregate the CSVs into a markdown report with plots")
     rep_p.add_argument("--results", type=Path, default=RESULTS)
     rep_p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reproduction.md")
@@ -438,8 +467,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "run":
         eval_every = args.eval_every or default_eval_every(args.steps)
         # Seed-major order: every config advances together, so a campaign cut short still compares them.
-        runs = [Run(args.task, config, seed, args.steps, eval_every, args.eval_episodes, args.results)
-                for seed in args.seeds for config in args.configs]  # fmt: skip
+        every = 2 * eval_every if args.checkpoint_every is None else args.checkpoint_every or None
+        runs = [Run(args.task, config, seed, args.steps, eval_every, args.eval_episodes, args.results, every,
+                    args.checkpoints) for seed in args.seeds for config in args.configs]  # fmt: skip
         print(" ".join(["python", *sys.argv]), flush=True)
         run_campaign(runs, args.jobs)
     else:

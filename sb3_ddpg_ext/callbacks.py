@@ -1,11 +1,15 @@
-"""Training callbacks next to SB3's own: stop a run whose losses, weights or returns stop being finite."""
+"""Training callbacks next to SB3's own: stop a run whose losses, weights or returns stop being finite; evaluate
+after the updates of the steps an evaluation is labelled with."""
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 
 
 def divergence_reason(model: BaseAlgorithm) -> str | None:
@@ -64,3 +68,67 @@ class StopTrainingOnDivergence(BaseCallback):
             if episode_return is not None and not np.isfinite(episode_return):
                 return f"episode return is {episode_return}"
         return None
+
+
+class EvalAfterUpdates(EvalCallback):
+    """SB3's ``EvalCallback``, taken after the gradient steps of the env steps it is labelled with.
+
+    SB3 calls a callback's ``on_step`` after each env step and before that rollout's ``train()``: with an episode-based
+    ``train_freq`` (the HER preset: 40 updates every 2 episodes) ``EvalCallback`` evaluates, and saves as
+    ``best_model.zip``, weights that miss those updates. Here ``on_step`` only notes that an evaluation is due; it
+    runs at the next rollout's start, after ``train()``, or at the end of ``learn()``, labelled with the steps trained.
+
+    The schedule counts env steps (every ``eval_every``), not callback calls, so a resumed run keeps it; each
+    evaluation seeds its env with ``seed + step``: the same episodes for every configuration at a step, whether or
+    not the run was resumed. ``state()`` and ``restore()`` carry the evaluation history across a resume.
+    Every other argument is ``EvalCallback``'s; its ``log_path`` file (evaluations.npz) is replaced atomically.
+    """
+
+    def __init__(self, eval_env: Any, eval_every: int, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(eval_env, eval_freq=1, **kwargs)
+        self.eval_every, self.seed = eval_every, seed
+        self.next_evaluation = eval_every
+        self.stop = False  # an evaluation callback (callback_on_new_best) asked to stop
+
+    def _on_step(self) -> bool:
+        return not self.stop
+
+    def _on_rollout_start(self) -> None:
+        self.evaluate_if_due()
+
+    def _on_training_end(self) -> None:
+        self.evaluate_if_due()
+
+    def evaluate_if_due(self) -> None:
+        self.num_timesteps = self.model.num_timesteps
+        if self.num_timesteps < self.next_evaluation:
+            return
+        self.next_evaluation = (self.num_timesteps // self.eval_every + 1) * self.eval_every
+        if self.seed is not None:
+            self.eval_env.seed(self.seed + self.num_timesteps)
+        # SB3 keeps the history only when it writes evaluations.npz, and writes it in place: here it writes a scratch
+        # file, renamed over the real one (or removed when no log_path was asked for).
+        log_path = self.log_path
+        folder = Path(log_path).parent if log_path is not None else Path(tempfile.gettempdir())
+        scratch = folder / f".evaluations-{os.getpid()}-{id(self)}.partial"
+        self.log_path = str(scratch)
+        try:
+            self.n_calls = self.eval_freq  # EvalCallback._on_step evaluates when n_calls % eval_freq == 0
+            self.stop = not super()._on_step()
+        finally:
+            self.log_path = log_path
+        written = scratch.with_name(scratch.name + ".npz")
+        if log_path is None or not written.exists():
+            written.unlink(missing_ok=True)
+            return
+        with written.open("rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(written, f"{log_path}.npz")
+
+    def state(self) -> dict[str, Any]:
+        keys = ("evaluations_timesteps", "evaluations_results", "evaluations_length", "evaluations_successes")
+        return {**{k: list(getattr(self, k)) for k in keys}, "best_mean_reward": self.best_mean_reward,
+                "last_mean_reward": self.last_mean_reward, "next_evaluation": self.next_evaluation}  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)

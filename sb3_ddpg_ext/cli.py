@@ -18,24 +18,6 @@ from sb3_ddpg_ext.errors import UserError
 EXIT_USER_ERROR, EXIT_NON_FINITE, EXIT_INTERRUPTED = 2, 3, 130
 
 
-def save_eval_log(eval_callback: Any, csv_path: Path) -> None:
-    """SB3's EvalCallback results as one CSV row per evaluation, with the success rate where the env reports one."""
-    import numpy as np
-    import pandas as pd
-
-    rows = [
-        dict(timesteps=t, mean_return=np.mean(r), std_return=np.std(r), min_return=np.min(r), max_return=np.max(r))
-        for t, r in zip(eval_callback.evaluations_timesteps, eval_callback.evaluations_results, strict=True)
-    ]
-    columns = ["timesteps", "mean_return", "std_return", "min_return", "max_return"]
-    successes = eval_callback.evaluations_successes  # SB3 collects info["is_success"] of each episode's last step
-    if successes and len(successes) == len(rows):
-        for row, s in zip(rows, successes, strict=True):
-            row["success_rate"] = float(np.mean(s))
-        columns.append("success_rate")
-    pd.DataFrame(rows, columns=columns).to_csv(csv_path, index=False)
-
-
 # --- Goal-conditioned envs: HER (Andrychowicz et al. 2017) and the HER paper's preset ------------------------------
 
 
@@ -63,30 +45,6 @@ def add_her_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def her_setup(args: argparse.Namespace, env: Any, eval_env: Any, params: dict[str, Any]) -> tuple[Any, Any, dict]:
-    """The train and eval envs and the parameters with HER and the preset applied, as ``args`` ask."""
-    from stable_baselines3 import HerReplayBuffer
-
-    from sb3_ddpg_ext.envs import is_goal_env
-    from sb3_ddpg_ext.experiment import with_her
-    from sb3_ddpg_ext.presets import her_paper, her_paper_env, rllab
-
-    if args.preset == "rllab":
-        params = rllab(**params)
-    if args.preset == "her-paper":
-        user_buffer_kwargs = "replay_buffer_kwargs" in params
-        params = her_paper(env, **params)
-        if not user_buffer_kwargs:  # --her-strategy and --her-n-goals decide (their defaults are the preset's)
-            params.pop("replay_buffer_kwargs")
-        env, eval_env = her_paper_env(env), her_paper_env(eval_env, training=False)
-    if is_goal_env(env) if args.her is None else args.her:
-        params = with_her(env, params, args.her_strategy, args.her_n_goals)
-        print(f"HER: {params['replay_buffer_kwargs']}")
-    elif params.get("replay_buffer_class") is HerReplayBuffer:  # --no-her with the preset
-        params = {k: v for k, v in params.items() if k not in ("replay_buffer_class", "replay_buffer_kwargs")}
-    return env, eval_env, params
-
-
 def load_normalization(model_path: Path, env: Any) -> Any:
     """``env`` wrapped in the VecNormalize statistics saved next to the model by ``train --preset her-paper``."""
     from stable_baselines3.common.vec_env import VecNormalize
@@ -97,32 +55,6 @@ def load_normalization(model_path: Path, env: Any) -> Any:
     env = VecNormalize.load(str(stats), env)
     env.training, env.norm_reward = False, False
     return env
-
-
-def best_evaluation(eval_callback: Any) -> tuple[int, float, float] | None:
-    """(step, mean, std) of the best finite evaluation: the one ``best_model.zip`` holds."""
-    import numpy as np
-
-    finite = [(np.mean(r), np.std(r), t) for t, r in zip(eval_callback.evaluations_timesteps,
-                                                          eval_callback.evaluations_results, strict=True)
-              if np.isfinite(np.mean(r))]  # fmt: skip
-    if not finite:
-        return None
-    mean, std, step = max(finite, key=lambda x: x[0])
-    return int(step), float(mean), float(std)
-
-
-def non_finite_reason(error: ValueError, model: Any) -> str | None:
-    """SB3's VecCheckNan error as one line: NaN/inf from the env, or actions from a diverged policy; else None."""
-    from sb3_ddpg_ext.callbacks import divergence_reason
-
-    found, sep, origin = str(error).partition(".\r\nOriginated from the ")
-    if not sep:
-        return None
-    step = model.num_timesteps
-    if origin.startswith("RL model"):
-        return f"diverged at step {step}: {found.removeprefix('found ')} ({divergence_reason(model) or 'policy output'})"
-    return f"the environment gave {found.removeprefix('found ')} at step {step} (SB3's VecCheckNan): fix or wrap the env"
 
 
 # --pixels (train, evaluate): the paper's pixel variant, section 7.
@@ -142,87 +74,94 @@ def pixel_env_maker(args: argparse.Namespace) -> Any:
     return make_pixel_env if args.pixels else make_vec_env
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    import numpy as np
-    from stable_baselines3.common.callbacks import EvalCallback
-    from stable_baselines3.common.vec_env import VecCheckNan
+# train options -> RunConfig fields: --resume takes them from the checkpoint, and refuses a given value that differs.
+TRAIN_OPTIONS = {
+    "env": "env_id", "timesteps": "timesteps", "seed": "seed", "eval_every": "eval_every",
+    "eval_episodes": "eval_episodes", "n_envs": "n_envs", "device": "device", "tensorboard": "tensorboard_log",
+    "verbose": "verbose", "pixels": "pixels", "preset": "preset", "her": "her", "her_strategy": "her_strategy",
+    "her_n_goals": "her_n_goals", "checkpoint_every": "checkpoint_every",
+}  # fmt: skip
 
-    from sb3_ddpg_ext import plots
-    from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
-    from sb3_ddpg_ext.envs import eval_seed
-    from sb3_ddpg_ext.experiment import build_model, check_device, parse_params, prepare_run_dir, writable_folder
 
-    # Pre-flight: every value and the run folder are checked before anything is built or trained.
+def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
+    """The run's options and folder: from the command line, or with ``--resume`` from the run's checkpoint."""
+    from sb3_ddpg_ext.experiment import check_device, parse_params, prepare_run_dir, writable_folder
+    from sb3_ddpg_ext.run import RunConfig, read_config
+
     params = parse_params(args.param)
     check_device(args.device)
-    out = prepare_run_dir(Path(args.out), args.overwrite)
-    if args.tensorboard:
-        writable_folder(Path(args.tensorboard), "--tensorboard")
-    if args.pixels:
-        from sb3_ddpg_ext import PaperDDPG
+    if args.resume is None:
+        missing = [f"--{name}" for name in ("env", "timesteps", "out") if getattr(args, name) is None]
+        if missing:
+            raise UserError(f"{', '.join(missing)} required (or --resume RUN_FOLDER to continue a run)")
+        out = prepare_run_dir(Path(args.out), args.overwrite)
+        if args.tensorboard:
+            writable_folder(Path(args.tensorboard), "--tensorboard")
+        fields = {field: getattr(args, option) for option, field in TRAIN_OPTIONS.items()}
+        return RunConfig(**fields, params=params), out
+    out = Path(args.resume)
+    if args.out is not None and Path(args.out) != out:
+        raise UserError(f"--resume continues the run in {out}: drop --out {args.out}")
+    config = read_config(out)
+    given = {option: getattr(args, option) for option in TRAIN_OPTIONS if getattr(args, option) != args.defaults[option]}
+    conflicts = [f"--{o.replace('_', '-')} {v} (the run's: {getattr(config, TRAIN_OPTIONS[o])})"
+                 for o, v in given.items() if v != getattr(config, TRAIN_OPTIONS[o])]  # fmt: skip
+    conflicts += [f"-p {k}={v!r} (the run's: {config.params.get(k, 'default')!r})" for k, v in params.items()
+                  if k not in config.params or config.params[k] != v]  # fmt: skip
+    if conflicts:
+        raise UserError(f"--resume takes the run's options from its checkpoint; these differ: {'; '.join(conflicts)}. "
+                        "Drop them, or start a new run")  # fmt: skip
+    return config, out
 
-        params = {**PaperDDPG.pixel_hyperparameters(), **params}
-    make_env = pixel_env_maker(args)
-    env = VecCheckNan(make_env(args.env, n_envs=args.n_envs, seed=args.seed), raise_exception=True)
-    eval_env = VecCheckNan(make_env(args.env, n_envs=1, seed=eval_seed(args.seed)), raise_exception=True)
-    env, eval_env, params = her_setup(args, env, eval_env, params)
-    model = build_model(
-        env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard,
-        env_id=args.env,
-    )  # fmt: skip
-    divergence = StopTrainingOnDivergence()
-    eval_callback = EvalCallback(
-        eval_env,
-        eval_freq=max(args.eval_every // args.n_envs, 1),
-        n_eval_episodes=args.eval_episodes,
-        deterministic=True,
-        best_model_save_path=str(out),  # saved only when a finite evaluation improves: the last good weights
-        log_path=str(out),  # also SB3's evaluations.npz
-        verbose=0,
-    )
-    stopped, interrupted = None, False
-    try:
-        model.learn(args.timesteps, callback=[divergence, eval_callback], progress_bar=not args.no_progress_bar)
-    except KeyboardInterrupt:
-        interrupted = True
-    except ValueError as e:
-        stopped = non_finite_reason(e, model)
-        if stopped is None:
-            raise
-    if divergence.reason is not None:
-        stopped = f"diverged at step {divergence.diverged_at}: {divergence.reason}"
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sb3_ddpg_ext import plots
+    from sb3_ddpg_ext.run import train
+
+    config, out = train_config(args)
+    result = train(config, out, resume=args.resume is not None, progress_bar=not args.no_progress_bar)
+    model = result.model
+    if result.resumed_from is not None:
+        print(f"resumed {out} from its checkpoint at step {result.resumed_from} of {config.timesteps} (a new episode starts)")
     written = []
-    if stopped is None:
+    if result.stopped is None:
         model.save(out / "model.zip")
         written.append(out / "model.zip")
     if model.get_vec_normalize_env() is not None:
         model.get_vec_normalize_env().save(str(out / "vecnormalize.pkl"))  # read back by evaluate
         written.append(out / "vecnormalize.pkl")
-    best = best_evaluation(eval_callback)
-    if eval_callback.evaluations_timesteps:
-        save_eval_log(eval_callback, out / "evaluations.csv")
-        title = f"PaperDDPG on {args.env} (seed {args.seed})"
-        plots.learning_curve(out / "evaluations.csv", out / "learning_curve.png", title, args.eval_episodes)
+    best = result.best()
+    evaluation = result.evaluation
+    if evaluation.evaluations_timesteps:
+        title = f"PaperDDPG on {config.env_id} (seed {config.seed})"
+        plots.learning_curve(out / "evaluations.csv", out / "learning_curve.png", title, config.eval_episodes)
         written += [out / "evaluations.csv", out / "evaluations.npz", out / "learning_curve.png"]
+    if result.checkpoint is not None:
+        written.append(result.checkpoint)
     if best is not None:
-        written.insert(1 if stopped is None else 0, out / "best_model.zip")
-        print(f"{args.env}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
-              f"({args.eval_episodes} episodes): {out / 'best_model.zip'}")  # fmt: skip
-        if eval_callback.evaluations_successes:
-            at = eval_callback.evaluations_timesteps[-1]
-            rate = np.mean(eval_callback.evaluations_successes[-1])
-            print(f"{args.env}: success rate {rate:.2f} at the last evaluation ({at} steps)")
+        written.insert(1 if result.stopped is None else 0, out / "best_model.zip")
+        print(f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
+              f"({config.eval_episodes} episodes): {out / 'best_model.zip'}")  # fmt: skip
+        if evaluation.evaluations_successes:
+            at = evaluation.evaluations_timesteps[-1]
+            rate = np.mean(evaluation.evaluations_successes[-1])
+            print(f"{config.env_id}: success rate {rate:.2f} at the last evaluation ({at} steps)")
     else:
-        print(f"{args.env}: no evaluation ran (--eval-every {args.eval_every}, {model.num_timesteps} steps trained)")
+        print(f"{config.env_id}: no evaluation ran (--eval-every {config.eval_every}, {model.num_timesteps} steps trained)")
     if written:
         print("wrote " + ", ".join(str(p) for p in written if p.exists()))
-    if stopped is not None:
+    if result.stopped is not None:
         last = f"last finite checkpoint: {out / 'best_model.zip'}" if best else "no finite checkpoint was saved"
-        print(f"sb3-ddpg train: {stopped}; model.zip not saved (non-finite); {last}", file=sys.stderr)
+        print(f"sb3-ddpg train: {result.stopped}; model.zip not saved (non-finite); {last}", file=sys.stderr)
         return EXIT_NON_FINITE
-    if interrupted:
-        print(f"interrupted at {model.num_timesteps} steps; model and logs saved to {out}", file=sys.stderr)
+    if result.interrupted:
+        resume = ""
+        if result.checkpoint is not None:
+            step = int(result.checkpoint.name.removeprefix("step-"))
+            resume = f"; 'sb3-ddpg train --resume {out}' continues from the checkpoint at step {step}"
+        print(f"interrupted at {model.num_timesteps} steps; model and logs saved to {out}{resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 
@@ -407,12 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
              "env; model.zip is not written), 130 Ctrl-C.")  # fmt: skip
     train = sub.add_parser("train", help="train PaperDDPG with the paper's defaults", formatter_class=formatter,
                            description=f"Train PaperDDPG. {codes}")  # fmt: skip
-    train.add_argument("--env", required=True, help="gymnasium environment id, e.g. Pendulum-v1")
+    train.add_argument("--env", default=None, help="gymnasium environment id, e.g. Pendulum-v1 (required)")
     add_pixel_arguments(train)
-    train.add_argument("--timesteps", type=at_least(1), required=True, help="environment steps to train")
+    train.add_argument("--timesteps", type=at_least(1), default=None, help="environment steps to train (required)")
     train.add_argument("--seed", type=at_least(0), default=0, help="seed of the training env and the networks")
-    train.add_argument("--out", required=True, help="new folder for model.zip, best_model.zip, evaluations.csv, "
-                       "learning_curve.png")  # fmt: skip
+    train.add_argument("--out", default=None, help="new folder for model.zip, best_model.zip, evaluations.csv, "
+                       "learning_curve.png (required)")  # fmt: skip
+    train.add_argument("--checkpoint-every", type=at_least(1), default=None, metavar="N",
+                       help="every N env steps, save what --resume needs (model, replay buffer, noise and random "
+                       "states, normalization, evaluation log) to --out/checkpoints/, replacing the previous one")  # fmt: skip
+    train.add_argument("--resume", default=None, metavar="RUN_FOLDER",
+                       help="continue the run in RUN_FOLDER from its last checkpoint to its budget, with its options "
+                       "(a new episode starts)")  # fmt: skip
     train.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are removed)")
     train.add_argument("--eval-every", type=at_least(1), default=5000, help="deterministic evaluation every K steps")
     train.add_argument("--eval-episodes", type=at_least(1), default=10, help="episodes per evaluation")
@@ -428,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("-v", "--verbose", type=at_least(0), default=0, help="SB3 verbosity: 0 none, 1 training log")
     add_her_arguments(train)
     train.set_defaults(func=cmd_train)
+    train.set_defaults(defaults={option: train.get_default(option) for option in TRAIN_OPTIONS})
 
     evaluate = sub.add_parser("evaluate", help="noise-free evaluation of a saved model", formatter_class=formatter)
     evaluate.add_argument("model", help="a model.zip written by 'sb3-ddpg train' (or PaperDDPG.save)")

@@ -26,7 +26,15 @@ from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 
 # The files a run folder of ``sb3-ddpg train`` may hold: a folder with any of them holds a run.
-RUN_FILES = ("model.zip", "best_model.zip", "evaluations.csv", "evaluations.npz", "learning_curve.png", "vecnormalize.pkl")
+RUN_FILES = (
+    "model.zip",
+    "best_model.zip",
+    "evaluations.csv",
+    "evaluations.npz",
+    "learning_curve.png",
+    "vecnormalize.pkl",
+    "checkpoints",
+)
 
 # Constructor arguments the commands set from their own options.
 RUN_SETTINGS = {"seed": "--seed", "device": "--device", "verbose": "--verbose", "tensorboard_log": "--tensorboard"}

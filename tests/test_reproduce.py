@@ -28,11 +28,12 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     # 2 seeds x 2 evaluations on Pendulum-v1, the seeds in 2 parallel processes.
-    runs = [reproduce.Run("Pendulum-v1", "paper", seed, 200, 100, 2, tmp_path / "results") for seed in (0, 1)]
+    runs = [reproduce.Run("Pendulum-v1", "paper", seed, 200, 100, 2, tmp_path / "results", checkpoints=tmp_path / "ckpt")
+            for seed in (0, 1)]  # fmt: skip
     assert reproduce.run_campaign(runs, jobs=2) == runs
     for run in runs:
         evaluations = rows(run.csv)
-        assert [int(r["step"]) for r in evaluations] == [100, 200]
+        assert [int(r["timesteps"]) for r in evaluations] == [100, 200]
         assert all(r["episodes"] == "2" for r in evaluations)
         assert all(-2000 < float(r["mean_return"]) < 0 for r in evaluations)
         assert run.done.exists()
@@ -46,7 +47,7 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     assert reproduce.pending(runs) == [unfinished]
     assert reproduce.run_campaign(runs, jobs=1) == [unfinished]  # only the unfinished run executes
     assert finished.csv.stat().st_mtime_ns == mtime
-    assert [int(r["step"]) for r in rows(unfinished.csv)] == [100, 200] and unfinished.done.exists()
+    assert [int(r["timesteps"]) for r in rows(unfinished.csv)] == [100, 200] and unfinished.done.exists()
     assert reproduce.run_campaign(runs, jobs=1) == []
 
     # Aggregation: with 2 seeds the IQM is the mean; the report has the table, the anchor and the plot.
@@ -70,6 +71,36 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     notes.write_text("## Reading\n\nWhat the evidence shows.\n")
     again = reproduce.report(tmp_path / "results", out, reps=100, budget={}, commands=[], notes=notes)
     assert again.startswith(text.split("## Commands")[0]) and again.rstrip().endswith("What the evidence shows.")
+
+
+def test_killed_campaign_resumes_from_its_checkpoints(tmp_path: Path) -> None:
+    # reproduce.py run killed with SIGKILL after a checkpoint; the same command again resumes the run, which ends at
+    # its budget with every evaluation once, and its checkpoint folder is removed.
+    import os
+    import signal
+    import subprocess
+    import time
+
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "run", "--task", "Pendulum-v1", "--steps", "800",
+           "--eval-every", "200", "--eval-episodes", "1", "--seeds", "0", "--configs", "paper", "--jobs", "1",
+           "--results", str(tmp_path / "results"), "--checkpoints", str(tmp_path / "ckpt")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    try:
+        while not list((tmp_path / "ckpt").rglob("step-000000000400")):
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker
+        proc.wait()
+    csv_path = tmp_path / "results" / "Pendulum-v1" / "paper" / "seed0.csv"
+    assert not csv_path.with_suffix(".done").exists()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "resumed from step 400" in done.stdout or "resumed from step 600" in done.stdout
+    assert [int(r["timesteps"]) for r in rows(csv_path)] == [200, 400, 600, 800]
+    assert "resumed from step" in csv_path.with_suffix(".done").read_text()
+    assert not list((tmp_path / "ckpt").rglob("step-*"))
 
 
 def test_bootstrap_is_seeded_and_leaves_numpy_alone(reproduce) -> None:

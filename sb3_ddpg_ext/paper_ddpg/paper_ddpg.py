@@ -12,7 +12,7 @@ import io
 import numbers
 import pathlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -30,13 +30,6 @@ from torch.nn import functional as F
 
 from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
 from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
-from sb3_ddpg_ext.paper_ddpg.save_util import (
-    PACKAGE_VERSION,
-    VERSION_KEY,
-    legacy_message,
-    legacy_settings,
-    read_saved_data,
-)
 from sb3_ddpg_ext.paper_ddpg.policies import (
     BN_STATISTICS,
     Actor,
@@ -46,6 +39,15 @@ from sb3_ddpg_ext.paper_ddpg.policies import (
     MultiInputPolicy,
     PaperDDPGPolicy,
     running_statistics,
+)
+from sb3_ddpg_ext.paper_ddpg.save_util import (
+    PACKAGE_VERSION,
+    VERSION_KEY,
+    atomic_file,
+    legacy_message,
+    legacy_settings,
+    read_saved_data,
+    zip_path,
 )
 
 SelfPaperDDPG = TypeVar("SelfPaperDDPG", bound="PaperDDPG")
@@ -423,6 +425,26 @@ class PaperDDPG(TD3):
 
     read_saved_data = staticmethod(read_saved_data)
 
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """SB3's ``save``, atomic for a path: a kill or a full disk mid-save leaves the previous file, not a truncated one."""
+        if isinstance(path, io.BufferedIOBase):
+            return super().save(path, exclude, include)
+        with atomic_file(zip_path(path)) as tmp:
+            super().save(tmp, exclude, include)
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """SB3's ``save_replay_buffer``, atomic for a path (``.pkl`` appended when the name has no suffix)."""
+        if isinstance(path, io.BufferedIOBase):
+            return super().save_replay_buffer(path)
+        final = pathlib.Path(path) if pathlib.Path(path).suffix else pathlib.Path(f"{path}.pkl")
+        with atomic_file(final) as tmp:
+            super().save_replay_buffer(tmp)
+
     @classmethod
     def load(  # type: ignore[override]
         cls: type[SelfPaperDDPG],
@@ -463,7 +485,10 @@ class PaperDDPG(TD3):
         for name, value in attributes.items():
             kwargs.setdefault(name, value)
         if policy_kwargs:
-            custom_objects = {**(custom_objects or {}), "policy_kwargs": {**policy_kwargs, **(data.get("policy_kwargs") or {})}}
+            custom_objects = {
+                **(custom_objects or {}),
+                "policy_kwargs": {**policy_kwargs, **(data.get("policy_kwargs") or {})},
+            }
         if attributes or policy_kwargs:
             warnings.warn(legacy_message(data, attributes, policy_kwargs), stacklevel=2)
         return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)

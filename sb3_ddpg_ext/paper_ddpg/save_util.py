@@ -6,8 +6,12 @@ default records here the value its files were trained with, so that ``PaperDDPG.
 
 import io
 import json
+import os
 import pathlib
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NamedTuple
 
@@ -82,3 +86,31 @@ def legacy_message(data: dict[str, Any], attributes: dict[str, Any], policy_kwar
         f"PaperDDPG: this file was saved by sb3_ddpg_ext {saved_by}; it loads with the settings it was trained with, "
         f"which are no longer the defaults: {', '.join(kept)} (CHANGELOG.md)"
     )
+
+
+@contextmanager
+def atomic_file(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` once written and flushed to disk.
+
+    A crash, a kill or a full disk mid-write leaves the previous file (or none) under the final name, never a
+    truncated one; the partial file is removed when the writer raises.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    tmp = pathlib.Path(name)
+    try:
+        yield tmp
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def zip_path(path: str | pathlib.Path) -> pathlib.Path:
+    """The file SB3's ``save`` writes for ``path``: ``.zip`` appended when the name has no suffix."""
+    path = pathlib.Path(path)
+    return path if path.suffix else path.with_name(path.name + ".zip")

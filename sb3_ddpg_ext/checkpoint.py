@@ -1,0 +1,138 @@
+"""Checkpoints of a run: everything needed to continue it after a stop, a crash or a kill.
+
+A checkpoint is a folder ``checkpoints/step-<N>/`` holding the model (weights, optimizers, step counter, noise state:
+SB3's ``save``), the replay buffer (SB3's ``save_replay_buffer``), the VecNormalize statistics where present, and
+``state.pkl`` (the run's options, the random generators, the evaluation history). It is written under a temporary
+name and renamed into place once every file is on disk, so a kill or a full disk mid-save leaves the previous
+checkpoint as the newest complete one. SB3's ``CheckpointCallback`` is not used as it is: it writes a new set of
+files per checkpoint, in place, without the generators or the evaluation history.
+"""
+
+import os
+import pickle
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from sb3_ddpg_ext.errors import UserError
+
+CHECKPOINTS = "checkpoints"
+PREFIX = "step-"
+
+
+def random_states(model: BaseAlgorithm) -> dict[str, Any]:
+    """The generators a run draws from: Python's, numpy's, torch's, and the action space's (warm-up actions)."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": th.get_rng_state(),
+        "action_space": model.action_space.np_random.bit_generator.state,
+    }
+
+
+def set_random_states(model: BaseAlgorithm, states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    th.set_rng_state(states["torch"])
+    model.action_space.np_random.bit_generator.state = states["action_space"]
+
+
+def _fsync_folder(folder: Path) -> None:
+    for path in folder.iterdir():
+        with path.open("rb+") as f:
+            os.fsync(f.fileno())
+
+
+def save_checkpoint(folder: Path, model: BaseAlgorithm, state: dict[str, Any]) -> Path:
+    """Write the checkpoint of ``model`` at its current step under ``folder``; older checkpoints are removed after."""
+    name = f"{PREFIX}{model.num_timesteps:012d}"
+    partial = folder / f".{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    model.save(partial / "model.zip")
+    model.save_replay_buffer(partial / "replay_buffer.pkl")
+    normalize = model.get_vec_normalize_env()
+    if normalize is not None:
+        normalize.save(str(partial / "vecnormalize.pkl"))
+    state = {**state, "algorithm": type(model), "num_timesteps": model.num_timesteps, "random": random_states(model)}
+    with (partial / "state.pkl").open("wb") as f:
+        cloudpickle.dump(state, f)
+    _fsync_folder(partial)
+    final = folder / name
+    shutil.rmtree(final, ignore_errors=True)  # the same step written again after a resume
+    os.rename(partial, final)
+    for old in folder.iterdir():
+        if old != final and (old.name.startswith(PREFIX) or old.name.endswith(".partial")):
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint under ``folder`` (only complete ones carry the ``step-`` name), or None."""
+    found = sorted(p for p in folder.glob(f"{PREFIX}*") if (p / "state.pkl").is_file()) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def read_state(checkpoint: Path) -> dict[str, Any]:
+    try:
+        with (checkpoint / "state.pkl").open("rb") as f:
+            return pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
+        raise UserError(f"{checkpoint} is not a readable checkpoint ({type(e).__name__}: {e})") from e
+
+
+def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tuple[BaseAlgorithm, dict[str, Any]]:
+    """The model of ``checkpoint`` on ``env`` (a new episode starts), with its replay buffer, normalization statistics
+    and random generators restored; and the checkpoint's state."""
+    state = read_state(checkpoint)
+    model = state["algorithm"].load(checkpoint / "model.zip", env=env, device=device)
+    model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+    normalize = model.get_vec_normalize_env()
+    if (checkpoint / "vecnormalize.pkl").is_file() and normalize is not None:
+        saved = VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), env)
+        normalize.obs_rms, normalize.ret_rms = saved.obs_rms, saved.ret_rms
+    set_random_states(model, state["random"])
+    return model, state
+
+
+class Checkpointer(BaseCallback):
+    """Writes a checkpoint every ``every`` env steps, after that rollout's gradient steps (as ``EvalAfterUpdates``),
+    so the saved weights include the updates of every transition in the saved replay buffer.
+
+    :param folder: where the ``step-<N>`` folders go
+    :param every: env steps between checkpoints
+    :param state: returns what else the run needs to continue (its options, the evaluation history)
+    """
+
+    def __init__(self, folder: Path, every: int, state: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self.folder, self.every, self.state = folder, every, state
+        self.next_checkpoint = every
+        self.written: Path | None = None
+
+    def _init_callback(self) -> None:
+        self.next_checkpoint = (self.model.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        self.save_if_due()
+
+    def _on_training_end(self) -> None:
+        self.save_if_due()
+
+    def save_if_due(self) -> None:
+        if self.model.num_timesteps < self.next_checkpoint:
+            return
+        self.next_checkpoint = (self.model.num_timesteps // self.every + 1) * self.every
+        self.written = save_checkpoint(self.folder, self.model, self.state())

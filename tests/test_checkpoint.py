@@ -1,0 +1,183 @@
+"""Runs that survive a stop: checkpoints, resume, and saves that a kill or a full disk cannot truncate."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_ddpg_ext import PaperDDPG, cli
+from sb3_ddpg_ext.checkpoint import CHECKPOINTS, latest_checkpoint
+from sb3_ddpg_ext.run import RunConfig, read_config, train
+
+
+class CtrlCAt(BaseCallback):
+    """Ctrl-C (KeyboardInterrupt, as SIGINT raises it) once the run reaches ``step``."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.step:
+            raise KeyboardInterrupt
+        return True
+
+
+def config(**changes) -> RunConfig:
+    params = {"buffer_size": 2000, "policy_kwargs": {"net_arch": [32, 32]}}
+    return RunConfig(**{"env_id": "Pendulum-v1", "timesteps": 1000, "seed": 0, "eval_every": 200, "eval_episodes": 2,
+                        "checkpoint_every": 200, "params": params, **changes})  # fmt: skip
+
+
+def test_interrupted_run_resumes_to_its_budget_with_every_update_and_evaluation_once(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    first = train(config(), out, callbacks=[CtrlCAt(530)])
+    assert first.interrupted and first.model.num_timesteps == 530
+    assert latest_checkpoint(out / CHECKPOINTS).name == "step-000000000400"
+    assert list(pd.read_csv(out / "evaluations.csv").timesteps) == [200, 400]  # the evaluation at 600 never came
+
+    resumed = train(read_config(out), out, resume=True)
+    model = resumed.model
+    assert resumed.resumed_from == 400 and not resumed.interrupted
+    assert model.num_timesteps == 1000
+    # Updates start once a minibatch (64) is stored: steps 64..1000 are 937 updates, as in an uninterrupted run. The
+    # 130 steps after the checkpoint are the work lost, redone.
+    assert model._n_updates == 1000 - 64 + 1
+    assert model._current_progress_remaining == pytest.approx(0.0)  # schedules measured against the whole budget
+    assert model.replay_buffer.size() == 1000  # 400 restored, 600 new
+    log = pd.read_csv(out / "evaluations.csv")
+    assert list(log.timesteps) == [200, 400, 600, 800, 1000]  # every evaluation step once
+    assert log.wall_s.is_monotonic_increasing
+    assert list(resumed.evaluation.evaluations_timesteps) == list(log.timesteps)
+    assert latest_checkpoint(out / CHECKPOINTS).name == "step-000000001000"
+    assert len(list((out / CHECKPOINTS).iterdir())) == 1  # older checkpoints are removed
+
+
+def test_resume_restores_noise_buffer_normalization_and_optimizer(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    first = train(config(timesteps=400, normalize=True), out)
+    saved = first.model
+    from sb3_ddpg_ext.checkpoint import load_checkpoint
+    from sb3_ddpg_ext.run import make_envs
+
+    env, _ = make_envs(read_config(out))
+    model, state = load_checkpoint(latest_checkpoint(out / CHECKPOINTS), env)
+    assert isinstance(model, PaperDDPG) and model.num_timesteps == 400 and state["config"] == read_config(out)
+    np.testing.assert_array_equal(model.action_noise.noise_prev, saved.action_noise.noise_prev)
+    np.testing.assert_array_equal(model.replay_buffer.observations[:400], saved.replay_buffer.observations[:400])
+    np.testing.assert_allclose(model.get_vec_normalize_env().obs_rms.mean, saved.get_vec_normalize_env().obs_rms.mean)
+    assert model.critic.optimizer.state_dict()["state"][0]["step"] == saved.critic.optimizer.state_dict()["state"][0]["step"]
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(list(args))
+    return code, err.getvalue()
+
+
+def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    options = "--env Pendulum-v1 --timesteps 200 --eval-every 100 --eval-episodes 1 --checkpoint-every 100"
+    code, _ = run_cli("train", *options.split(), "-p", "buffer_size=500", "--out", str(out), "--no-progress-bar")
+    assert code == 0 and latest_checkpoint(out / CHECKPOINTS) is not None
+    code, err = run_cli("train", "--resume", str(out), "--timesteps", "5000", "-p", "tau=0.01")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (
+        "sb3-ddpg train: error: --resume takes the run's options from its checkpoint; these differ: --timesteps 5000 "
+        "(the run's: 200); -p tau=0.01 (the run's: 'default'). Drop them, or start a new run"
+    )
+    code, err = run_cli("train", "--resume", str(out), "--timesteps", "200", "-p", "buffer_size=500")  # the same: fine
+    assert code == 0, err
+    code, err = run_cli("train", "--resume", str(tmp_path))
+    assert code == 2 and "holds no checkpoint to resume: start runs with --checkpoint-every N" in err
+    code, err = run_cli("train", "--env", "Pendulum-v1")
+    assert code == 2 and err.strip().endswith("--timesteps, --out required (or --resume RUN_FOLDER to continue a run)")
+
+
+def wait_for(condition, timeout: float = 240.0, every: float = 0.002) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(every)
+
+
+@pytest.mark.parametrize("moment", ["training", "saving"])
+def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str) -> None:
+    # A real kill -9 of the console script, between checkpoints or while one is being written (a 1e6 replay buffer
+    # takes a while to write), then --resume: the run ends at its budget with every evaluation once.
+    out = tmp_path / "run"
+    exe = str(Path(sys.executable).parent / "sb3-ddpg")
+    options = "--env Pendulum-v1 --timesteps 1200 --eval-every 200 --eval-episodes 1 --checkpoint-every 200"
+    cmd = [
+        exe,
+        "train",
+        *options.split(),
+        "--out",
+        str(out),
+        "--no-progress-bar",
+        "-p",
+        "policy_kwargs=dict(net_arch=[32, 32])",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    folder = out / CHECKPOINTS
+    try:
+        if moment == "training":
+            wait_for(lambda: (folder / "step-000000000400").is_dir(), every=0.05)
+        else:  # a checkpoint after the first one, caught while its files are written
+            wait_for(lambda: folder.is_dir() and any(p.name.endswith(".partial") and "000400" in p.name
+                                                     for p in folder.iterdir()))  # fmt: skip
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    kept = latest_checkpoint(folder)
+    assert kept is not None and kept.name in ("step-000000000200", "step-000000000400")
+    if moment == "saving":
+        assert kept.name == "step-000000000200"  # the checkpoint being written is not taken as one
+    assert not (out / "model.zip").exists()
+    resumed = subprocess.run(
+        [exe, "train", "--resume", str(out), "--no-progress-bar"], capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert f"resumed {out} from its checkpoint at step {int(kept.name[5:])} of 1200" in resumed.stdout
+    assert list(pd.read_csv(out / "evaluations.csv").timesteps) == [200, 400, 600, 800, 1000, 1200]
+    assert PaperDDPG.load(out / "model.zip").num_timesteps == 1200
+    assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def test_save_that_fails_mid_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    # A real write failure from the OS: a file-size limit (RLIMIT_FSIZE, as a full disk, fails the write with an
+    # OSError) while saving over a good model. The good file stays, no partial file is left.
+    path = tmp_path / "model.zip"
+    PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, seed=0).save(path)
+    before = path.read_bytes()
+    script = f"""
+import resource, signal
+from sb3_ddpg_ext import PaperDDPG
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, seed=1)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+try:
+    model.save({str(path)!r})
+except OSError as e:
+    print("OSError", e.errno)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("OSError"), done.stdout + done.stderr
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]
+    PaperDDPG.load(path)
