@@ -465,13 +465,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        eval_every = args.eval_every or default_eval_every(args.steps)
-        # Seed-major order: every config advances together, so a campaign cut short still compares them.
-        every = 2 * eval_every if args.checkpoint_every is None else args.checkpoint_every or None
-        runs = [Run(args.task, config, seed, args.steps, eval_every, args.eval_episodes, args.results, every,
-                    args.checkpoints) for seed in args.seeds for config in args.configs]  # fmt: skip
         print(" ".join(["python", *sys.argv]), flush=True)
-        run_campaign(runs, args.jobs)
+        blocks = CAMPAIGN if args.campaign else [(args.task, args.steps, args.seeds, args.configs)]
+        for task, steps, seeds, configs in blocks:
+            eval_every = args.eval_every or default_eval_every(steps)
+            every = 2 * eval_every if args.checkpoint_every is None else args.checkpoint_every or None
+            # Seed-major order: every config advances together, so a campaign cut short still compares them.
+            runs = [Run(task, config, seed, steps, eval_every, args.eval_episodes, args.results, every, args.checkpoints)
+                    for seed in seeds for config in configs]  # fmt: skip
+            print(f"{task}, {steps} steps, seeds {seeds}, configs {configs}:", flush=True)
+            run_campaign(runs, args.jobs)
     else:
         budget = {k: int(v) for k, v in (item.split("=") for item in args.budget)}
         print(report(args.results, args.out, args.reps, budget, args.command, args.title, args.notes))

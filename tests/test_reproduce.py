@@ -129,3 +129,8 @@ def test_zoo_ddpg_reads_rl_zoo3_hyperparameters(reproduce) -> None:
     np.testing.assert_array_equal(model.action_noise._sigma, [0.1])
     assert model.actor.mu[0].out_features == 400  # policy_kwargs: net_arch=[400, 300]
     assert reproduce.default_eval_every(1_000_000) == 5_000 and reproduce.default_eval_every(30_000) == 600
+
+
+def test_campaign_blocks_name_known_configs_and_anchored_tasks(reproduce) -> None:
+    for task, steps, seeds, configs in reproduce.CAMPAIGN:
+        assert set(configs) <= set(reproduce.CONFIGS) and task in reproduce.ANCHORS and steps >= 100_000 and seeds
