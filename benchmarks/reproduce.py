@@ -58,6 +58,10 @@ ANCHORS: dict[str, list[Anchor]] = {
         Anchor('TD3 paper: "Our DDPG" (1M)', 1860.02, 1_000_000),
     ],
     "InvertedPendulum-v5": [Anchor("TD3 paper: Baselines DDPG and Our DDPG (1M)", 1000.0, 1_000_000)],
+    "Walker2d-v5": [
+        Anchor("TD3 paper: Baselines DDPG (1M)", 1843.85, 1_000_000),
+        Anchor('TD3 paper: "Our DDPG" (1M)', 3098.11, 1_000_000),
+    ],
 }
 
 
