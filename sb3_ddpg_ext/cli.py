@@ -120,9 +120,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.run import train
 
+    from stable_baselines3 import HerReplayBuffer
+
     config, out = train_config(args)
     result = train(config, out, resume=args.resume is not None, progress_bar=not args.no_progress_bar)
     model = result.model
+    if model.replay_buffer_class is HerReplayBuffer:
+        print(f"HER: {model.replay_buffer_kwargs}")
     if result.resumed_from is not None:
         print(f"resumed {out} from its checkpoint at step {result.resumed_from} of {config.timesteps} (a new episode starts)")
     written = []

@@ -17,12 +17,14 @@ from typing import Any
 from unittest import mock
 
 import rl_zoo3.enjoy
+import rl_zoo3.exp_manager
 import rl_zoo3.train
 import yaml
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS, get_model_path
 
+from sb3_ddpg_ext.callbacks import EvalAfterUpdates
 from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.experiment import check_names, check_types, parse_value
@@ -127,6 +129,28 @@ def convert_paper_ddpg_params(params: dict[str, Any]) -> dict[str, Any]:
     return dict(params)
 
 
+class ZooEvalAfterUpdates(EvalAfterUpdates):
+    """rl-zoo3's evaluations (``EvalCallback`` in train, ``TrialEvalCallback`` in optimize), taken after the updates
+    of the steps they are labelled with. rl-zoo3 passes ``eval_freq`` in callback calls (per env), turned into env
+    steps once the model's ``n_envs`` is known; with a ``trial``, each evaluation is reported and may prune."""
+
+    def __init__(self, eval_env: Any, trial: Any = None, eval_freq: int = 10_000, **kwargs: Any) -> None:
+        super().__init__(eval_env, eval_every=eval_freq, **kwargs)
+        self.trial, self.eval_idx, self.is_pruned = trial, 0, False
+
+    def _init_callback(self) -> None:
+        super()._init_callback()
+        self.eval_every = self.next_evaluation = self.eval_every * self.model.n_envs
+
+    def evaluate_if_due(self) -> None:
+        done = len(self.evaluations_timesteps)
+        super().evaluate_if_due()
+        if self.trial is not None and len(self.evaluations_timesteps) > done:
+            self.eval_idx += 1
+            self.trial.report(self.last_mean_reward, self.eval_idx)
+            self.is_pruned = self.stop = self.stop or self.trial.should_prune()
+
+
 def _model_path(*args: Any, **kwargs: Any) -> Any:
     """rl-zoo3's ``get_model_path``; a missing folder or checkpoint is one line, not an AssertionError traceback."""
     try:
@@ -147,6 +171,8 @@ def registered(argv: list[str], enjoy: bool = False) -> Iterator[None]:
         stack.enter_context(mock.patch.dict(HYPERPARAMS_SAMPLER, {ALGO: sample_paper_ddpg_params}))
         stack.enter_context(mock.patch.dict(HYPERPARAMS_CONVERTER, {ALGO: convert_paper_ddpg_params}))
         stack.enter_context(mock.patch.object(rl_zoo3.train, "ExperimentManager", PaperExperimentManager))
+        for name in ("EvalCallback", "TrialEvalCallback"):  # evaluations after the updates (callbacks.EvalAfterUpdates)
+            stack.enter_context(mock.patch.object(rl_zoo3.exp_manager, name, ZooEvalAfterUpdates))
         stack.enter_context(mock.patch.object(sys, "argv", argv))
         if enjoy:
             stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "get_model_path", _model_path))

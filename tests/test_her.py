@@ -202,19 +202,22 @@ def test_robotics_extra_pins_a_mujoco_that_builds_fetch() -> None:
 def test_study_spec_names_wrappers_normalization_and_policy() -> None:
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from sb3_ddpg_ext.tune.objective import make_envs
+    from sb3_ddpg_ext.run import make_envs
+    from sb3_ddpg_ext.tune.objective import run_config
     from sb3_ddpg_ext.tune.spec import StudySpec
 
     wrappers = [{"gymnasium.wrappers.TimeLimit": {"max_episode_steps": 7}}]
     spec = StudySpec.from_dict(
         {"env_id": "Pendulum-v1", "env_wrapper": wrappers, "normalize": {"norm_reward": False}, "policy": "MlpPolicy"}
     )
-    env, eval_env = make_envs(spec, seed=0)
+    env, eval_env = make_envs(run_config(spec, 0, {}))
+    assert env.get_attr("spec")[0].id == "Pendulum-v1"
+    env, eval_env = env.venv, eval_env.venv  # inside SB3's VecCheckNan, as every run's
     assert isinstance(env, VecNormalize) and env.training and not eval_env.training and not env.norm_reward
     env.reset()
     dones = [env.step(np.zeros((1, 1)))[2][0] for _ in range(7)]
     assert dones == [False] * 6 + [True]
     with pytest.raises(UserError, match=r"env wrapper 'nowhere\.Wrapper' cannot be imported"):
-        make_envs(StudySpec.from_dict({"env_id": "Pendulum-v1", "env_wrapper": ["nowhere.Wrapper"]}), seed=0)
+        make_envs(run_config(StudySpec.from_dict({"env_id": "Pendulum-v1", "env_wrapper": ["nowhere.Wrapper"]}), 0, {}))
     with pytest.raises(UserError, match="preset 'her' is not one of her-paper"):
         StudySpec.from_dict({"env_id": "FetchPush-v4", "preset": "her"})

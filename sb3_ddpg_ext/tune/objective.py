@@ -1,43 +1,26 @@
-"""The Optuna objective: sample, build, train with periodic deterministic evaluations that report and prune."""
+"""The Optuna objective: sample, build (through the run layer, as ``sb3-ddpg train``), train with periodic
+deterministic evaluations that report and prune."""
 
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
+from stable_baselines3.common.vec_env import sync_envs_normalization
 
 from sb3_ddpg_ext.callbacks import divergence_reason
-from sb3_ddpg_ext.envs import eval_seed, is_goal_env, make_vec_env, wrapper_chain
-from sb3_ddpg_ext.experiment import build_model, evaluate_episodes, with_her
+from sb3_ddpg_ext.envs import eval_seed
+from sb3_ddpg_ext.experiment import evaluate_episodes
+from sb3_ddpg_ext.run import RunConfig, build, make_envs, non_finite_reason
 from sb3_ddpg_ext.search_space import sample_params
 from sb3_ddpg_ext.tune.spec import StudySpec
 
 
-def make_envs(spec: StudySpec, seed: int) -> tuple[VecEnv, VecEnv]:
-    """The training and evaluation envs of one seed, with the spec's wrappers and VecNormalize."""
-    wrap = wrapper_chain(spec.env_wrapper)
-    env = make_vec_env(spec.env_id, seed=seed, wrapper_class=wrap)
-    eval_env = make_vec_env(spec.env_id, seed=eval_seed(seed), wrapper_class=wrap)
-    normalize = spec.normalize
-    if normalize is None and spec.preset == "her-paper":
-        from sb3_ddpg_ext.presets import NORMALIZE
-
-        normalize = NORMALIZE
-    if normalize:
-        kwargs = normalize if isinstance(normalize, dict) else {}
-        env, eval_env = VecNormalize(env, **kwargs), VecNormalize(eval_env, training=False, **kwargs)
-    return env, eval_env
-
-
-def model_params(spec: StudySpec, env: VecEnv, sampled: dict[str, Any]) -> dict[str, Any]:
-    """The spec's preset, then ``fixed``, then the sampled values; HER for a goal-conditioned env that names no buffer."""
-    params = {**spec.fixed, **sampled}
-    if spec.preset == "her-paper":
-        from sb3_ddpg_ext.presets import her_paper
-
-        params = her_paper(env, **params)
-    if is_goal_env(env) and "replay_buffer_class" not in params:
-        params = with_her(env, params)
-    return params
+def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any]) -> RunConfig:
+    """One seed of a trial as a run of the run layer: the spec's ``fixed`` values, then the sampled ones."""
+    return RunConfig(
+        spec.env_id, spec.timesteps, seed=seed, params={**spec.fixed, **sampled}, eval_every=spec.eval_every,
+        eval_episodes=spec.eval_episodes, preset=spec.preset, normalize=spec.normalize,
+        env_wrapper=list(spec.env_wrapper), policy=spec.policy, device="cpu",
+    )  # fmt: skip
 
 
 def objective(trial: Any, spec: StudySpec) -> float:
@@ -47,19 +30,25 @@ def objective(trial: Any, spec: StudySpec) -> float:
 
     sampled = sample_params(trial, spec.search_space)
     seeds = [spec.seed + k for k in range(spec.n_seeds)]
-    envs = [make_envs(spec, s) for s in seeds]
-    models = [build_model(env, model_params(spec, env, sampled), seed=s, policy=spec.policy, device="cpu")
-              for s, (env, _) in zip(seeds, envs, strict=True)]  # fmt: skip
+    configs = [run_config(spec, seed, sampled) for seed in seeds]
+    envs = [make_envs(config) for config in configs]
+    models = [build(config, env) for config, (env, _) in zip(configs, envs, strict=True)]
     eval_envs = [eval_env for _, eval_env in envs]
     try:
         for step in range(spec.eval_every, spec.timesteps + 1, spec.eval_every):
             returns = []
             for seed, model, eval_env in zip(seeds, models, eval_envs, strict=True):
-                model.learn(spec.eval_every, reset_num_timesteps=False)
+                try:
+                    model.learn(spec.eval_every, reset_num_timesteps=False)
+                    reason = divergence_reason(model)
+                except ValueError as e:  # SB3's VecCheckNan: NaN/inf from the env or in the actions
+                    reason = non_finite_reason(e, model)
+                    if reason is None:
+                        raise
                 mean_return = float("nan")
-                reason = divergence_reason(model)
                 if reason is None:
                     sync_envs_normalization(model.get_env(), eval_env)
+                    eval_env.seed(eval_seed(seed) + step)  # the episodes EvalAfterUpdates would run at this step
                     result = evaluate_episodes(model, eval_env, spec.eval_episodes)
                     mean_return = float(result.returns.mean())
                     reason = None if np.isfinite(mean_return) else f"evaluation return is {mean_return}"
