@@ -116,11 +116,10 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import numpy as np
+    from stable_baselines3 import HerReplayBuffer
 
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.run import train
-
-    from stable_baselines3 import HerReplayBuffer
 
     config, out = train_config(args)
     result = train(config, out, resume=args.resume is not None, progress_bar=not args.no_progress_bar)

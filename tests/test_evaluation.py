@@ -33,8 +33,10 @@ def episode_model() -> PaperDDPG:
 def test_evaluation_follows_the_updates_of_its_steps(tmp_path: Path) -> None:
     model = episode_model()
     after = UpdatesAtEvaluation()
-    evaluation = EvalAfterUpdates(make_vec_env("Pendulum-v1", seed=1), 200, seed=1, n_eval_episodes=1,
-                                  best_model_save_path=str(tmp_path), log_path=str(tmp_path), callback_after_eval=after)  # fmt: skip
+    folders = {"best_model_save_path": str(tmp_path), "log_path": str(tmp_path)}
+    evaluation = EvalAfterUpdates(
+        make_vec_env("Pendulum-v1", seed=1), 200, seed=1, n_eval_episodes=1, callback_after_eval=after, **folders
+    )
     model.learn(400, callback=evaluation)
     # Steps 1-200 form the first episode; its 200 updates come after its last step, before the evaluation at 200.
     assert [(step, updates) for step, updates, _ in after.seen] == [(200, 200), (400, 400)]
