@@ -45,18 +45,6 @@ def add_her_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_normalization(model_path: Path, env: Any) -> Any:
-    """``env`` wrapped in the VecNormalize statistics saved next to the model by ``train --preset her-paper``."""
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    stats = model_path.with_name("vecnormalize.pkl")
-    if not stats.exists():
-        return env
-    env = VecNormalize.load(str(stats), env)
-    env.training, env.norm_reward = False, False
-    return env
-
-
 # --pixels (train, evaluate): the paper's pixel variant, section 7.
 def add_pixel_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -174,13 +162,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.experiment import check_device, evaluate_episodes, load_model, model_file, saved_env_id, writable_file
+    from sb3_ddpg_ext.run import saved_normalization
 
     model_path = model_file(Path(args.model))
     check_device(args.device)
     env_id = args.env or saved_env_id(model_path)
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
     writable_file(png, "--histogram")
-    env = load_normalization(model_path, pixel_env_maker(args)(env_id, n_envs=1, seed=args.seed))
+    env = saved_normalization(pixel_env_maker(args)(env_id, n_envs=1, seed=args.seed), model_path)
     try:
         model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
     except UserError as e:

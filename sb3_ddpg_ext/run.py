@@ -266,6 +266,28 @@ def train(
     return result
 
 
+def saved_normalization(env: VecEnv, model_path: str | Path) -> VecEnv:
+    """``env`` normalized as the saved model saw its observations in training, for evaluation (statistics frozen,
+    rewards raw): from the vecnormalize.pkl beside the model (what ``sb3-ddpg train`` and rl-zoo3 write), else from
+    the statistics saved inside it (``PaperDDPG.save``); ``env`` itself for a model trained without normalization."""
+    from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data, zip_path
+
+    stats = Path(model_path).with_name("vecnormalize.pkl")
+    if stats.is_file():
+        normalized = VecNormalize.load(str(stats), env)
+    else:
+        try:
+            state = read_saved_data(zip_path(model_path)).get("observation_normalization")
+        except (OSError, ValueError):
+            return env  # not a readable model: loading it says why, in one line
+        if not state:
+            return env
+        normalized = VecNormalize(env, training=False, norm_reward=False)
+        normalized.__dict__.update(state)
+    normalized.training, normalized.norm_reward = False, False
+    return normalized
+
+
 def replace(config: RunConfig, **changes: Any) -> RunConfig:
     """``config`` with ``changes`` (dataclasses.replace, re-checked)."""
     return dataclasses.replace(config, **changes)

@@ -70,3 +70,31 @@ def test_evaluation_episodes_depend_on_the_step_not_on_the_history() -> None:
         evaluation.evaluate_if_due()
         returns.append(evaluation.evaluations_results[-1])
     assert returns[0] == returns[1] and returns[0][0] != returns[0][1]
+
+
+def test_model_zip_alone_evaluates_with_its_normalization(tmp_path: Path, capsys) -> None:
+    # A model trained on normalized observations, copied without its vecnormalize.pkl, still evaluates with the
+    # statistics it was trained with (saved inside model.zip); the Python API says so when given a raw env.
+    import pytest
+
+    from sb3_ddpg_ext import cli
+    from sb3_ddpg_ext.run import RunConfig, train
+
+    config = RunConfig("Pendulum-v1", 300, eval_every=300, eval_episodes=1, normalize=True, params={"buffer_size": 500})
+    result = train(config, tmp_path)
+    result.model.save(tmp_path / "model.zip")
+    result.model.get_vec_normalize_env().save(str(tmp_path / "vecnormalize.pkl"))
+    evaluate = ["evaluate", str(tmp_path / "model.zip"), "--episodes", "2", "--histogram", str(tmp_path / "h.png")]
+    assert cli.main(evaluate) == 0
+    with_pkl = capsys.readouterr().out.splitlines()[0]
+    (tmp_path / "vecnormalize.pkl").unlink()
+    assert cli.main(evaluate) == 0
+    assert capsys.readouterr().out.splitlines()[0] == with_pkl
+    with pytest.warns(
+        UserWarning, match=r"trained on normalized observations .* Wrap it: env = sb3_ddpg_ext\.run\.saved_normalization"
+    ):
+        raw = PaperDDPG.load(tmp_path / "model.zip", env=make_vec_env("Pendulum-v1", seed=0))
+    from sb3_ddpg_ext.experiment import evaluate_episodes
+
+    raw_mean = evaluate_episodes(raw, make_vec_env("Pendulum-v1", seed=0), 2).returns.mean()
+    assert f"mean {raw_mean:.2f}," not in with_pkl  # the statistics matter: without them the numbers differ

@@ -46,6 +46,7 @@ from sb3_ddpg_ext.paper_ddpg.save_util import (
     atomic_file,
     legacy_message,
     legacy_settings,
+    normalization_state,
     read_saved_data,
     zip_path,
 )
@@ -66,6 +67,12 @@ def check_action_space(action_space: spaces.Space) -> None:
             "The tanh actor output is scaled to [low, high]: wrap the env with "
             "gymnasium.wrappers.ClipAction or RescaleAction to give it finite bounds."
         )
+
+
+def _is_normalized(env: GymEnv) -> bool:
+    from stable_baselines3.common.vec_env import unwrap_vec_normalize
+
+    return isinstance(env, VecEnv) and unwrap_vec_normalize(env) is not None
 
 
 def _initial_value(value: float | Schedule) -> float:
@@ -278,6 +285,7 @@ class PaperDDPG(TD3):
         # The gymnasium id of the training env, saved with the model (``sb3-ddpg evaluate`` reads it); None if unknown.
         self.env_id: str | None = env if isinstance(env, str) else self._spec_id()
         setattr(self, VERSION_KEY, PACKAGE_VERSION)  # saved with the model: which defaults it was trained with
+        self.observation_normalization: dict[str, Any] | None = None  # VecNormalize statistics, set by save()
         if _init_setup_model:
             self._setup_model()
 
@@ -431,7 +439,13 @@ class PaperDDPG(TD3):
         exclude: Iterable[str] | None = None,
         include: Iterable[str] | None = None,
     ) -> None:
-        """SB3's ``save``, atomic for a path: a kill or a full disk mid-save leaves the previous file, not a truncated one."""
+        """SB3's ``save``, atomic for a path: a kill or a full disk mid-save leaves the previous file, not a truncated one.
+
+        The observation statistics of the env's VecNormalize (where there is one) are saved with the model
+        (``observation_normalization``): ``sb3-ddpg evaluate`` normalizes with them when vecnormalize.pkl is missing.
+        """
+        if self.get_vec_normalize_env() is not None:  # else keep what a loaded model brought
+            self.observation_normalization = normalization_state(self.get_vec_normalize_env())
         if isinstance(path, io.BufferedIOBase):
             return super().save(path, exclude, include)
         with atomic_file(zip_path(path)) as tmp:
@@ -491,6 +505,12 @@ class PaperDDPG(TD3):
             }
         if attributes or policy_kwargs:
             warnings.warn(legacy_message(data, attributes, policy_kwargs), stacklevel=2)
+        if data.get("observation_normalization") and env is not None and not _is_normalized(env):
+            warnings.warn(
+                f"PaperDDPG: {path} was trained on normalized observations (VecNormalize) and this env is not "
+                "normalized: its actions would be wrong. Wrap it: env = sb3_ddpg_ext.run.saved_normalization(env, path)",
+                stacklevel=2,
+            )
         return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def _collect_update_tensors(self) -> None:

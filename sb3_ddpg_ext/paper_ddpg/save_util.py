@@ -114,3 +114,15 @@ def zip_path(path: str | pathlib.Path) -> pathlib.Path:
     """The file SB3's ``save`` writes for ``path``: ``.zip`` appended when the name has no suffix."""
     path = pathlib.Path(path)
     return path if path.suffix else path.with_name(path.name + ".zip")
+
+
+# The VecNormalize settings a model needs to see observations as it saw them in training; saved in the model's data
+# (``observation_normalization``), so that a model.zip copied without its vecnormalize.pkl still evaluates right.
+NORMALIZATION_KEYS = ("obs_rms", "clip_obs", "epsilon", "norm_obs", "norm_obs_keys")
+
+
+def normalization_state(vec_normalize: Any) -> dict[str, Any] | None:
+    """The observation statistics and settings of a VecNormalize (None without one)."""
+    if vec_normalize is None:
+        return None
+    return {key: getattr(vec_normalize, key) for key in NORMALIZATION_KEYS if hasattr(vec_normalize, key)}
