@@ -13,14 +13,13 @@ from datetime import date
 
 import numpy as np
 import torch as th
-from rliable import library as rly
-from rliable import metrics
 from stable_baselines3 import DDPG
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.stats import iqm_ci
 
 
 def make_model(config: str, env_id: str, seed: int):
@@ -63,11 +62,10 @@ def main() -> None:
         curves_arr = np.array(curves)
         finals[config] = curves_arr[:, -1:]
         print(f"{config} mean curve: " + " ".join(f"{v:.0f}" for v in curves_arr.mean(axis=0)), flush=True)
-    iqm, cis = rly.get_interval_estimates(finals, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=2000)
     print("\n| config | final return, mean over seeds | IQM | 95% CI |\n|---|---|---|---|")
     for config in args.configs:
-        ci = f"[{cis[config][0][0]:.0f}, {cis[config][1][0]:.0f}]"
-        print(f"| {config} | {finals[config].mean():.0f} | {iqm[config][0]:.0f} | {ci} |")
+        iqm, low, high = iqm_ci(finals[config])
+        print(f"| {config} | {finals[config].mean():.0f} | {iqm:.0f} | [{low:.0f}, {high:.0f}] |")
 
 
 if __name__ == "__main__":

@@ -95,8 +95,8 @@ def zoo_entry(spec: StudySpec, best: Any) -> str:
 def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict[str, float], n_seeds: int) -> list[str]:
     """Re-train the paper and best configurations on seeds the study never used; IQM and 95% CIs via rliable."""
     import optuna
-    from rliable import library as rly
-    from rliable import metrics
+
+    from sb3_ddpg_ext.stats import iqm_ci
 
     first = spec.seed + 1000
     scores = {}
@@ -109,11 +109,10 @@ def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict
             one = StudySpec.from_dict({**spec.to_dict(), "seed": first + k, "n_seeds": 1, "study_name": None})
             finals.append(objective(optuna.trial.FixedTrial(params), one))
         scores[label] = np.array(finals)[:, None]
-    iqm, cis = rly.get_interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=2000)
     lines = [f"Fresh seeds {first}..{first + n_seeds - 1} (never used by the study), final return:", ""]
     lines += ["| config | mean | IQM | 95% CI of IQM | per seed |", "|---|---|---|---|---|"]
     for label in ("paper", "best"):
-        ci = f"[{cis[label][0][0]:.1f}, {cis[label][1][0]:.1f}]"
+        iqm, low, high = iqm_ci(scores[label])
         per_seed = ", ".join(f"{x:.0f}" for x in scores[label][:, 0])
-        lines.append(f"| {label} | {scores[label].mean():.1f} | {iqm[label][0]:.1f} | {ci} | {per_seed} |")
+        lines.append(f"| {label} | {scores[label].mean():.1f} | {iqm:.1f} | [{low:.1f}, {high:.1f}] | {per_seed} |")
     return lines

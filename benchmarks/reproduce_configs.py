@@ -1,0 +1,152 @@
+"""What the reproduction campaign runs: the configurations, the published anchors, and the campaign's blocks.
+
+Read by ``reproduce.py`` (the runner and its command line) and ``reproduce_report.py`` (the report).
+"""
+
+import importlib.resources
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    label: str
+    value: float
+    steps: int
+
+
+# Published numbers (shared REFERENCE.md section 2). The TD3 paper's are max average returns over 10 trials on the
+# Gym v1 MuJoCo tasks; the RL Zoo's is one agent's deterministic evaluation.
+ANCHORS: dict[str, list[Anchor]] = {
+    "Pendulum-v1": [Anchor("RL Zoo SB3 DDPG (20k)", -152.10, 20_000)],
+    "HalfCheetah-v5": [
+        Anchor("TD3 paper: Baselines DDPG (1M)", 3305.60, 1_000_000),
+        Anchor('TD3 paper: "Our DDPG" (1M)', 8577.29, 1_000_000),
+    ],
+    "Hopper-v5": [
+        Anchor("TD3 paper: Baselines DDPG (1M)", 2020.46, 1_000_000),
+        Anchor('TD3 paper: "Our DDPG" (1M)', 1860.02, 1_000_000),
+    ],
+    "InvertedPendulum-v5": [Anchor("TD3 paper: Baselines DDPG and Our DDPG (1M)", 1000.0, 1_000_000)],
+    "Walker2d-v5": [
+        Anchor("TD3 paper: Baselines DDPG (1M)", 1843.85, 1_000_000),
+        Anchor('TD3 paper: "Our DDPG" (1M)', 3098.11, 1_000_000),
+    ],
+}
+
+
+# ---------------------------------------------------------------------------------------------------- configurations
+def zoo_ddpg_hyperparams(task: str) -> dict[str, Any]:
+    """rl-zoo3's own ``hyperparams/ddpg.yml`` entry for ``task``, read from the installed package.
+
+    MuJoCo ``-v5`` tasks use the ``-v4`` entry; a MuJoCo task without one uses the file's MuJoCo defaults
+    (its ``HalfCheetah-v4`` anchor); anything else the file's ``default``.
+    """
+    import yaml
+
+    text = importlib.resources.files("rl_zoo3").joinpath("hyperparams/ddpg.yml").read_text()
+    entries = yaml.safe_load(text)
+    v4 = task.replace("-v5", "-v4")
+    mujoco = {"HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "Swimmer", "InvertedPendulum", "Reacher",
+              "InvertedDoublePendulum", "Pusher", "HumanoidStandup"}  # fmt: skip
+    if task in entries:
+        return dict(entries[task])
+    if task.endswith("-v5") and v4 in entries:
+        return dict(entries[v4])
+    if task.split("-")[0] in mujoco:
+        return dict(entries["HalfCheetah-v4"])  # the file's &mujoco-defaults anchor
+    return dict(entries["default"])
+
+
+def make_zoo_ddpg(env, task: str, seed: int):
+    """SB3's DDPG with rl-zoo3's hyperparameters, noise translated as ``rl_zoo3.exp_manager`` does."""
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+    from torch import nn
+
+    hp = zoo_ddpg_hyperparams(task)
+    for key in ("n_timesteps", "policy", "normalize"):
+        hp.pop(key, None)
+    n_actions = env.action_space.shape[0]
+    noise_type, noise_std = hp.pop("noise_type", None), hp.pop("noise_std", None)
+    if noise_type is not None and "normal" in noise_type:
+        hp["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    elif noise_type is not None and "ornstein-uhlenbeck" in noise_type:
+        hp["action_noise"] = OrnsteinUhlenbeckActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    if isinstance(hp.get("policy_kwargs"), str):
+        hp["policy_kwargs"] = eval(hp["policy_kwargs"], {"dict": dict, "nn": nn})  # as rl-zoo3 does
+    if isinstance(hp.get("train_freq"), list):
+        hp["train_freq"] = tuple(hp["train_freq"])
+    return DDPG("MlpPolicy", env, seed=seed, **hp)
+
+
+def paper(**kwargs: Any) -> dict[str, Any]:
+    """A PaperDDPG configuration: constructor arguments over the paper's defaults (the run layer builds it)."""
+    return kwargs
+
+
+# rllab's reading of the BN statistics in the update passes, this package's default before issue 9 (without the
+# Lasagne epsilon of ``presets.rllab()``: the configs below were run with torch's).
+RUNNING_STATS = dict(bn_stats_for_y="running", bn_stats_for_policy_gradient="running")
+
+# A config is PaperDDPG's arguments (a dict), or a function (env, task, seed) -> model for another algorithm.
+CONFIGS: dict[str, dict[str, Any] | Callable] = {
+    # PaperDDPG at the paper's settings (the defaults).
+    "paper": paper(),
+    "paper-no-bn": paper(policy_kwargs=dict(batch_norm=False)),
+    "zoo-ddpg": make_zoo_ddpg,
+    "paper-running-stats": paper(**RUNNING_STATS),
+    # Batch-norm stability candidates (docs/bn_stability.md), each one change from "paper-running-stats".
+    "bn-actor-only": paper(**RUNNING_STATS, policy_kwargs=dict(critic_batch_norm=False)),
+    "bn-batch-stats": paper(bn_stats_for_y="batch", bn_stats_for_policy_gradient="batch"),  # = "paper"
+    "bn-batch-stats-y": paper(bn_stats_for_y="batch", bn_stats_for_policy_gradient="running"),
+    "batch-renorm": paper(
+        **RUNNING_STATS, policy_kwargs=dict(norm_layer="batch_renorm", norm_layer_kwargs=dict(warmup_steps=5_000))
+    ),
+    "running-stats-no-l2": paper(**RUNNING_STATS, critic_weight_decay=0.0),
+    # The behaviour before issue 9: L2 on every critic parameter, target BN statistics copied, running statistics.
+    "paper-before-issue9": paper(**RUNNING_STATS, critic_l2_on="all", target_bn_stats="copy"),
+    # The networks before 0.3.0: a bias on each Linear layer that feeds batch norm (issue 20's before/after).
+    "paper-bias-before-bn": paper(policy_kwargs=dict(bias_before_norm=True)),
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "paper": "`PaperDDPG()` at the paper's settings (the defaults: batch statistics in every update pass, L2 on the "
+    "critic's weights, target BN statistics averaged)",
+    "paper-no-bn": "`PaperDDPG`, `policy_kwargs=dict(batch_norm=False)`",
+    "zoo-ddpg": "SB3's `DDPG` with rl-zoo3's `hyperparams/ddpg.yml` entry (each task section lists it)",
+    "paper-running-stats": '`PaperDDPG`, `bn_stats_for_y="running"`, `bn_stats_for_policy_gradient="running"` '
+    "(rllab's reading; the default before issue 9)",
+    "bn-actor-only": "`paper-running-stats` with `policy_kwargs=dict(critic_batch_norm=False)`",
+    "bn-batch-stats": '`bn_stats_for_y="batch"`, `bn_stats_for_policy_gradient="batch"` (now the defaults: = `paper`)',
+    "bn-batch-stats-y": '`paper-running-stats` with `bn_stats_for_y="batch"`',
+    "batch-renorm": '`paper-running-stats` with `policy_kwargs=dict(norm_layer="batch_renorm")`, warm-up 5,000 steps',
+    "running-stats-no-l2": "`paper-running-stats` with `critic_weight_decay=0`",
+    "paper-before-issue9": '`paper-running-stats` with `critic_l2_on="all"`, `target_bn_stats="copy"`',
+    "paper-bias-before-bn": "`PaperDDPG`, `policy_kwargs=dict(bias_before_norm=True)` (the networks before 0.3.0)",
+}
+
+
+# The MuJoCo campaign (issue 20), block by block: each block's runs before the next block's. ``run --campaign``
+# works through it; finished runs are skipped and unfinished ones resume, so every session starts the same command.
+CAMPAIGN: list[tuple[str, int, list[int], list[str]]] = [
+    ("InvertedPendulum-v5", 100_000, [0, 1, 2, 3, 4], ["paper", "zoo-ddpg"]),
+    ("HalfCheetah-v5", 300_000, [0, 1, 2], ["paper", "zoo-ddpg"]),
+    ("Hopper-v5", 300_000, [0, 1, 2], ["paper", "zoo-ddpg"]),
+    ("Walker2d-v5", 300_000, [0, 1, 2], ["paper", "zoo-ddpg"]),
+    ("InvertedPendulum-v5", 100_000, [0, 1, 2, 3, 4], ["paper-no-bn"]),
+    ("HalfCheetah-v5", 300_000, [0, 1, 2], ["paper-no-bn"]),
+    ("Hopper-v5", 300_000, [0, 1, 2], ["paper-no-bn"]),
+    ("Walker2d-v5", 300_000, [0, 1, 2], ["paper-no-bn"]),
+]
+
+
+def default_eval_every(steps: int) -> int:
+    """Every 5k steps (TD3 paper); every 2% of the budget when that gives fewer than 20 evaluations."""
+    return 5_000 if steps >= 100_000 else max(1, steps // 50)
