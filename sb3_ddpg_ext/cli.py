@@ -132,8 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.stopped is None:
         model.save(out / "model.zip")
         written.append(out / "model.zip")
-    if model.get_vec_normalize_env() is not None:
-        model.get_vec_normalize_env().save(str(out / "vecnormalize.pkl"))  # read back by evaluate
+    if (normalize := model.get_vec_normalize_env()) is not None:
+        normalize.save(str(out / "vecnormalize.pkl"))  # read back by evaluate
         written.append(out / "vecnormalize.pkl")
     best = result.best()
     evaluation = result.evaluation
