@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from stable_baselines3 import HerReplayBuffer
@@ -143,7 +143,7 @@ class EvaluationLog(BaseCallback):
     def write(self) -> None:
         import pandas as pd
 
-        evaluation: EvalAfterUpdates = self.parent  # type: ignore[assignment]
+        evaluation = cast(EvalAfterUpdates, self.parent)  # the callback_after_eval of train()'s EvalAfterUpdates
         results = evaluation.evaluations_results
         rows = [
             dict(timesteps=t, mean_return=np.mean(r), std_return=np.std(r), min_return=np.min(r), max_return=np.max(r),

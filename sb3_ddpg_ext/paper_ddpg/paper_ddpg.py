@@ -249,7 +249,7 @@ class PaperDDPG(TD3):
         self.random_action_eps = random_action_eps
         super().__init__(
             policy,
-            env,  # type: ignore[arg-type]
+            env,  # type: ignore[arg-type]  # None from load(): TD3's annotation omits it, BaseAlgorithm's has it
             learning_rate=actor_learning_rate,  # SB3's lr_schedule is the actor's
             buffer_size=buffer_size,
             learning_starts=learning_starts,
@@ -447,7 +447,7 @@ class PaperDDPG(TD3):
             super().save_replay_buffer(tmp)
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfPaperDDPG],
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,
