@@ -1,4 +1,4 @@
-# Quick start: `make run` trains the paper's DDPG on Pendulum-v1, `make test` runs the test suite.
+# Quick start: `make run` trains the paper's DDPG on Pendulum-v1, `make test` type-checks, lints and runs the test suite.
 # Both build .venv with the pinned versions of constraints.txt (torch 2.13.0 CPU among them).
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= zoo,tune,mujoco,box2d,robotics,test
 SOURCES := $(shell find sb3_ddpg_ext -name '*.py') $(wildcard zoo_configs/*.yml tuning/*.yaml) pyproject.toml constraints.txt
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run test type bench lint format clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,12 @@ run: install
 	@echo "Expected at 30k steps with the paper's defaults: about -169 (IQM of 5 seeds, 95% CI [-214, -151]; docs/bn_stability.md). A random policy scores about -1200."
 	@echo "With rllab's reading of batch norm (-p bn_stats_for_y=running -p bn_stats_for_policy_gradient=running) the same agent stays near -925 at 30k."
 
-test: install
+test: install type lint
 	$(BIN)/pytest -n 2 -q
+
+# mypy at stable-baselines3's settings on the package ([tool.mypy] in pyproject.toml), as SB3's `make type`.
+type: install
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py

@@ -17,7 +17,7 @@ def divergence_reason(model: BaseAlgorithm) -> str | None:
     for name, value in model.logger.name_to_value.items():
         if name.startswith("train/") and not np.isfinite(value):
             return f"{name} is {value}"
-    params = list(model.policy.parameters())
+    params: list[th.Tensor] = list(model.policy.parameters())
     # Runs at every step of `sb3-ddpg train`: one fused norm of all weights (about 5x cheaper than isfinite per tensor
     # on the paper's networks) is finite exactly when every weight is; only a non-finite norm (or an overflow of
     # weights above ~1e19) pays for the per-tensor scan that names the tensor.

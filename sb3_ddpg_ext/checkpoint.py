@@ -21,6 +21,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_ddpg_ext.errors import UserError
@@ -52,7 +53,7 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(f.fileno())
 
 
-def save_checkpoint(folder: Path, model: BaseAlgorithm, state: dict[str, Any]) -> Path:
+def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, Any]) -> Path:
     """Write the checkpoint of ``model`` at its current step under ``folder``; older checkpoints are removed after."""
     name = f"{PREFIX}{model.num_timesteps:012d}"
     partial = folder / f".{name}.partial"
@@ -90,7 +91,7 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
         raise UserError(f"{checkpoint} is not a readable checkpoint ({type(e).__name__}: {e})") from e
 
 
-def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tuple[BaseAlgorithm, dict[str, Any]]:
+def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tuple[OffPolicyAlgorithm, dict[str, Any]]:
     """The model of ``checkpoint`` on ``env`` (a new episode starts), with its replay buffer, normalization statistics
     and random generators restored; and the checkpoint's state."""
     state = read_state(checkpoint)
@@ -112,6 +113,8 @@ class Checkpointer(BaseCallback):
     :param every: env steps between checkpoints
     :param state: returns what else the run needs to continue (its options, the evaluation history)
     """
+
+    model: OffPolicyAlgorithm  # a checkpoint holds the replay buffer
 
     def __init__(self, folder: Path, every: int, state: Callable[[], dict[str, Any]]) -> None:
         super().__init__()

@@ -120,8 +120,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.stopped is None:
         model.save(out / "model.zip")
         written.append(out / "model.zip")
-    if model.get_vec_normalize_env() is not None:
-        model.get_vec_normalize_env().save(str(out / "vecnormalize.pkl"))  # read back by evaluate
+    if (normalize := model.get_vec_normalize_env()) is not None:
+        normalize.save(str(out / "vecnormalize.pkl"))  # read back by evaluate
         written.append(out / "vecnormalize.pkl")
     best = result.best()
     evaluation = result.evaluation
@@ -266,8 +266,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     try:
         run_worker(study, spec, spec.n_trials)
     except WorkerInterrupted as e:
-        moved = ", ".join(f"#{old} as #{new}" if new is not None else f"#{old}" for old, new in e.requeued.items())
-        requeued = f"re-queued trial {moved}" if moved else "no trial was running"
+        moved = ", ".join(f"#{old} as #{new}" for old, new in e.requeued.items() if new is not None)
+        dropped = ", ".join(f"#{old}" for old, new in e.requeued.items() if new is None)
+        said = [f"re-queued trial {moved}"] if moved else []
+        said += [f"trial {dropped} stopped before sampling, nothing to re-queue"] if dropped else []
+        requeued = "; ".join(said) or "no trial was running"
         print(f"sb3-ddpg tune: interrupted; {requeued}; the same command resumes the study", file=sys.stderr)
         return EXIT_INTERRUPTED
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))

@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 import gymnasium as gym
 import numpy as np
@@ -26,6 +26,10 @@ EVAL_SEED_OFFSET = 10_000
 EXTRAS = {"mujoco": "mujoco", "box2d": "box2d", "robotics": "robotics"}
 
 
+@overload
+def eval_seed(seed: int) -> int: ...
+@overload
+def eval_seed(seed: None) -> None: ...
 def eval_seed(seed: int | None) -> int | None:
     """The seed of the evaluation env that goes with a training seed."""
     return None if seed is None else seed + EVAL_SEED_OFFSET

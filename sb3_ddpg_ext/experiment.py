@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ddpg_ext.envs import is_goal_env, policy_for
@@ -172,7 +173,7 @@ def check_types(params: dict[str, Any], where: str) -> dict[str, Any]:
     ``action_noise`` stays a short-form string here: it needs the env's action size (:func:`build_model`).
     """
     hints = _annotations()
-    checked = {}
+    checked: dict[str, Any] = {}
     for key, value in params.items():
         value = resolve_short_form(key, value, where)
         if key == "action_noise" and isinstance(value, str):
@@ -224,7 +225,7 @@ def resolve_short_form(key: str, value: Any, where: str) -> Any:
         return classes[value]
     if key == "action_noise":
         kind, _, sigma = value.partition(":")
-        if kind not in ("normal", "ou") or _number(sigma) is None or _number(sigma) < 0:
+        if kind not in ("normal", "ou") or (number := _number(sigma)) is None or number < 0:
             raise UserError(
                 f"{where}: action_noise={value!r}: use {NOISE_FORMS}; for the paper's OU noise set ou_sigma "
                 "and ou_theta instead, and pass other ActionNoise objects through the Python API"
@@ -278,7 +279,7 @@ def build_model(
     params = check_types(dict(params or {}), "hyperparameters")
     check_names(params, "hyperparameters")
     if isinstance(params.get("action_noise"), str):
-        params["action_noise"] = make_action_noise(params["action_noise"], int(np.prod(env.action_space.shape)))
+        params["action_noise"] = make_action_noise(params["action_noise"], get_action_dim(env.action_space))
     try:
         model = PaperDDPG(policy or policy_for(env.observation_space), env, seed=seed, **params, **kwargs)
     except (ValueError, TypeError, MemoryError) as e:

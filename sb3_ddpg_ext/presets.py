@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 # The HER paper's DDPG, appendix A (values as in OpenAI baselines' her/experiment/config.py).
@@ -62,7 +63,7 @@ def her_paper(env: VecEnv, **overrides: Any) -> dict[str, Any]:
 
     ``overrides`` replace single values; ``policy_kwargs`` and ``replay_buffer_kwargs`` are merged key by key.
     """
-    action_dim = int(np.prod(env.action_space.shape))
+    action_dim = get_action_dim(env.action_space)
     kwargs = {
         **HER_PAPER,
         "policy_kwargs": dict(HER_PAPER["policy_kwargs"]),

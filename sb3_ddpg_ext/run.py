@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecCheckNan, VecEnv, VecNormalize
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates, StopTrainingOnDivergence
@@ -25,6 +26,7 @@ from sb3_ddpg_ext.checkpoint import CHECKPOINTS, Checkpointer, latest_checkpoint
 from sb3_ddpg_ext.envs import eval_seed, is_goal_env, make_pixel_env, make_vec_env, wrapper_chain
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.experiment import build_model, with_her
+from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
 
 PRESETS = ("her-paper", "rllab")
@@ -82,7 +84,7 @@ def make_envs(config: RunConfig) -> tuple[VecEnv, VecEnv]:
     ``VecCheckNan``, which stops a run on NaN/inf from the env or in the actions."""
     make = make_pixel_env if config.pixels else make_vec_env
     wrap = wrapper_chain(config.env_wrapper)
-    kwargs = {"wrapper_class": wrap} if wrap is not None else {}
+    kwargs: dict[str, Any] = {"wrapper_class": wrap} if wrap is not None else {}
     env = make(config.env_id, n_envs=config.n_envs, seed=config.seed, **kwargs)
     eval_env = make(config.env_id, n_envs=1, seed=eval_seed(config.seed), **kwargs)
     normalize = config.normalize
@@ -116,7 +118,7 @@ def model_params(config: RunConfig, env: VecEnv) -> dict[str, Any]:
     return params
 
 
-def build(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
+def build(config: RunConfig, env: VecEnv) -> PaperDDPG:
     """PaperDDPG on ``env`` with the config's parameters and settings."""
     return build_model(
         env, model_params(config, env), seed=config.seed, policy=config.policy, device=config.device,
@@ -141,7 +143,7 @@ class EvaluationLog(BaseCallback):
     def write(self) -> None:
         import pandas as pd
 
-        evaluation: EvalAfterUpdates = self.parent  # type: ignore[assignment]
+        evaluation = cast(EvalAfterUpdates, self.parent)  # the callback_after_eval of train()'s EvalAfterUpdates
         results = evaluation.evaluations_results
         rows = [
             dict(timesteps=t, mean_return=np.mean(r), std_return=np.std(r), min_return=np.min(r), max_return=np.max(r),
@@ -162,7 +164,7 @@ class EvaluationLog(BaseCallback):
 class RunResult:
     """What a run did: the model, its evaluations, and how it ended."""
 
-    model: BaseAlgorithm
+    model: OffPolicyAlgorithm
     evaluation: EvalAfterUpdates
     stopped: str | None = None  # why training stopped on non-finite values, or None
     interrupted: bool = False
@@ -206,7 +208,7 @@ def train(
     out: Path,
     resume: bool = False,
     eval_csv: Path | None = None,
-    make_model: Callable[[VecEnv], BaseAlgorithm] | None = None,
+    make_model: Callable[[VecEnv], OffPolicyAlgorithm] | None = None,
     progress_bar: bool = False,
     callbacks: list[BaseCallback] | None = None,
 ) -> RunResult:

@@ -113,7 +113,7 @@ class _EnjoyPaperDDPG(PaperDDPG):
     """rl-zoo3's enjoy loads the off-policy algorithms of its hard-coded list with a 1-transition buffer."""
 
     @classmethod
-    def load(cls, path: Any, **kwargs: Any) -> PaperDDPG:  # type: ignore[override]
+    def load(cls, path: Any, **kwargs: Any) -> PaperDDPG:  # type: ignore[override]  # for rl-zoo3 enjoy: path and keywords, gives a PaperDDPG
         kwargs.setdefault("buffer_size", 1)
         kwargs.setdefault("optimize_memory_usage", False)
         return PaperDDPG.load(path, **kwargs)

@@ -19,9 +19,10 @@ from sb3_ddpg_ext import zoo
 from sb3_ddpg_ext.cli import main as cli_main
 from sb3_ddpg_ext.envs import check_env_id
 from sb3_ddpg_ext.search_space import PAPER_PARAMS
+from sb3_ddpg_ext.tune import workers
 from sb3_ddpg_ext.tune.report import validate_on_fresh_seeds
 from sb3_ddpg_ext.tune.spec import StudySpec
-from sb3_ddpg_ext.tune.workers import create_study, run_worker
+from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, requeue, run_worker
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TINY = ["--env", "Pendulum-v1", "--timesteps", "200", "--eval-every", "100"]
@@ -313,6 +314,20 @@ def test_ctrl_c_requeues_the_running_paper_trial_and_the_study_resumes(journal, 
     paper = optuna.load_study(study_name="c", storage=journal(tmp_path / "study.journal")).trials[1]
     assert paper.state == optuna.trial.TrialState.COMPLETE and paper.params == PAPER_PARAMS
     assert paper.user_attrs["paper_defaults"] and paper.user_attrs["retry_of"] == 0
+
+
+def test_ctrl_c_before_a_trial_sampled_is_not_reported_as_requeued(tmp_path: Path, monkeypatch, capsys) -> None:
+    study = optuna.create_study()
+    study.ask()  # RUNNING, nothing sampled yet: requeue fails it and has nothing to re-queue
+    assert requeue(study, 0) is None and [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+    def interrupted(*_: object) -> None:
+        raise WorkerInterrupted({0: None, 1: 2})
+
+    monkeypatch.setattr(workers, "run_worker", interrupted)
+    assert cli_main(["tune", *TINY, "--out", str(tmp_path), "--study-name", "i"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; re-queued trial #1 as #2; trial #0 stopped before sampling, nothing to re-queue; the same" in err
 
 
 def test_resuming_with_another_budget_is_refused_unless_allowed(journal, tmp_path: Path, capsys) -> None:

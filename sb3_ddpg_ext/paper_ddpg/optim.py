@@ -9,6 +9,8 @@ result is the same to the bit. Any other optimizer, option or a first step (no s
 ``Optimizer.step``. Optimizer step hooks are not called on the lean path.
 """
 
+from typing import cast
+
 import torch as th
 
 
@@ -39,7 +41,10 @@ class AdamStep:
             if any(p not in state for p in self.params):
                 return None
             self._state_lists = [
-                tuple([state[p][key] for p in g["params"]] for key in ("exp_avg", "exp_avg_sq", "step"))  # type: ignore[misc]
+                cast(
+                    tuple[list, list, list],
+                    tuple([state[p][key] for p in g["params"]] for key in ("exp_avg", "exp_avg_sq", "step")),
+                )
                 for g in self.optimizer.param_groups
             ]
             self._state_owner = state

@@ -13,7 +13,7 @@ import numbers
 import pathlib
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 import torch as th
@@ -86,7 +86,7 @@ def replay_buffer_nbytes(
     actions, rewards, dones and timeouts, for ``buffer_size // n_envs`` rows of ``n_envs`` transitions."""
     rows = max(buffer_size // n_envs, 1) * n_envs
     subspaces = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
-    obs = sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in subspaces)
+    obs = sum(int(np.prod(cast(tuple[int, ...], s.shape))) * np.dtype(s.dtype).itemsize for s in subspaces)
     obs_copies = 1 if optimize_memory_usage and not isinstance(observation_space, spaces.Dict) else 2
     action_itemsize = 4 if np.dtype(action_space.dtype) == np.float64 else np.dtype(action_space.dtype).itemsize
     return rows * (obs * obs_copies + get_action_dim(action_space) * action_itemsize + 3 * 4)
@@ -172,10 +172,11 @@ class PaperDDPG(TD3):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: PaperDDPGPolicy
-    actor: Actor
-    actor_target: Actor
-    critic: Critic
-    critic_target: Critic
+    action_space: spaces.Box  # check_action_space refuses any other
+    actor: Actor  # type: ignore[assignment]  # the paper's Actor, not a subclass of TD3's (see PaperDDPGPolicy)
+    actor_target: Actor  # type: ignore[assignment]  # the paper's Actor, not a subclass of TD3's (see PaperDDPGPolicy)
+    critic: Critic  # type: ignore[assignment]  # the paper's Critic, not a ContinuousCritic (see PaperDDPGPolicy)
+    critic_target: Critic  # type: ignore[assignment]  # the paper's Critic, not a ContinuousCritic (see PaperDDPGPolicy)
 
     def __init__(
         self,
@@ -255,7 +256,7 @@ class PaperDDPG(TD3):
         self.random_action_eps = random_action_eps
         super().__init__(
             policy,
-            env,  # type: ignore[arg-type]
+            env,  # type: ignore[arg-type]  # None from load(): TD3's annotation omits it, BaseAlgorithm's has it
             learning_rate=actor_learning_rate,  # SB3's lr_schedule is the actor's
             buffer_size=buffer_size,
             learning_starts=learning_starts,
@@ -460,7 +461,7 @@ class PaperDDPG(TD3):
             super().save_replay_buffer(tmp)
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfPaperDDPG],
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,
@@ -515,8 +516,8 @@ class PaperDDPG(TD3):
 
     def _collect_update_tensors(self) -> None:
         """Tensor lists for the one-call soft update. Call again if the policy's buffers are replaced (``.double()``)."""
-        self._online_params = [*self.actor.parameters(), *self.critic.parameters()]
-        self._target_params = [*self.actor_target.parameters(), *self.critic_target.parameters()]
+        self._online_params: list[th.Tensor] = [*self.actor.parameters(), *self.critic.parameters()]
+        self._target_params: list[th.Tensor] = [*self.actor_target.parameters(), *self.critic_target.parameters()]
         self._online_bn_stats = [*running_statistics(self.actor), *running_statistics(self.critic)]
         self._target_bn_stats = [*running_statistics(self.actor_target), *running_statistics(self.critic_target)]
         if self.target_bn_stats == "average":  # soft-updated in the same call as the weights
@@ -537,7 +538,7 @@ class PaperDDPG(TD3):
             ]
         else:
             groups = [{"params": params, "weight_decay": self.critic_weight_decay}]
-        return self.policy.optimizer_class(groups, lr=self.critic_lr_schedule(1.0), **self.policy.optimizer_kwargs)
+        return self.policy.optimizer_class(groups, lr=self.critic_lr_schedule(1.0), **self.policy.optimizer_kwargs)  # type: ignore[call-arg]  # type[Optimizer] has no lr; SB3 ignores it too
 
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         # TD3 sets one schedule on both optimizers; the paper has one learning rate per network.

@@ -5,7 +5,7 @@ pixel encoder, the normalization layers and the policy aliases read together, in
 """
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch as th
 from gymnasium import spaces
@@ -242,6 +242,8 @@ class Critic(BaseModel):
     :param bias_before_norm: keep the bias of the Linear layers that feed a norm layer (see :func:`hidden_layers`)
     """
 
+    features_extractor: BaseFeaturesExtractor  # required here, as in SB3's ContinuousCritic (BaseModel: optional)
+
     def __init__(
         self,
         observation_space: spaces.Space,
@@ -303,7 +305,7 @@ class Critic(BaseModel):
         """
         with th.no_grad():
             h = self.state_net(self.extract_features(obs, self.features_extractor))
-        joint = self.q_net[0]
+        joint = cast(nn.Linear, self.q_net[0])
         n = h.shape[1]
         z = F.linear(h, joint.weight[:, :n]) + F.linear(actions, joint.weight[:, n:], joint.bias)
         return self.q_net[1:](z)
@@ -334,10 +336,10 @@ class PaperDDPGPolicy(TD3Policy):
     :param optimizer_kwargs: extra optimizer arguments; default ``fused=True`` for Adam (same update, one kernel)
     """
 
-    actor: Actor
-    actor_target: Actor
-    critic: Critic
-    critic_target: Critic
+    actor: Actor  # type: ignore[assignment]  # the paper's Actor, not a subclass of TD3's: same forward
+    actor_target: Actor  # type: ignore[assignment]  # the paper's Actor, not a subclass of TD3's: same forward
+    critic: Critic  # type: ignore[assignment]  # the paper's Critic, not a ContinuousCritic: same forward, q1_forward
+    critic_target: Critic  # type: ignore[assignment]  # the paper's Critic, not a ContinuousCritic: same forward, q1_forward
 
     def __init__(
         self,
@@ -390,7 +392,7 @@ class PaperDDPGPolicy(TD3Policy):
             share_features_extractor=share_features_extractor,
         )
 
-    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:  # type: ignore[override]  # the paper's Actor (see actor above)
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return Actor(
             **actor_kwargs,
@@ -401,7 +403,7 @@ class PaperDDPGPolicy(TD3Policy):
             bias_before_norm=self.bias_before_norm,
         ).to(self.device)
 
-    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Critic:
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Critic:  # type: ignore[override]  # the paper's Critic (see critic above)
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         critic_kwargs.pop("n_critics")
         return Critic(

@@ -33,11 +33,10 @@ def objective(trial: Any, spec: StudySpec) -> float:
     configs = [run_config(spec, seed, sampled) for seed in seeds]
     envs = [make_envs(config) for config in configs]
     models = [build(config, env) for config, (env, _) in zip(configs, envs, strict=True)]
-    eval_envs = [eval_env for _, eval_env in envs]
     try:
         for step in range(spec.eval_every, spec.timesteps + 1, spec.eval_every):
             returns = []
-            for seed, model, eval_env in zip(seeds, models, eval_envs, strict=True):
+            for seed, model, (env, eval_env) in zip(seeds, models, envs, strict=True):
                 try:
                     model.learn(spec.eval_every, reset_num_timesteps=False)
                     reason = divergence_reason(model)
@@ -47,7 +46,7 @@ def objective(trial: Any, spec: StudySpec) -> float:
                         raise
                 mean_return = float("nan")
                 if reason is None:
-                    sync_envs_normalization(model.get_env(), eval_env)
+                    sync_envs_normalization(env, eval_env)
                     eval_env.seed(eval_seed(seed) + step)  # the episodes EvalAfterUpdates would run at this step
                     result = evaluate_episodes(model, eval_env, spec.eval_episodes)
                     mean_return = float(result.returns.mean())
@@ -65,5 +64,6 @@ def objective(trial: Any, spec: StudySpec) -> float:
         trial.set_user_attr("seed_returns", returns)
         return value
     finally:
-        for env in [*eval_envs, *(model.get_env() for model in models)]:
+        for env, eval_env in envs:
             env.close()
+            eval_env.close()

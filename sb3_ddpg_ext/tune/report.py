@@ -99,7 +99,7 @@ def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict
     from sb3_ddpg_ext.stats import iqm_ci
 
     first = spec.seed + 1000
-    scores = {}
+    scores: dict[str, np.ndarray] = {}
     for label, params in (("paper", paper), ("best", best)):
         finals = []
         for k in range(n_seeds):

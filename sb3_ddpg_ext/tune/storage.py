@@ -21,6 +21,7 @@ def open_storage(
     ``create=False`` (reading a study) refuses a journal or SQLite file that does not exist, and creates nothing.
     """
     import optuna
+    import optuna.storages.journal
     import sqlalchemy.exc
 
     if url is None or ("://" not in url and url.endswith((".journal", ".log"))):

@@ -84,9 +84,10 @@ def budget(spec: StudySpec) -> dict[str, Any]:
 
 
 class WorkerInterrupted(Exception):
-    """Ctrl-C stopped the worker. ``requeued`` maps each trial it was running to the number of its re-queued copy."""
+    """Ctrl-C stopped the worker. ``requeued`` maps each trial it was running to the number of its re-queued copy,
+    or to None for a trial stopped before it sampled anything (nothing to re-queue: :func:`requeue`)."""
 
-    def __init__(self, requeued: dict[int, int]) -> None:
+    def __init__(self, requeued: dict[int, int | None]) -> None:
         super().__init__(requeued)
         self.requeued = requeued
 
