@@ -6,16 +6,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from helpers import assert_uniform, linears
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
-
-
-def linears(module: nn.Module) -> list[nn.Linear]:
-    return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
 def batch_norms(module: nn.Module) -> list[nn.BatchNorm1d]:
@@ -71,20 +68,6 @@ def test_action_enters_critic_at_second_layer() -> None:
     assert th.equal(in2_a[:, :400], h1_a) and th.equal(in2_a[:, 400:], th.zeros(8, 6))
     assert th.equal(seen["in2"][:, 400:], th.ones(8, 6))
     assert not th.allclose(q_a, q_b)
-
-
-def assert_uniform(tensor: th.Tensor, bound: float) -> None:
-    """U(-bound, bound): inside the bound, reaching it, mean 0, std bound/sqrt(3). Needs >= 64 samples."""
-    x = tensor.detach().flatten().double()
-    n = x.numel()
-    assert n >= 64, "too few samples to tell U(-b, b) from a constant"
-    assert x.abs().max() <= bound
-    # The largest |x| of n uniform draws falls short of the bound by about bound/n; 64 draws all below bound/2:
-    # probability 2^-64. A zero or tiny tensor fails here.
-    assert x.abs().max() >= bound * max(0.5, 1 - 20 / n)
-    se = bound / math.sqrt(3 * n)
-    assert abs(x.mean()) < 5 * se
-    assert abs(x.std() - bound / math.sqrt(3)) < 6 * bound / math.sqrt(n)
 
 
 @pytest.mark.parametrize("bound", [0.0, 1e-4])

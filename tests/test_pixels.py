@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from test_fidelity import assert_uniform, linears
+from helpers import assert_uniform, linears
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
