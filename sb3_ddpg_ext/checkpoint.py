@@ -59,15 +59,19 @@ def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, An
     partial = folder / f".{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    model.save(partial / "model.zip")
-    model.save_replay_buffer(partial / "replay_buffer.pkl")
-    normalize = model.get_vec_normalize_env()
-    if normalize is not None:
-        normalize.save(str(partial / "vecnormalize.pkl"))
-    state = {**state, "algorithm": type(model), "num_timesteps": model.num_timesteps, "random": random_states(model)}
-    with (partial / "state.pkl").open("wb") as f:
-        cloudpickle.dump(state, f)
-    _fsync_folder(partial)
+    try:
+        model.save(partial / "model.zip")
+        model.save_replay_buffer(partial / "replay_buffer.pkl")
+        normalize = model.get_vec_normalize_env()
+        if normalize is not None:
+            normalize.save(str(partial / "vecnormalize.pkl"))
+        state = {**state, "algorithm": type(model), "num_timesteps": model.num_timesteps, "random": random_states(model)}
+        with (partial / "state.pkl").open("wb") as f:
+            cloudpickle.dump(state, f)
+        _fsync_folder(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a full disk or a kill: the previous checkpoint stays the newest
+        raise
     final = folder / name
     shutil.rmtree(final, ignore_errors=True)  # the same step written again after a resume
     os.rename(partial, final)

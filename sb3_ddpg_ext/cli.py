@@ -14,8 +14,8 @@ from typing import Any
 from sb3_ddpg_ext.errors import UserError
 
 # Exit codes: 0 done, 2 a mistake in the command (one line), 3 training stopped on non-finite values (divergence,
-# or NaN/inf from the env), 130 interrupted (Ctrl-C).
-EXIT_USER_ERROR, EXIT_NON_FINITE, EXIT_INTERRUPTED = 2, 3, 130
+# or NaN/inf from the env), 4 a write failed (full disk, read-only folder), 130 interrupted (Ctrl-C).
+EXIT_USER_ERROR, EXIT_NON_FINITE, EXIT_WRITE_ERROR, EXIT_INTERRUPTED = 2, 3, 4, 130
 
 
 # --- Goal-conditioned envs: HER (Andrychowicz et al. 2017) and the HER paper's preset ------------------------------
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     codes = ("Exit codes: 0 done, 2 a mistake in the command, 3 stopped on non-finite values (divergence or NaN from the "
-             "env; model.zip is not written), 130 Ctrl-C.")  # fmt: skip
+             "env; model.zip is not written), 4 a write failed (full disk), 130 Ctrl-C.")  # fmt: skip
     train = sub.add_parser("train", help="train PaperDDPG with the paper's defaults", formatter_class=formatter,
                            description=f"Train PaperDDPG. {codes}")  # fmt: skip
     train.add_argument("--env", default=None, help="gymnasium environment id, e.g. Pendulum-v1 (required)")
@@ -434,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sb3-ddpg {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as e:  # a full disk, a file-size limit, a folder made read-only mid-run: every write is atomic
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"sb3-ddpg {args.command}: error: cannot write{where}: {e.strerror or e}; the files written before are "
+              "intact (each is replaced whole or not at all)", file=sys.stderr)  # fmt: skip
+        return EXIT_WRITE_ERROR
 
 
 if __name__ == "__main__":

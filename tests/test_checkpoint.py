@@ -181,3 +181,28 @@ except OSError as e:
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]
     PaperDDPG.load(path)
+
+
+def test_full_disk_mid_run_is_one_line_and_leaves_no_truncated_file(tmp_path: Path) -> None:
+    # The OS refuses a write mid-run (a file-size limit, which fails writes as a full disk does): best_model.zip (about
+    # 3.5 MB with its optimizers) does not fit at the first evaluation. One line naming the file, exit code 4, and no
+    # truncated file left under a real name.
+    import resource
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, resource.RLIM_INFINITY))
+
+    out = tmp_path / "run"
+    exe = str(Path(sys.executable).parent / "sb3-ddpg")
+    options = "--env Pendulum-v1 --timesteps 400 --eval-every 100 --eval-episodes 1 --checkpoint-every 200"
+    done = subprocess.run([exe, "train", *options.split(), "--out", str(out), "--no-progress-bar"],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr == (
+        f"sb3-ddpg train: error: cannot write ({out / 'best_model.zip'}): File too large; the files written before are "
+        "intact (each is replaced whole or not at all)\n"
+    )
+    assert not (out / "best_model.zip").exists() and not (out / "model.zip").exists()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]

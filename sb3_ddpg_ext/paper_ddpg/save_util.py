@@ -105,6 +105,11 @@ def atomic_file(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e  # name the file the write was for
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
