@@ -83,3 +83,24 @@ def nan_pendulum() -> Iterator[str]:
         yield env_id
     finally:
         gym.registry.pop(env_id, None)
+
+
+@pytest.fixture
+def cli_run() -> Callable[..., subprocess.CompletedProcess]:
+    """``sb3-ddpg`` run in this process (``cli.main``), its exit code and output captured as the console script's
+    would be: error-message tests without a ~10 s interpreter start each. One subprocess test per command remains."""
+    import contextlib
+    import io
+
+    from sb3_ddpg_ext import cli
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as e:  # argparse: --help, --version, and its own usage errors
+                code = e.code if isinstance(e.code, int) else 1
+        return subprocess.CompletedProcess(["sb3-ddpg", *args], code, out.getvalue(), err.getvalue())
+
+    return run

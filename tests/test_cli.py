@@ -1,4 +1,5 @@
-"""The sb3-ddpg command end to end, through the installed console script."""
+"""The sb3-ddpg command end to end: through the installed console script for train and evaluate, in process
+(``cli_run``) for the error messages and options."""
 
 import os
 import re
@@ -13,7 +14,7 @@ import pytest
 from conftest import SB3_DDPG
 from gymnasium import spaces
 
-from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext import PaperDDPG, __version__
 from sb3_ddpg_ext.envs import policy_for
 
 
@@ -40,8 +41,8 @@ def test_train_then_evaluate(sb3_ddpg, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "LunarLanderContinuous-v3"])
-def test_train_with_mujoco_and_box2d_envs(env_id: str, sb3_ddpg, tmp_path: Path) -> None:
-    result = sb3_ddpg("train", "--env", env_id, "--timesteps", "100", "--eval-every", "100", "--eval-episodes", "1",
+def test_train_with_mujoco_and_box2d_envs(env_id: str, cli_run, tmp_path: Path) -> None:
+    result = cli_run("train", "--env", env_id, "--timesteps", "100", "--eval-every", "100", "--eval-episodes", "1",
                       "--out", str(tmp_path), "--no-progress-bar")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert PaperDDPG.load(tmp_path / "model.zip").observation_space.shape == {"HalfCheetah-v5": (17,)}.get(env_id, (8,))
@@ -58,21 +59,21 @@ def test_train_with_mujoco_and_box2d_envs(env_id: str, sb3_ddpg, tmp_path: Path)
         (("--env", "CartPole-v1"), "continuous gymnasium.spaces.Box action space"),
     ],
 )
-def test_bad_train_inputs_give_one_clear_error(args: tuple, message: str, sb3_ddpg, tmp_path: Path) -> None:
+def test_bad_train_inputs_give_one_clear_error(args: tuple, message: str, cli_run, tmp_path: Path) -> None:
     env = [] if "--env" in args else ["--env", "Pendulum-v1"]
-    result = sb3_ddpg("train", *env, "--timesteps", "10", "--out", str(tmp_path), *args)
+    result = cli_run("train", *env, "--timesteps", "10", "--out", str(tmp_path), *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_evaluate_missing_model(sb3_ddpg, tmp_path: Path) -> None:
-    result = sb3_ddpg("evaluate", str(tmp_path / "missing.zip"), "--env", "Pendulum-v1")
+def test_evaluate_missing_model(cli_run, tmp_path: Path) -> None:
+    result = cli_run("evaluate", str(tmp_path / "missing.zip"), "--env", "Pendulum-v1")
     assert result.returncode == 2 and "no model at" in result.stderr
 
 
-def test_module_env_ids_work(sb3_ddpg, tmp_path: Path) -> None:
+def test_module_env_ids_work(cli_run, tmp_path: Path) -> None:
     """gymnasium accepts ``module:Env-v0`` ids: the module is imported, which registers the env."""
-    result = sb3_ddpg("train", "--env", "gymnasium.envs.classic_control:Pendulum-v1", "--timesteps", "70",
+    result = cli_run("train", "--env", "gymnasium.envs.classic_control:Pendulum-v1", "--timesteps", "70",
                       "--eval-every", "1000", "--out", str(tmp_path), "--no-progress-bar")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
@@ -108,8 +109,8 @@ def test_policy_is_chosen_from_the_observation_space(space: spaces.Space, alias:
     assert policy_for(space) == alias
 
 
-def test_paper_values_in_any_python_notation(sb3_ddpg, tmp_path: Path) -> None:
-    result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
+def test_paper_values_in_any_python_notation(cli_run, tmp_path: Path) -> None:
+    result = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
                       "--no-progress-bar", "-p", "actor_learning_rate=1e-4", "-p", "buffer_size=1e4", "-p",
                       "policy_kwargs=dict(net_arch=[64, 64], batch_norm=False)", "-p", "train_freq=(1, 'step')",
                       "-p", "action_noise=normal:0.1")  # fmt: skip
@@ -129,8 +130,8 @@ def test_paper_values_in_any_python_notation(sb3_ddpg, tmp_path: Path) -> None:
         (("--device", "gpu"), "--device 'gpu' is not a torch device"),
     ],
 )
-def test_wrong_values_give_one_line(args: tuple, message: str, sb3_ddpg, tmp_path: Path) -> None:
-    result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "10", "--out", str(tmp_path / "run"), *args)
+def test_wrong_values_give_one_line(args: tuple, message: str, cli_run, tmp_path: Path) -> None:
+    result = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "10", "--out", str(tmp_path / "run"), *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()  # refused before anything was made
@@ -149,42 +150,42 @@ def test_wrong_values_give_one_line(args: tuple, message: str, sb3_ddpg, tmp_pat
         (("tune-report", "--study-name", "s", "--threads", "0"), "argument --threads: must be >= 1"),
     ],
 )
-def test_numeric_options_have_ranges(args: tuple, message: str, sb3_ddpg, tmp_path: Path) -> None:
+def test_numeric_options_have_ranges(args: tuple, message: str, cli_run, tmp_path: Path) -> None:
     extra = ["--env", "Pendulum-v1", "--out", str(tmp_path / "run")] if args[0] == "train" else []
     extra += ["--timesteps", "10"] if args[0] == "train" and "--timesteps" not in args else []
-    result = sb3_ddpg(*args, *extra)
+    result = cli_run(*args, *extra)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
 
-def test_out_must_be_a_writable_folder(sb3_ddpg, tmp_path: Path) -> None:
+def test_out_must_be_a_writable_folder(cli_run, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("mine")
     for out, message in (
         (tmp_path / "file", "is a file, not a folder"),
         (Path("/proc/sb3-ddpg-run"), "not a writable folder"),
     ):
-        result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "10", "--out", str(out))
+        result = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "10", "--out", str(out))
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert (tmp_path / "file").read_text() == "mine"
 
 
-def test_an_earlier_run_is_refused_untouched_or_replaced_with_overwrite(sb3_ddpg, tmp_path: Path) -> None:
+def test_an_earlier_run_is_refused_untouched_or_replaced_with_overwrite(cli_run, tmp_path: Path) -> None:
     first = ["train", "--env", "Pendulum-v1", "--timesteps", "100", "--eval-every", "100", "--eval-episodes", "1",
              "--out", str(tmp_path), "--no-progress-bar"]  # fmt: skip
-    assert sb3_ddpg(*first).returncode == 0
+    assert cli_run(*first).returncode == 0
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    again = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path))
+    again = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path))
     assert again.returncode == 2 and "already holds a run (model.zip, best_model.zip" in again.stderr, again.stderr
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # untouched
-    replaced = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
+    replaced = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
                         "--overwrite", "--no-progress-bar")  # fmt: skip
     assert replaced.returncode == 0, replaced.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]  # nothing of the first run mixes in
     assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
 
 
-def test_diverging_run_stops_and_is_not_saved_as_the_result(sb3_ddpg, tmp_path: Path) -> None:
-    result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "3000", "--eval-every", "64", "--eval-episodes", "1",
+def test_diverging_run_stops_and_is_not_saved_as_the_result(cli_run, tmp_path: Path) -> None:
+    result = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "3000", "--eval-every", "64", "--eval-episodes", "1",
                       "--out", str(tmp_path), "--no-progress-bar", "-p", "critic_learning_rate=1e8")  # fmt: skip
     assert result.returncode == 3, result.stderr
     line = result.stderr.strip().splitlines()[-1]
@@ -222,34 +223,39 @@ def test_env_side_nan_is_caught_by_vec_check_nan(tmp_path: Path) -> None:
     assert not (tmp_path / "run" / "model.zip").exists()
 
 
-def test_evaluate_takes_the_env_saved_with_the_model_and_refuses_other_shapes(sb3_ddpg, tmp_path: Path) -> None:
+def test_evaluate_takes_the_env_saved_with_the_model_and_refuses_other_shapes(cli_run, tmp_path: Path) -> None:
     PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "m.zip")
-    result = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--episodes", "1")
+    result = cli_run("evaluate", str(tmp_path / "m.zip"), "--episodes", "1")
     assert result.returncode == 0 and result.stdout.startswith("Pendulum-v1, 1 episodes: mean"), result.stderr
-    reseeded = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--episodes", "1", "--seed", "7")
+    reseeded = cli_run("evaluate", str(tmp_path / "m.zip"), "--episodes", "1", "--seed", "7")
     assert reseeded.stdout.splitlines()[0] != result.stdout.splitlines()[0]  # --seed is not replaced by the training seed
-    other = sb3_ddpg("evaluate", str(tmp_path / "m.zip"), "--env", "HalfCheetah-v5", "--episodes", "1")
+    other = cli_run("evaluate", str(tmp_path / "m.zip"), "--env", "HalfCheetah-v5", "--episodes", "1")
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert "trained on Pendulum-v1 with observation shape (3,), but this env has (17,)" in other.stderr
 
 
-def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(sb3_ddpg, tmp_path: Path) -> None:
+def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(cli_run, tmp_path: Path) -> None:
     from stable_baselines3 import DDPG
 
     DDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "sb3.zip")
     (tmp_path / "notes.txt").write_text("hello")
     for path, message in ((tmp_path / "sb3.zip", "was not saved by PaperDDPG"), (tmp_path / "notes.txt", "not a saved model"),
                           (tmp_path, "is a folder: pass the model file in it")):  # fmt: skip
-        result = sb3_ddpg("evaluate", str(path), "--env", "Pendulum-v1")
+        result = cli_run("evaluate", str(path), "--env", "Pendulum-v1")
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_version_and_every_option_has_help_with_its_default(sb3_ddpg) -> None:
-    assert sb3_ddpg("--version").stdout.startswith("sb3-ddpg ")
+def test_version_and_every_option_has_help_with_its_default(sb3_ddpg, cli_run) -> None:
+    assert sb3_ddpg("--version").stdout == f"sb3-ddpg {__version__}\n"  # the console script itself
     for command in ("train", "evaluate", "tune", "tune-report"):
-        text = sb3_ddpg(command, "--help").stdout
-        options = re.findall(r"^  (-\S+(?:, --\S+)?)(?: [A-Z_=]+)?(?:\s{2,}(\S.*))?$", text, re.M)
-        assert options and all(help_text or "\n" in text for _, help_text in options), command
+        lines = cli_run(command, "--help").stdout.splitlines()
+        options = [i for i, line in enumerate(lines) if re.match(r"^  -", line)]
+        assert len(options) >= 4, command
+        for i in options:  # its help on the same line (after 2+ spaces) or indented on the next one
+            same_line = re.match(r"^  -\S+(?:, --\S+)?(?: \S+)*?\s{2,}\S", lines[i])
+            next_line = i + 1 < len(lines) and re.match(r"^ {10,}\S", lines[i + 1])
+            assert same_line or next_line, f"{command}: {lines[i]!r} has no help"
+        text = "\n".join(lines)
         assert "--threads THREADS" in text and "(default: 1)" in text, command
-    assert "(default: 5000)" in sb3_ddpg("train", "--help").stdout
+    assert "(default: 5000)" in cli_run("train", "--help").stdout
