@@ -18,6 +18,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.paper_ddpg.checks import GOAL_KEYS, ROBOTICS_PREFIXES, check_action_space
 
 # Evaluation envs are seeded apart from the training envs, so no evaluation episode replays a training one.
 EVAL_SEED_OFFSET = 10_000
@@ -29,11 +30,6 @@ EXTRAS = {"mujoco": "mujoco", "box2d": "box2d", "robotics": "robotics"}
 def eval_seed(seed: int | None) -> int | None:
     """The seed of the evaluation env that goes with a training seed."""
     return None if seed is None else seed + EVAL_SEED_OFFSET
-
-
-# Env id prefixes registered by gymnasium-robotics (the ``robotics`` extra), e.g. FetchPush-v4.
-ROBOTICS_PREFIXES = ("Fetch", "HandManipulate", "HandReach", "AdroitHand", "PointMaze", "AntMaze", "FrankaKitchen")
-GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 
 
 def register_robotics_envs(name: str) -> None:
@@ -107,8 +103,6 @@ def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs
 
 def check_env(env_id: str) -> None:
     """``env_id`` can be made and has the bounded continuous actions DDPG needs (checked before a study is touched)."""
-    from sb3_ddpg_ext.paper_ddpg.paper_ddpg import check_action_space
-
     env = make_vec_env(env_id)
     try:
         check_action_space(env.action_space)
