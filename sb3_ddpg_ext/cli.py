@@ -8,6 +8,7 @@ nothing imports it. Why ~500 lines: five commands whose every option carries hel
 import argparse
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,12 @@ def add_her_arguments(parser: argparse.ArgumentParser) -> None:
     )
     her.add_argument(
         "--her-strategy",
-        default="future",
+        default=None,
         choices=["future", "final", "episode"],
-        help="goal selection strategy (the HER paper's: future)",
+        help="goal selection strategy (default: the HER paper's future)",
     )
-    her.add_argument("--her-n-goals", type=int, default=4, help="relabelled goals per transition, k (the HER paper's: 4)")
+    her.add_argument("--her-n-goals", type=at_least(1), default=None,
+                     help="relabelled goals per transition, k (default: the HER paper's 4)")  # fmt: skip
     her.add_argument(
         "--preset",
         choices=["her-paper", "rllab"],
@@ -79,7 +81,7 @@ def her_setup(args: argparse.Namespace, env: Any, eval_env: Any, params: dict[st
         if not user_buffer_kwargs:  # --her-strategy and --her-n-goals decide (their defaults are the preset's)
             params.pop("replay_buffer_kwargs")
         env, eval_env = her_paper_env(env), her_paper_env(eval_env, training=False)
-    if is_goal_env(env) if args.her is None else args.her:
+    if is_goal_env(env) if args.her is None else args.her:  # preflight.check_her_options refused the contradictions
         params = with_her(env, params, args.her_strategy, args.her_n_goals)
         print(f"HER: {params['replay_buffer_kwargs']}")
     elif params.get("replay_buffer_class") is HerReplayBuffer:  # --no-her with the preset
@@ -151,10 +153,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
     from sb3_ddpg_ext.envs import eval_seed
     from sb3_ddpg_ext.experiment import build_model, check_device, parse_params, prepare_run_dir, writable_folder
+    from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+    from sb3_ddpg_ext.preflight import check_her_options, check_planned_run
 
     # Pre-flight: every value and the run folder are checked before anything is built or trained.
     params = parse_params(args.param)
     check_device(args.device)
+    her = check_her_options(args.env, args.pixels, args.her, params, args.her_strategy, args.her_n_goals)
+    check_planned_run(params, args.timesteps, args.n_envs, args.pixels, args.preset, her)
     out = prepare_run_dir(Path(args.out), args.overwrite)
     if args.tensorboard:
         writable_folder(Path(args.tensorboard), "--tensorboard")
@@ -182,9 +188,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     stopped, interrupted = None, False
     try:
-        model.learn(args.timesteps, callback=[divergence, eval_callback], progress_bar=not args.no_progress_bar)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NoGradientStep)  # a whole run without a gradient step is an error
+            model.learn(args.timesteps, callback=[divergence, eval_callback], progress_bar=not args.no_progress_bar)
     except KeyboardInterrupt:
         interrupted = True
+    except NoGradientStep as e:  # an episode-based train_freq: known only at the end
+        raise UserError(str(e).removeprefix("PaperDDPG.learn: ") + f" ({out} holds the evaluations, if any ran)") from e
     except ValueError as e:
         stopped = non_finite_reason(e, model)
         if stopped is None:

@@ -101,11 +101,13 @@ def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs
         raise UserError(f"cannot make {env_id}: {e}") from e
 
 
-def check_env(env_id: str) -> None:
-    """``env_id`` can be made and has the bounded continuous actions DDPG needs (checked before a study is touched)."""
+def check_env(env_id: str) -> bool:
+    """``env_id`` can be made and has the bounded continuous actions DDPG needs (checked before a study is touched or
+    a run folder made); returns whether it is goal-conditioned."""
     env = make_vec_env(env_id)
     try:
         check_action_space(env.action_space)
+        return is_goal_env(env)
     except ValueError as e:
         raise UserError(f"{env_id}: {str(e).strip().splitlines()[0]}") from e
     finally:

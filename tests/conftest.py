@@ -83,3 +83,27 @@ def nan_pendulum() -> Iterator[str]:
         yield env_id
     finally:
         gym.registry.pop(env_id, None)
+
+
+@pytest.fixture
+def cli(capsys) -> Callable[..., tuple[int, str, str]]:
+    """Runs the ``sb3-ddpg`` command in process (``cli.main``), as the console script does: (exit code, stdout, stderr)."""
+    from sb3_ddpg_ext.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = main([*args])
+        except SystemExit as e:  # argparse's own errors: its usage line, then the error
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def assert_one_line_error(result: tuple[int, str, str], message: str) -> None:
+    """Exit code 2, no traceback, one line on stderr, and that line says ``message``."""
+    code, _, err = result
+    assert code == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
