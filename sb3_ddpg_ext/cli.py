@@ -331,12 +331,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     _require("tune", "optuna")
     import optuna
 
-    from sb3_ddpg_ext.envs import check_env
     from sb3_ddpg_ext.tune.storage import EMBEDDED_STORAGE, open_storage
     from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, run_worker, worker_seed
 
     spec = spec_from_args(args)
-    check_env(spec.env_id)  # an unknown id or discrete actions: one line, before the study is touched
+    spec.check_env()  # an unknown id, discrete actions, buffer settings for another buffer: before the study is touched
     storage = open_storage(args.storage, Path(args.out), args.heartbeat_interval, args.grace_period)
     seed = worker_seed(spec.seed) if args.sampler_seed is None else args.sampler_seed
     study = create_study(spec, storage, seed, allow_spec_change=args.allow_spec_change)

@@ -30,7 +30,7 @@ def make_envs(spec: StudySpec, seed: int) -> tuple[VecEnv, VecEnv]:
 
 def model_params(spec: StudySpec, env: VecEnv, sampled: dict[str, Any]) -> dict[str, Any]:
     """The spec's preset, then ``fixed``, then the sampled values; HER for a goal-conditioned env that names no buffer."""
-    params = {**spec.fixed, **sampled}
+    params = {**spec.fixed_values(), **sampled}
     if spec.preset == "her-paper":
         from sb3_ddpg_ext.presets import her_paper
 
@@ -73,6 +73,11 @@ def objective(trial: Any, spec: StudySpec) -> float:
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
+        idle = [seed for seed, model in zip(seeds, models, strict=True) if model._n_updates == 0]
+        if idle:  # an episode-based train_freq: the spec check could not tell; the value would be an untrained agent's
+            reason = f"no gradient step in {spec.timesteps} steps (seed {idle[0]}): raise timesteps or lower batch_size"
+            trial.set_user_attr("failure_reason", reason)
+            raise optuna.TrialPruned(reason)
         trial.set_user_attr("seed_returns", returns)
         return value
     finally:
