@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.errors import Interrupted, UserError
 
 # Exit codes: 0 done, 2 a mistake in the command (one line), 3 training stopped on non-finite values (divergence,
 # or NaN/inf from the env), 130 interrupted (Ctrl-C).
@@ -152,6 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
     from sb3_ddpg_ext.envs import eval_seed
+    from sb3_ddpg_ext.errors import interrupted_message
     from sb3_ddpg_ext.experiment import build_model, check_device, parse_params, prepare_run_dir, writable_folder
     from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
     from sb3_ddpg_ext.preflight import check_her_options, check_planned_run
@@ -232,7 +233,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"sb3-ddpg train: {stopped}; model.zip not saved (non-finite); {last}", file=sys.stderr)
         return EXIT_NON_FINITE
     if interrupted:
-        print(f"interrupted at {model.num_timesteps} steps; model and logs saved to {out}", file=sys.stderr)
+        print(interrupted_message(model.num_timesteps, out), file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 
@@ -499,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"sb3-ddpg {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Interrupted as e:  # saved before it stopped: the message says where
+        print(e, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print(f"sb3-ddpg {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
