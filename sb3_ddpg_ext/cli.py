@@ -177,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         env, params, seed=args.seed, device=args.device, verbose=args.verbose, tensorboard_log=args.tensorboard,
         env_id=args.env,
     )  # fmt: skip
-    divergence = StopTrainingOnDivergence()
+    divergence = StopTrainingOnDivergence(verbose=0)  # the command says it in its own last line
     eval_callback = EvalCallback(
         eval_env,
         eval_freq=max(args.eval_every // args.n_envs, 1),

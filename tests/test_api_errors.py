@@ -1,5 +1,6 @@
 """The Python API is as clear as the command line: integral floats work, a policy on the wrong observation space, an
-env id of an extra not imported and a replay buffer of another env are one error naming them."""
+env id of an extra not imported and a replay buffer of another env are one error naming them, and a stop on
+divergence says so once."""
 
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
 
 
 def assert_raised_here(error: pytest.ExceptionInfo) -> None:
@@ -105,3 +107,13 @@ def test_a_replay_buffer_of_another_env_is_refused_at_load(name: str, message: s
     other = pendulum()
     other.load_replay_buffer(buffers["pendulum"])  # the same env's buffer loads
     assert other.replay_buffer.size() == 70
+
+
+def test_stop_on_divergence_says_it_once(nan_pendulum: str, capsys) -> None:
+    model = PaperDDPG("MlpPolicy", nan_pendulum, buffer_size=1000, seed=0)
+    model.learn(300, callback=StopTrainingOnDivergence())
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("StopTrainingOnDivergence: training stopped at step 81: reward is nan")
+    assert "do not save this model as the result" in out
+    model.learn(300, callback=StopTrainingOnDivergence(verbose=0))
+    assert capsys.readouterr().out == ""
