@@ -28,7 +28,7 @@ from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS, get_model_path
 
-from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES
+from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES, register_robotics_envs
 from sb3_ddpg_ext.errors import Interrupted, UserError, interrupted_message
 from sb3_ddpg_ext.experiment import check_names, read_config_values
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
@@ -205,6 +205,7 @@ def _with_defaults(args: list[str], *, config: bool) -> list[str]:
     if config and not {"-conf", "--conf-file"} & set(args):
         args += ["-conf", str(her_zoo_config() if robotics else default_zoo_config())]
     if robotics and "--gym-packages" not in args:
+        register_robotics_envs(_env_id(args))  # imported here first: rl-zoo3's import of it then prints nothing
         args += ["--gym-packages", "gymnasium_robotics"]
     return args
 

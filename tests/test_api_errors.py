@@ -2,11 +2,15 @@
 env id of an extra not imported and a replay buffer of another env are one error naming them, and a stop on
 divergence says so once."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from conftest import REPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 
@@ -117,3 +121,18 @@ def test_stop_on_divergence_says_it_once(nan_pendulum: str, capsys) -> None:
     assert "do not save this model as the result" in out
     model.learn(300, callback=StopTrainingOnDivergence(verbose=0))
     assert capsys.readouterr().out == ""
+
+
+def test_the_pixel_example_prints_nothing_on_a_headless_machine(tmp_path: Path) -> None:
+    """README's pixel example, then a Fetch id, in a fresh interpreter without a display: SDL's complaints
+    (XDG_RUNTIME_DIR, ALSA) about a display and a sound card it does not need, and gymnasium-robotics' notice about the
+    Adroit tasks' rewards, are not the user's to read."""
+    readme = (REPO / "README.md").read_text()
+    example = re.search(r"## From pixels.*?```python\n(.*?)```", readme, re.S).group(1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPLAY", "WAYLAND", "XDG_", "SDL_"))}
+    script = example + "model.learn(20)\nfrom sb3_ddpg_ext.envs import check_env_id\ncheck_env_id('FetchReach-v4')\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert not {"XDG_RUNTIME_DIR", "ALSA", "Adroit"} & set(re.findall(r"XDG_RUNTIME_DIR|ALSA|Adroit", result.stderr)), (
+        result.stderr
+    )
