@@ -230,10 +230,13 @@ def test_no_bias_on_linear_layers_that_feed_batch_norm(cheetah: PaperDDPG) -> No
     def feeds_norm(net: nn.Module) -> list[tuple[bool, bool]]:
         leaves = [m for m in net.modules() if not list(m.children())]
         return [(isinstance(after, nn.BatchNorm1d), m.bias is not None)
-                for m, after in zip(leaves, [*leaves[1:], None]) if isinstance(m, nn.Linear)]  # fmt: skip
+                for m, after in zip(leaves, [*leaves[1:], None], strict=True) if isinstance(m, nn.Linear)]  # fmt: skip
 
     networks = ("actor", "actor_target", "critic", "critic_target")
-    expected = {"actor": [(True, False), (True, False), (False, True)], "critic": [(True, False), (False, True), (False, True)]}
+    expected = {
+        "actor": [(True, False), (True, False), (False, True)],
+        "critic": [(True, False), (False, True), (False, True)],
+    }
     for name in networks:
         assert feeds_norm(getattr(cheetah, name)) == expected[name.removesuffix("_target")], name
     assert "critic.state_net.1.bias" not in dict(cheetah.policy.named_parameters())

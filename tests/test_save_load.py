@@ -133,7 +133,9 @@ def test_files_saved_by_0_2_0_load_with_their_biases() -> None:
     Linear layers that feed batch norm; net_arch [8, 8], 80 steps, seed 0)."""
     from conftest import REPO
 
-    with pytest.warns(UserWarning, match=r"saved by sb3_ddpg_ext a version before 0\.3\.0.*policy_kwargs bias_before_norm=True"):
+    with pytest.warns(
+        UserWarning, match=r"saved by sb3_ddpg_ext a version before 0\.3\.0.*policy_kwargs bias_before_norm=True"
+    ):
         old = PaperDDPG.load(REPO / "tests" / "data" / "paper_ddpg_0.2.0_pendulum.zip")
     assert old.policy.bias_before_norm and old.critic.state_net[1].bias is not None
     assert (old.bn_stats_for_y, old.critic_l2_on) == ("batch", "weights")  # recorded in the file: not legacy
