@@ -36,10 +36,11 @@ class StopTrainingOnDivergence(BaseCallback):
     ``CheckpointCallback``: a diverged model should not be saved as the result.
 
     :param check_freq: check the losses and weights every ``check_freq`` calls (rewards and returns: every call)
-    :param verbose: 1 prints the reason when it stops
+    :param verbose: 1 (default) prints one line when it stops: the step, the reason, and not to save the model as the
+        result; 0 is silent (read ``reason``)
     """
 
-    def __init__(self, check_freq: int = 1, verbose: int = 0) -> None:
+    def __init__(self, check_freq: int = 1, verbose: int = 1) -> None:
         super().__init__(verbose)
         if check_freq < 1:
             raise ValueError(f"check_freq={check_freq} must be >= 1")
@@ -55,7 +56,9 @@ class StopTrainingOnDivergence(BaseCallback):
             return True
         self.reason, self.diverged_at = reason, self.num_timesteps
         if self.verbose:
-            print(f"diverged at step {self.diverged_at}: {self.reason}")
+            print(f"StopTrainingOnDivergence: training stopped at step {self.diverged_at}: {self.reason}; the model's "
+                  "weights may not be finite: keep the last finite ones (EvalCallback's best_model_save_path), do not "
+                  "save this model as the result")  # fmt: skip
         return False
 
     def _step_reason(self) -> str | None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.errors import Interrupted, UserError
 
 # Exit codes: 0 done, 2 a mistake in the command (one line), 3 training stopped on non-finite values (divergence,
 # or NaN/inf from the env), 4 a write failed (full disk, read-only folder), 130 interrupted (Ctrl-C).
@@ -31,11 +31,12 @@ def add_her_arguments(parser: argparse.ArgumentParser) -> None:
     )
     her.add_argument(
         "--her-strategy",
-        default="future",
+        default=None,
         choices=["future", "final", "episode"],
-        help="goal selection strategy (the HER paper's: future)",
+        help="goal selection strategy (default: the HER paper's future)",
     )
-    her.add_argument("--her-n-goals", type=int, default=4, help="relabelled goals per transition, k (the HER paper's: 4)")
+    her.add_argument("--her-n-goals", type=at_least(1), default=None,
+                     help="relabelled goals per transition, k (default: the HER paper's 4)")  # fmt: skip
     her.add_argument(
         "--preset",
         choices=["her-paper", "rllab"],
@@ -74,6 +75,7 @@ TRAIN_OPTIONS = {
 def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
     """The run's options and folder: from the command line, or with ``--resume`` from the run's checkpoint."""
     from sb3_ddpg_ext.experiment import check_device, parse_params, prepare_run_dir, writable_folder
+    from sb3_ddpg_ext.preflight import check_her_options, check_planned_run
     from sb3_ddpg_ext.run import RunConfig, read_config
 
     params = parse_params(args.param)
@@ -82,10 +84,14 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
         missing = [f"--{name}" for name in ("env", "timesteps", "out") if getattr(args, name) is None]
         if missing:
             raise UserError(f"{', '.join(missing)} required (or --resume RUN_FOLDER to continue a run)")
+        # Pre-flight: every value and the run folder are checked before anything is built or trained.
+        her = check_her_options(args.env, args.pixels, args.her, params, args.her_strategy, args.her_n_goals)
+        check_planned_run(params, args.timesteps, args.n_envs, args.pixels, args.preset, her)
         out = prepare_run_dir(Path(args.out), args.overwrite)
         if args.tensorboard:
             writable_folder(Path(args.tensorboard), "--tensorboard")
         fields = {field: getattr(args, option) for option, field in TRAIN_OPTIONS.items()}
+        fields.update(her_strategy=args.her_strategy or "future", her_n_goals=args.her_n_goals or 4)
         return RunConfig(**fields, params=params), out
     out = Path(args.resume)
     if args.out is not None and Path(args.out) != out:
@@ -107,6 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from stable_baselines3 import HerReplayBuffer
 
     from sb3_ddpg_ext import plots
+    from sb3_ddpg_ext.errors import interrupted_message
     from sb3_ddpg_ext.run import train
 
     config, out = train_config(args)
@@ -152,7 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if result.checkpoint is not None:
             step = int(result.checkpoint.name.removeprefix("step-"))
             resume = f"; 'sb3-ddpg train --resume {out}' continues from the checkpoint at step {step}"
-        print(f"interrupted at {model.num_timesteps} steps; model and logs saved to {out}{resume}", file=sys.stderr)
+        print(interrupted_message(model.num_timesteps, out) + resume, file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 
@@ -252,12 +259,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     _require("tune", "optuna")
     import optuna
 
-    from sb3_ddpg_ext.envs import check_env
     from sb3_ddpg_ext.tune.storage import EMBEDDED_STORAGE, open_storage
     from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, run_worker, worker_seed
 
     spec = spec_from_args(args)
-    check_env(spec.env_id)  # an unknown id or discrete actions: one line, before the study is touched
+    spec.check_env()  # an unknown id, discrete actions, buffer settings for another buffer: before the study is touched
     storage = open_storage(args.storage, Path(args.out), args.heartbeat_interval, args.grace_period)
     seed = worker_seed(spec.seed) if args.sampler_seed is None else args.sampler_seed
     study = create_study(spec, storage, seed, allow_spec_change=args.allow_spec_change)
@@ -431,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"sb3-ddpg {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Interrupted as e:  # saved before it stopped: the message says where
+        print(e, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print(f"sb3-ddpg {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

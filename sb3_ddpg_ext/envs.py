@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any, overload
+from unittest import mock
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +19,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.paper_ddpg.checks import GOAL_KEYS, ROBOTICS_PREFIXES, check_action_space
 
 # Evaluation envs are seeded apart from the training envs, so no evaluation episode replays a training one.
 EVAL_SEED_OFFSET = 10_000
@@ -35,17 +37,21 @@ def eval_seed(seed: int | None) -> int | None:
     return None if seed is None else seed + EVAL_SEED_OFFSET
 
 
-# Env id prefixes registered by gymnasium-robotics (the ``robotics`` extra), e.g. FetchPush-v4.
-ROBOTICS_PREFIXES = ("Fetch", "HandManipulate", "HandReach", "AdroitHand", "PointMaze", "AntMaze", "FrankaKitchen")
-GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
-
-
 def register_robotics_envs(name: str) -> None:
-    """Import gymnasium-robotics (which registers its envs) when ``name`` is one of its ids, e.g. FetchPush-v4."""
+    """Import gymnasium-robotics (which registers its envs) when ``name`` is one of its ids, e.g. FetchPush-v4.
+
+    Its import prints a notice about the Adroit tasks' rewards (farama_notifications): shown for an Adroit id only,
+    since no other env's results depend on it.
+    """
     if not name.startswith(ROBOTICS_PREFIXES) or name in gym.registry:
         return
     try:
-        import gymnasium_robotics
+        import farama_notifications
+
+        with mock.patch.dict(farama_notifications.notifications):
+            if not name.startswith("AdroitHand"):
+                farama_notifications.notifications.pop("gymnasium_robotics", None)
+            import gymnasium_robotics
     except ImportError as e:
         raise UserError(f"{name} needs gymnasium-robotics: pip install 'sb3-ddpg-ext[robotics]'") from e
     gym.register_envs(gymnasium_robotics)
@@ -109,13 +115,13 @@ def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs
         raise UserError(f"cannot make {env_id}: {e}") from e
 
 
-def check_env(env_id: str) -> None:
-    """``env_id`` can be made and has the bounded continuous actions DDPG needs (checked before a study is touched)."""
-    from sb3_ddpg_ext.paper_ddpg.paper_ddpg import check_action_space
-
+def check_env(env_id: str) -> bool:
+    """``env_id`` can be made and has the bounded continuous actions DDPG needs (checked before a study is touched or
+    a run folder made); returns whether it is goal-conditioned."""
     env = make_vec_env(env_id)
     try:
         check_action_space(env.action_space)
+        return is_goal_env(env)
     except ValueError as e:
         raise UserError(f"{env_id}: {str(e).strip().splitlines()[0]}") from e
     finally:
@@ -140,15 +146,20 @@ PIXEL_ACTION_REPEAT = 3
 
 
 def use_headless_rendering() -> None:
-    """MuJoCo renders through EGL when no display is set (``MUJOCO_GL`` is read once, when mujoco is imported).
+    """With no X or Wayland display: MuJoCo renders through EGL, and pygame (SDL) through its dummy drivers.
 
-    Only when ``MUJOCO_GL`` is unset, there is no X or Wayland display, and mujoco is not imported yet: on such a
-    machine GLFW, mujoco's default, cannot open a context, so EGL is the only way to render. Classic control renders
-    ``rgb_array`` through pygame surfaces, which need no display.
+    ``MUJOCO_GL`` is read once, when mujoco is imported: it is set when unset and mujoco is not imported yet, since GLFW,
+    mujoco's default, cannot open a context without a display. Classic control renders ``rgb_array`` on pygame surfaces,
+    but calls ``pygame.display.init()`` first; SDL's default video driver then probes for Wayland and prints
+    "XDG_RUNTIME_DIR is invalid" (and its audio driver ALSA errors, for envs that call ``pygame.init()``), though nothing
+    is wrong. SDL reads ``SDL_VIDEODRIVER`` and ``SDL_AUDIODRIVER`` at each init; a value the user set is kept.
     """
-    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if "MUJOCO_GL" not in os.environ and no_display and "mujoco" not in sys.modules:
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if "MUJOCO_GL" not in os.environ and "mujoco" not in sys.modules:
         os.environ["MUJOCO_GL"] = "egl"
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
 use_headless_rendering()  # at import: rl-zoo3 makes its envs before any pixel wrapper of ours runs

@@ -25,6 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_ddpg_ext.envs import is_goal_env, policy_for
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.preflight import check_values, make_action_noise
 
 # The files a run folder of ``sb3-ddpg train`` may hold: a folder with any of them holds a run.
 RUN_FILES = (
@@ -179,6 +180,9 @@ def check_types(params: dict[str, Any], where: str) -> dict[str, Any]:
         if key == "action_noise" and isinstance(value, str):
             checked[key] = value
             continue
+        if key == "action_noise" and value is None:  # None is the default, not "no noise": say so, not ignore it
+            raise UserError(f"{where}: action_noise=None keeps the paper's OU noise (the default); for no exploration "
+                            "noise give ou_sigma=0, for another noise action_noise=normal:SIGMA or ou:SIGMA")  # fmt: skip
         ok, converted = _conform(value, hints.get(key, Any))
         if not ok:
             raise UserError(
@@ -188,7 +192,17 @@ def check_types(params: dict[str, Any], where: str) -> dict[str, Any]:
         checked[key] = converted
     if isinstance(checked.get("policy_kwargs"), dict):
         check_policy_kwargs(checked["policy_kwargs"], where)
-    return checked
+    return check_values(checked, where)  # ranges, and settings that would have no effect together
+
+
+def read_config_values(values: dict[str, Any], where: str, extra: Iterable[str] = ()) -> dict[str, Any]:
+    """Values of a config file (a zoo YAML entry, a study spec's ``fixed:``) read as the command line reads them:
+    names checked (``extra`` are allowed too, unchecked), text parsed (``1e-4``, a string to YAML 1.1, is a number;
+    ``lin_1e-4`` a schedule; ``HerReplayBuffer`` the class), types and values checked. Returns the ones for PaperDDPG."""
+    check_names(values, where, extra=extra)
+    ours = {k: parse_value(v) if isinstance(v, str) and not v.startswith("lin_") else v
+            for k, v in values.items() if k not in set(extra)}  # fmt: skip
+    return check_types(ours, where)
 
 
 def check_policy_kwargs(policy_kwargs: dict[str, Any], where: str) -> None:
@@ -246,18 +260,6 @@ def replay_buffer_classes() -> dict[str, type]:
     from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 
     return {c.__name__: c for c in (ReplayBuffer, DictReplayBuffer, HerReplayBuffer, NStepReplayBuffer)}
-
-
-def make_action_noise(form: str, n_actions: int) -> Any:
-    """``normal:SIGMA`` -> SB3's NormalActionNoise; ``ou:SIGMA`` -> OU noise with the paper's theta and dt=1."""
-    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
-
-    kind, _, sigma = form.partition(":")
-    zeros, sigmas = np.zeros(n_actions), float(sigma) * np.ones(n_actions)
-    if kind == "normal":
-        return NormalActionNoise(mean=zeros, sigma=sigmas)
-    theta = PaperDDPG.hyperparameter_defaults()["ou_theta"]
-    return OrnsteinUhlenbeckActionNoise(mean=zeros, sigma=sigmas, theta=theta, dt=1.0)
 
 
 # --- models -----------------------------------------------------------------------------------------------------
@@ -373,17 +375,13 @@ def writable_file(path: Path, option: str) -> Path:
 
 
 def check_device(device: str) -> str:
-    """A torch device name that exists on this machine ("auto", "cpu", "cuda", "cuda:1", ...)."""
-    import torch as th
+    """A torch device name that exists on this machine ("auto", "cpu", "cuda", "cuda:1", ...): PaperDDPG's check."""
+    from sb3_ddpg_ext.paper_ddpg.checks import check_device as check
 
-    if device == "auto":
-        return device
     try:
-        parsed = th.device(device)
-    except RuntimeError:
-        raise UserError(f"--device {device!r} is not a torch device: use auto, cpu or cuda") from None
-    if parsed.type == "cuda" and not th.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu (or auto)")
+        check(device)
+    except ValueError as e:
+        raise UserError(f"--device {str(e).removeprefix('PaperDDPG: device=')}") from None
     return device
 
 
@@ -412,9 +410,12 @@ def evaluate_episodes(model: PaperDDPG, env: VecEnv, n_episodes: int) -> Evaluat
     return Evaluation(np.asarray(returns, dtype=float), np.asarray(successes) if successes else None)
 
 
-def with_her(env: VecEnv, params: dict[str, Any], strategy: str = "future", n_sampled_goal: int = 4) -> dict[str, Any]:
-    """``params`` with SB3's HerReplayBuffer (Andrychowicz et al. 2017: ``future`` goals, k = 4) for a goal-conditioned
-    env; ``replay_buffer_kwargs`` the user gave win over ``strategy`` and ``n_sampled_goal``."""
+def with_her(
+    env: VecEnv, params: dict[str, Any], strategy: str | None = None, n_sampled_goal: int | None = None
+) -> dict[str, Any]:
+    """``params`` with SB3's HerReplayBuffer for a goal-conditioned env: ``strategy`` and ``n_sampled_goal`` (default:
+    the HER paper's ``future`` goals, k = 4), unless ``replay_buffer_kwargs`` set them (the command line refuses both,
+    ``preflight.check_her_options``)."""
     if not is_goal_env(env):
         raise UserError(
             "HER needs a goal-conditioned env (Dict observations with observation, achieved_goal and desired_goal, "
@@ -423,6 +424,6 @@ def with_her(env: VecEnv, params: dict[str, Any], strategy: str = "future", n_sa
     params = check_types(params, "hyperparameters")
     if params.get("replay_buffer_class") not in (None, HerReplayBuffer):
         return params  # the user chose another buffer explicitly
-    her_kwargs = {"goal_selection_strategy": strategy, "n_sampled_goal": n_sampled_goal}
-    return {**params, "replay_buffer_class": HerReplayBuffer,
-            "replay_buffer_kwargs": {**her_kwargs, **(params.get("replay_buffer_kwargs") or {})}}  # fmt: skip
+    given = params.get("replay_buffer_kwargs") or {}
+    her_kwargs = {"goal_selection_strategy": strategy or "future", "n_sampled_goal": n_sampled_goal or 4}
+    return {**params, "replay_buffer_class": HerReplayBuffer, "replay_buffer_kwargs": {**her_kwargs, **given}}

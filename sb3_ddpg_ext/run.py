@@ -9,6 +9,7 @@ assemble their runs here, as rl-zoo3's ``ExperimentManager`` does for training a
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from sb3_ddpg_ext.envs import eval_seed, is_goal_env, make_pixel_env, make_vec_e
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.experiment import build_model, with_her
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
 
 PRESETS = ("her-paper", "rllab")
@@ -228,7 +230,7 @@ def train(
         model, state = load_checkpoint(checkpoint, env, config.device)
     else:
         model = make_model(env) if make_model is not None else build(config, env)
-    divergence = StopTrainingOnDivergence()
+    divergence = StopTrainingOnDivergence(verbose=0)  # the callers say it in their own words
     log = EvaluationLog(eval_csv or out / "evaluations.csv", started, state.get("wall_s", 0.0))
     evaluation = EvalAfterUpdates(
         eval_env, config.eval_every, seed=eval_seed(config.seed), n_eval_episodes=config.eval_episodes,
@@ -252,12 +254,16 @@ def train(
     result = RunResult(model, evaluation, resumed_from=model.num_timesteps if resume else None)
     remaining = config.timesteps - model.num_timesteps
     try:
-        if remaining > 0:
-            model.learn(
-                remaining, callback=CallbackList(run_callbacks), reset_num_timesteps=not resume, progress_bar=progress_bar
-            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NoGradientStep)  # a whole run without a gradient step is an error
+            if remaining > 0:
+                model.learn(
+                    remaining, callback=CallbackList(run_callbacks), reset_num_timesteps=not resume, progress_bar=progress_bar
+                )
     except KeyboardInterrupt:
         result.interrupted = True
+    except NoGradientStep as e:  # an episode-based train_freq: known only at the end
+        raise UserError(str(e).removeprefix("PaperDDPG.learn: ") + f" ({out} holds the evaluations, if any ran)") from e
     except ValueError as e:
         result.stopped = non_finite_reason(e, model)
         if result.stopped is None:

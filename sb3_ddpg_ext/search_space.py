@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.checks import INTEGERS
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ PAPER_PARAMS: dict[str, float] = {k: v for k, v in PaperDDPG.paper_hyperparamete
 
 
 def sample_params(trial: Any, space: dict[str, Range] | None = None) -> dict[str, float]:
-    """Suggest one value per parameter of ``space`` (an ``optuna.Trial``); names are PaperDDPG arguments."""
+    """Suggest one value per parameter of ``space`` (an ``optuna.Trial``); names are PaperDDPG arguments, and the
+    integer ones (batch_size, learning_starts, ...) get integers."""
     space = DEFAULT_SEARCH_SPACE if space is None else space
-    return {name: trial.suggest_float(name, r.low, r.high, log=r.log) for name, r in space.items()}
+    return {
+        name: trial.suggest_int(name, int(r.low), int(r.high), log=r.log)
+        if name in INTEGERS
+        else trial.suggest_float(name, r.low, r.high, log=r.log)
+        for name, r in space.items()
+    }

@@ -9,11 +9,16 @@ rl-zoo3 reads its algorithms, samplers and arguments from module globals (``ALGO
 """
 
 import contextlib
+import importlib.util
 import itertools
 import re
+import signal
 import sys
+import threading
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 from unittest import mock
 
 import rl_zoo3.enjoy
@@ -25,10 +30,12 @@ from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS, get_model_path
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates
-from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES
-from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.experiment import check_names, check_types, parse_value
+from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES, register_robotics_envs
+from sb3_ddpg_ext.errors import Interrupted, UserError, interrupted_message
+from sb3_ddpg_ext.experiment import check_names, read_config_values
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.preflight import check_run_budget
 from sb3_ddpg_ext.resources import default_zoo_config, her_zoo_config
 from sb3_ddpg_ext.search_space import sample_params
 
@@ -50,10 +57,9 @@ def check_config(env_id: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
             f"{env_id}: 'noise_type' builds rl-zoo3's OU noise with dt=0.01, not the paper's dt=1; "
             "use ou_sigma and ou_theta (and ou_sigma_final for a decay) instead"
         )
-    check_names(hyperparams, where, extra=ZOO_KEYS)
-    ours = {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS and not (k == "policy_kwargs" and isinstance(v, str))}
-    ours = {k: parse_value(v) if isinstance(v, str) and not v.startswith("lin_") else v for k, v in ours.items()}
-    checked = check_types(ours, where)
+    # rl-zoo3 evaluates a policy_kwargs string itself (it may name torch classes, e.g. activation_fn=nn.Tanh)
+    values = {k: v for k, v in hyperparams.items() if not (k == "policy_kwargs" and isinstance(v, str))}
+    checked = read_config_values(values, where, extra=ZOO_KEYS)
     if isinstance(checked.get("action_noise"), str):
         raise UserError(f"{where}: action_noise: set ou_sigma (and ou_theta) for the paper's OU noise, or normal noise "
                         "through the Python API")  # fmt: skip
@@ -70,6 +76,8 @@ class _TrialId(int):
 class PaperExperimentManager(ExperimentManager):
     """rl-zoo3's ExperimentManager, with config checks (names, types, lin_X schedules for both learning rates), an env
     missing from the config in one line, and ``--trial-id 0``."""
+
+    interrupted: ClassVar[list[bool]] = []  # the Ctrl-C presses of the command that runs (:func:`noting_interrupts`)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,11 +98,27 @@ class PaperExperimentManager(ExperimentManager):
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
         result = super()._preprocess_hyperparams(hyperparams)
+        if self.algo == ALGO:  # before any folder or env is made: a run that cannot make a gradient step
+            check_run_budget(result[0], self.n_timesteps, "n_timesteps (-n)", self.n_envs)
         if self._eval_env_kwargs_args is None:
             # rl-zoo3 gives a config's env_kwargs to the training envs only (unless --env-kwargs is also passed):
             # the evaluation env must render too (zoo_configs/paper_ddpg_pixels.yml).
             self.eval_env_kwargs = self.env_kwargs
         return result
+
+    def learn(self, model: Any) -> None:
+        """rl-zoo3's ``learn``; a run that ends without a gradient step is an error, as in ``sb3-ddpg train``."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NoGradientStep)
+            try:
+                super().learn(model)
+            except NoGradientStep as e:
+                raise UserError(str(e).removeprefix("PaperDDPG.learn: ")) from e
+
+    def save_trained_model(self, model: Any) -> None:
+        super().save_trained_model(model)  # rl-zoo3 saves a run ended by Ctrl-C: then exit as ``sb3-ddpg train`` does
+        if self.interrupted:
+            raise Interrupted(interrupted_message(model.num_timesteps, self.save_path))
 
     @staticmethod
     def is_robotics_env(env_id: str) -> bool:
@@ -110,12 +134,15 @@ def configured_envs(config: str) -> list[str]:
 
 
 class _EnjoyPaperDDPG(PaperDDPG):
-    """rl-zoo3's enjoy loads the off-policy algorithms of its hard-coded list with a 1-transition buffer."""
+    """rl-zoo3's enjoy loads the off-policy algorithms of its hard-coded list with a 1-transition buffer. It also
+    passes every algorithm zeroed schedules (``learning_rate: 0.0``, for files whose schedules do not unpickle):
+    PaperDDPG's do, and a zero learning rate is not a value PaperDDPG accepts."""
 
     @classmethod
     def load(cls, path: Any, **kwargs: Any) -> PaperDDPG:  # type: ignore[override]  # for rl-zoo3 enjoy: path and keywords, gives a PaperDDPG
         kwargs.setdefault("buffer_size", 1)
         kwargs.setdefault("optimize_memory_usage", False)
+        kwargs.pop("custom_objects", None)
         return PaperDDPG.load(path, **kwargs)
 
 
@@ -164,9 +191,13 @@ def _no_hub_download(*args: Any, **kwargs: Any) -> None:
 
 
 @contextlib.contextmanager
-def registered(argv: list[str], enjoy: bool = False) -> Iterator[None]:
-    """``paper_ddpg`` in rl-zoo3's registries and ``argv`` as ``sys.argv``, for the duration of the block only."""
+def registered(argv: list[str], enjoy: bool = False, interrupted: list[bool] | None = None) -> Iterator[None]:
+    """``paper_ddpg`` in rl-zoo3's registries and ``argv`` as ``sys.argv``, for the duration of the block only;
+    ``interrupted`` is where Ctrl-C presses are noted."""
     with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            mock.patch.object(PaperExperimentManager, "interrupted", [] if interrupted is None else interrupted)
+        )
         stack.enter_context(mock.patch.dict(ALGOS, {ALGO: _EnjoyPaperDDPG if enjoy else PaperDDPG}))
         stack.enter_context(mock.patch.dict(HYPERPARAMS_SAMPLER, {ALGO: sample_paper_ddpg_params}))
         stack.enter_context(mock.patch.dict(HYPERPARAMS_CONVERTER, {ALGO: convert_paper_ddpg_params}))
@@ -200,6 +231,7 @@ def _with_defaults(args: list[str], *, config: bool) -> list[str]:
     if config and not {"-conf", "--conf-file"} & set(args):
         args += ["-conf", str(her_zoo_config() if robotics else default_zoo_config())]
     if robotics and "--gym-packages" not in args:
+        register_robotics_envs(_env_id(args))  # imported here first: rl-zoo3's import of it then prints nothing
         args += ["--gym-packages", "gymnasium_robotics"]
     return args
 
@@ -232,8 +264,57 @@ flags. --threads N (default 1) sets torch's thread count.
   sb3-ddpg zoo optimize --env Pendulum-v1 --n-trials 20 --storage logs/study.log"""
 
 
+def check_config_file(args: list[str]) -> None:
+    """``-conf FILE``: a YAML file that exists and parses to env entries, or a Python file or module rl-zoo3 can read."""
+    flags = {"-conf", "--conf-file"}
+    i = next((k for k, a in enumerate(args) if a in flags), None)
+    if i is None:
+        return
+    if i + 1 >= len(args):
+        raise UserError(f"{args[i]} needs a file: the paper's settings are {default_zoo_config()}")
+    config = args[i + 1]
+    if config.endswith((".yml", ".yaml", ".py")) and not Path(config).is_file():
+        raise UserError(f"{args[i]} {config}: no such file (the paper's settings: {default_zoo_config()})")
+    if config.endswith((".yml", ".yaml")):
+        try:
+            entries = yaml.safe_load(Path(config).read_text())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise UserError(f"{args[i]} {config} is not valid YAML{where}: {problem}") from None
+        except OSError as e:
+            raise UserError(f"{args[i]} {config} cannot be read: {e.strerror or e}") from None
+        if not isinstance(entries, dict):
+            raise UserError(f"{args[i]} {config} must map env ids to hyperparameters (Pendulum-v1: {{...}}), "
+                            f"got a {type(entries).__name__}")  # fmt: skip
+    elif not config.endswith(".py") and importlib.util.find_spec(config.split(".")[0]) is None:
+        raise UserError(f"{args[i]} {config}: no such YAML file or Python module")
+
+
+@contextlib.contextmanager
+def noting_interrupts() -> Iterator[list[bool]]:
+    """rl-zoo3 catches Ctrl-C (KeyboardInterrupt) in train, enjoy and optimize and carries on: note each one, so the
+    command can exit with code 130 as every sb3-ddpg command does."""
+    noted: list[bool] = []
+
+    def interrupt(signum: int, frame: Any) -> None:
+        noted.append(True)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
+        yield noted
+        return
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str]) -> int:
-    """``sb3-ddpg zoo {train,enjoy,optimize} [rl-zoo3 flags]``; a UserError reaches the CLI."""
+    """``sb3-ddpg zoo {train,enjoy,optimize} [rl-zoo3 flags]``; a UserError reaches the CLI, and so does Ctrl-C
+    (Interrupted once a trained model is saved, KeyboardInterrupt otherwise)."""
     if argv[:1] in (["-h"], ["--help"]):
         print(USAGE)
         return 0
@@ -243,11 +324,28 @@ def main(argv: list[str]) -> int:
         )
     command, rest = argv[0], argv[1:]
     check_params_flag(rest)
-    if command == "enjoy":
-        with registered(["sb3-ddpg zoo enjoy", *_with_defaults(rest, config=False)], enjoy=True):
-            rl_zoo3.enjoy.enjoy()
-    else:
-        extra = ["-optimize"] if command == "optimize" and "-optimize" not in rest else []
-        with registered([f"sb3-ddpg zoo {command}", *_with_defaults(rest + extra, config=True)]):
-            rl_zoo3.train.train()
+    check_config_file(rest)
+    with noting_interrupts() as interrupted:
+        try:
+            if command == "enjoy":
+                with registered(["sb3-ddpg zoo enjoy", *_with_defaults(rest, config=False)], True, interrupted):
+                    rl_zoo3.enjoy.enjoy()
+            else:
+                extra = ["-optimize"] if command == "optimize" and "-optimize" not in rest else []
+                with registered([f"sb3-ddpg zoo {command}", *_with_defaults(rest + extra, config=True)], False, interrupted):
+                    rl_zoo3.train.train()
+        except (Interrupted, UserError):
+            raise
+        except Exception:
+            if not interrupted:
+                raise
+            # rl-zoo3 went on after Ctrl-C and failed on what it cut short (optimize: "No trials are completed yet")
+    if interrupted:
+        raise KeyboardInterrupt
     return 0
+
+
+if __name__ == "__main__":
+    print("python -m sb3_ddpg_ext.zoo runs nothing: run sb3-ddpg zoo {train,enjoy,optimize} ... "
+          "(or python -m sb3_ddpg_ext zoo ...)", file=sys.stderr)  # fmt: skip
+    sys.exit(2)

@@ -104,3 +104,21 @@ def cli_run() -> Callable[..., subprocess.CompletedProcess]:
         return subprocess.CompletedProcess(["sb3-ddpg", *args], code, out.getvalue(), err.getvalue())
 
     return run
+
+
+@pytest.fixture
+def cli(cli_run) -> Callable[..., tuple[int, str, str]]:
+    """``cli_run`` as (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = cli_run(*args)
+        return result.returncode, result.stdout, result.stderr
+
+    return run
+
+
+def assert_one_line_error(result: tuple[int, str, str], message: str) -> None:
+    """Exit code 2, no traceback, one line on stderr, and that line says ``message``."""
+    code, _, err = result
+    assert code == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and message in err, err

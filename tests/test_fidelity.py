@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
 
 
 def batch_norms(module: nn.Module) -> list[nn.BatchNorm1d]:
@@ -408,7 +409,10 @@ def test_explicit_action_noise_wins() -> None:
     from stable_baselines3.common.noise import NormalActionNoise
 
     noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
-    assert PaperDDPG("MlpPolicy", "Pendulum-v1", action_noise=noise, ou_sigma=0.5).action_noise is noise
+    assert PaperDDPG("MlpPolicy", "Pendulum-v1", action_noise=noise).action_noise is noise
+    # An OU setting next to it would have no effect: refused, not ignored.
+    with pytest.raises(ValueError, match=r"ou_sigma=0.5 has no effect with action_noise=NormalActionNoise"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", action_noise=noise, ou_sigma=0.5)
 
 
 class ActionRecorder(BaseCallback):
@@ -432,15 +436,16 @@ def test_warm_up_acts_with_policy_from_first_step() -> None:
     for taken, policy in recorder.pairs:
         np.testing.assert_allclose(taken, policy, atol=1e-6)
     # SB3's uniform-random warm-up stays available.
-    uniform = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, learning_starts=100, seed=0, buffer_size=1000)
+    uniform = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, learning_starts=10, seed=0, buffer_size=1000, batch_size=8)
     recorder = ActionRecorder()
-    uniform.learn(10, callback=recorder)
-    assert not any(np.allclose(taken, policy, atol=1e-3) for taken, policy in recorder.pairs)
+    uniform.learn(11, callback=recorder)
+    assert not any(np.allclose(taken, policy, atol=1e-3) for taken, policy in recorder.pairs[:10])
 
 
 def test_updates_start_once_a_batch_is_stored() -> None:
     model = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000)
-    model.learn(63)
+    with pytest.warns(NoGradientStep, match="batch_size=64 > the 63 transitions stored by total_timesteps=63"):
+        model.learn(63)
     assert model._n_updates == 0  # 63 transitions: less than one batch of 64
     model.learn(3, reset_num_timesteps=False)
     assert model._n_updates == 3  # one update per step from the step that completes the first batch

@@ -116,7 +116,9 @@ def test_readme_her_example_runs_as_written(tmp_path: Path, monkeypatch) -> None
 
 
 def test_cli_train_and_evaluate_fetch_with_success_rate(sb3_ddpg, tmp_path: Path) -> None:
-    args = ["--timesteps", "200", "--eval-every", "100", "--eval-episodes", "2", "--preset", "her-paper", "--her-n-goals", "2"]
+    # -p batch_size=64: the preset's batch of 256 would need 256 steps before the first update
+    args = ["--timesteps", "200", "--eval-every", "100", "--eval-episodes", "2", "--preset", "her-paper", "--her-n-goals", "2",
+            "-p", "batch_size=64"]  # fmt: skip
     run = sb3_ddpg("train", "--env", "FetchReach-v4", *args, "--out", str(tmp_path), "--no-progress-bar")
     assert run.returncode == 0, run.stderr
     assert "HER: {'goal_selection_strategy': 'future', 'n_sampled_goal': 2}" in run.stdout and "success rate" in run.stdout
@@ -129,7 +131,7 @@ def test_cli_train_and_evaluate_fetch_with_success_rate(sb3_ddpg, tmp_path: Path
 
 
 def test_cli_her_is_on_for_goal_envs_only(tmp_path: Path, capsys) -> None:
-    common = ["--timesteps", "60", "--eval-every", "1000", "--no-progress-bar"]
+    common = ["--timesteps", "70", "--eval-every", "1000", "--no-progress-bar"]
     assert cli_main(["train", "--env", "FetchReach-v4", *common, "--out", str(tmp_path / "a")]) == 0
     assert "HER:" in capsys.readouterr().out
     assert isinstance(PaperDDPG.load(tmp_path / "a" / "model.zip", env=make_vec_env("FetchReach-v4")), PaperDDPG)
@@ -151,7 +153,9 @@ def test_zoo_config_has_the_four_fetch_tasks_with_her() -> None:
 
 def test_zoo_train_then_enjoy_fetch_logs_success(sb3_ddpg, tmp_path: Path) -> None:
     common = ["--env", "FetchReach-v4", "-f", str(tmp_path)]
-    train = sb3_ddpg("zoo", "train", *common, "-n", "200", "--eval-freq", "100", "--eval-episodes", "2", "--seed", "1")
+    # batch_size:64: the config's batch of 256 would need 256 steps before the first update
+    train = sb3_ddpg("zoo", "train", *common, "-n", "200", "--eval-freq", "100", "--eval-episodes", "2", "--seed", "1",
+                     "-params", "batch_size:64")  # fmt: skip
     assert train.returncode == 0, train.stderr
     assert "success_rate" in train.stdout  # rl-zoo3's eval/success_rate (and rollout/success_rate from Monitor)
     saved = tmp_path / "paper_ddpg" / "FetchReach-v4_1"
@@ -165,7 +169,7 @@ def test_zoo_train_then_enjoy_fetch_logs_success(sb3_ddpg, tmp_path: Path) -> No
 
 
 def test_tune_fetch_optimizes_the_success_rate(journal, tmp_path: Path) -> None:
-    args = ["tune", "--spec", "fetchpush", "--n-trials", "1", "--timesteps", "100", "--eval-every", "100",
+    args = ["tune", "--spec", "fetchpush", "--n-trials", "1", "--timesteps", "300", "--eval-every", "300",
             "--n-seeds", "1", "--out", str(tmp_path), "--study-name", "f", "--sampler-seed", "0"]  # fmt: skip
     assert cli_main(args) == 0
     import optuna

@@ -72,7 +72,6 @@ def test_subproc_vec_env_and_vec_normalize() -> None:
     [
         ((1, "episode"), -1, 400),  # two 200-step episodes, as many updates as steps
         (4, 2, 2 * ((400 - 64) // 4 + 1)),  # 2 updates every 4 steps, from the step that completes a batch of 64
-        (1, 0, 0),  # no gradient steps at all
     ],
 )
 def test_train_frequencies(train_freq, gradient_steps, n_updates: int, pendulum) -> None:

@@ -9,8 +9,8 @@ values, replay memory and saved files act on the class's own state; a split into
 
 import inspect
 import io
-import numbers
 import pathlib
+import pickle
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar, cast
@@ -19,19 +19,30 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
+from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule, TrainFreq
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
 
+from sb3_ddpg_ext.paper_ddpg.checks import (
+    NoGradientStep,
+    TooFewForABatch,
+    check_action_space,
+    check_budget,
+    check_hyperparameters,
+    check_space_settings,
+    check_total_timesteps,
+    make_env,
+    ou_processes,
+)
 from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
+from sb3_ddpg_ext.paper_ddpg.loading import apply_load_overrides, check_load_overrides, replay_buffer_mismatch
 from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
 from sb3_ddpg_ext.paper_ddpg.policies import (
-    BN_STATISTICS,
     Actor,
     CnnPolicy,
     Critic,
@@ -54,29 +65,10 @@ from sb3_ddpg_ext.paper_ddpg.save_util import (
 SelfPaperDDPG = TypeVar("SelfPaperDDPG", bound="PaperDDPG")
 
 
-def check_action_space(action_space: spaces.Space) -> None:
-    """DDPG needs a bounded continuous action space: the tanh actor output is scaled to [low, high]."""
-    if not isinstance(action_space, spaces.Box):
-        raise ValueError(
-            f"PaperDDPG needs a continuous gymnasium.spaces.Box action space, got {action_space}. "
-            "DDPG's actor outputs real-valued actions: use DQN or PPO for discrete actions."
-        )
-    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-        raise ValueError(
-            f"PaperDDPG needs finite action bounds, got low={action_space.low}, high={action_space.high}. "
-            "The tanh actor output is scaled to [low, high]: wrap the env with "
-            "gymnasium.wrappers.ClipAction or RescaleAction to give it finite bounds."
-        )
-
-
 def _is_normalized(env: GymEnv) -> bool:
     from stable_baselines3.common.vec_env import unwrap_vec_normalize
 
     return isinstance(env, VecEnv) and unwrap_vec_normalize(env) is not None
-
-
-def _initial_value(value: float | Schedule) -> float:
-    return float(value(1.0)) if callable(value) else float(value)
 
 
 def replay_buffer_nbytes(
@@ -94,12 +86,6 @@ def replay_buffer_nbytes(
 
 def _gib(nbytes: float) -> str:
     return f"{nbytes / 2**30:.1f} GiB"
-
-
-def ou_processes(action_noise: ActionNoise | None) -> list[OrnsteinUhlenbeckActionNoise]:
-    """The OU processes inside ``action_noise`` (one per env for a VectorizedActionNoise)."""
-    noises = action_noise.noises if isinstance(action_noise, VectorizedActionNoise) else [action_noise]
-    return [noise for noise in noises if isinstance(noise, OrnsteinUhlenbeckActionNoise)]
 
 
 class PaperDDPG(TD3):
@@ -215,31 +201,11 @@ class PaperDDPG(TD3):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        self._check_hyperparameters(
-            actor_learning_rate=actor_learning_rate,
-            critic_learning_rate=critic_learning_rate,
-            critic_weight_decay=critic_weight_decay,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            ou_sigma=ou_sigma,
-            ou_theta=ou_theta,
-            ou_sigma_final=ou_sigma_final,
-            actor_action_l2=actor_action_l2,
-            random_action_eps=random_action_eps,
-        )
-        for name, value, choices in (
-            ("critic_l2_on", critic_l2_on, ("weights", "all")),
-            ("target_bn_stats", target_bn_stats, ("average", "copy")),
-            ("bn_stats_for_y", bn_stats_for_y, BN_STATISTICS),
-            ("bn_stats_for_policy_gradient", bn_stats_for_policy_gradient, BN_STATISTICS),
-            ("compile_update", compile_update, (False, True, "cpp_wrapper")),
-        ):
-            if value not in choices:
-                default = type(self).hyperparameter_defaults()[name]
-                raise ValueError(f"PaperDDPG: {name}={value!r} must be one of {choices} (the default is {default!r})")
+        arguments = {k: v for k, v in locals().items() if k in self.hyperparameter_defaults()}  # every argument
+        hp = self.check_hyperparameters(**arguments)  # integral floats (buffer_size=1e5) come back as ints
+        buffer_size, learning_starts, batch_size = hp["buffer_size"], hp["learning_starts"], hp["batch_size"]
+        gradient_steps, n_steps, train_freq = hp["gradient_steps"], hp["n_steps"], hp["train_freq"]
+        stats_window_size = hp["stats_window_size"]
         self.critic_learning_rate = critic_learning_rate
         self.critic_weight_decay = critic_weight_decay
         self.critic_l2_on = critic_l2_on
@@ -254,9 +220,15 @@ class PaperDDPG(TD3):
         self.ou_sigma_final = ou_sigma_final
         self.actor_action_l2 = actor_action_l2  # HER paper settings, off by default
         self.random_action_eps = random_action_eps
+        env_object = make_env(env) if isinstance(env, str) else env  # an unregistered id: one ValueError naming it
+        if env_object is not None:  # SB3 would fail later, in a conv layer or a buffer: say which policy and space
+            policy_class = self.policy_aliases.get(policy, policy) if isinstance(policy, str) else policy
+            if isinstance(policy_class, type):
+                env_name = env if isinstance(env, str) else getattr(getattr(env_object, "spec", None), "id", "this env")
+                check_space_settings(policy_class, env_object.observation_space, hp, env_name)
         super().__init__(
             policy,
-            env,  # type: ignore[arg-type]  # None from load(): TD3's annotation omits it, BaseAlgorithm's has it
+            env_object,  # type: ignore[arg-type]  # None from load(): TD3's annotation omits it, BaseAlgorithm's has it
             learning_rate=actor_learning_rate,  # SB3's lr_schedule is the actor's
             buffer_size=buffer_size,
             learning_starts=learning_starts,
@@ -332,42 +304,11 @@ class PaperDDPG(TD3):
         )
 
     @classmethod
-    def _check_hyperparameters(cls, **hp: Any) -> None:
-        """One clear message per invalid value, raised before anything is built."""
-        paper = cls.paper_hyperparameters()
-        schedulable = ("actor_learning_rate", "critic_learning_rate")
-        for name, value in hp.items():
-            if value is None and name == "ou_sigma_final":
-                continue
-            if isinstance(value, bool) or not (isinstance(value, numbers.Real) or (name in schedulable and callable(value))):
-                expected = "a number or a schedule" if name in schedulable else "a number"
-                raise TypeError(f"PaperDDPG: {name}={value!r} must be {expected}, got {type(value).__name__}")
-            if name in ("buffer_size", "batch_size", "learning_starts") and not float(value).is_integer():
-                raise TypeError(f"PaperDDPG: {name}={value!r} must be an integer")
-        checks = [
-            (0 < hp["tau"] <= 1, "tau", "must be in (0, 1]"),
-            (0 <= hp["gamma"] <= 1, "gamma", "must be in [0, 1]"),
-            (_initial_value(hp["actor_learning_rate"]) > 0, "actor_learning_rate", "must be > 0"),
-            (_initial_value(hp["critic_learning_rate"]) > 0, "critic_learning_rate", "must be > 0"),
-            (hp["critic_weight_decay"] >= 0, "critic_weight_decay", "must be >= 0"),
-            (hp["ou_sigma"] >= 0, "ou_sigma", "must be >= 0 (0 disables the noise)"),
-            (hp["ou_sigma_final"] is None or hp["ou_sigma_final"] >= 0, "ou_sigma_final", "must be >= 0 or None"),
-            (0 < hp["ou_theta"] < 2, "ou_theta", "must be in (0, 2) for a stationary OU process with dt=1"),
-            (hp["buffer_size"] >= 1, "buffer_size", "must be >= 1"),
-            (hp["learning_starts"] >= 0, "learning_starts", "must be >= 0"),
-            (hp["batch_size"] >= 1, "batch_size", "must be >= 1"),
-            (hp["actor_action_l2"] >= 0, "actor_action_l2", "must be >= 0 (0 disables the penalty)"),
-            (0 <= hp["random_action_eps"] <= 1, "random_action_eps", "must be in [0, 1] (0 disables it)"),
-        ]
-        for ok, name, rule in checks:
-            if not ok:
-                uses = f" (the paper uses {paper[name]:g})" if name in paper else ""
-                raise ValueError(f"PaperDDPG: {name}={hp[name]} {rule}{uses}")
-        if hp["batch_size"] > hp["buffer_size"]:
-            raise ValueError(
-                f"PaperDDPG: batch_size={hp['batch_size']} is larger than buffer_size={hp['buffer_size']}: "
-                "raise buffer_size or lower batch_size"
-            )
+    def check_hyperparameters(cls, **hp: Any) -> dict[str, Any]:
+        """Check the arguments given (any subset of the constructor's) without building anything: one TypeError or
+        ValueError per mistake, naming the argument and the fix (``checks.py``). Returns them with integral floats of
+        integer arguments as ints. The command line, zoo configs and study specs run it where their values enter."""
+        return check_hyperparameters(hp, cls.paper_hyperparameters(), cls.hyperparameter_defaults())
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
@@ -390,6 +331,8 @@ class PaperDDPG(TD3):
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
 
     def _setup_model(self) -> None:
+        env_name = getattr(self, "env_id", None) or "this env"
+        check_space_settings(self.policy_class, self.observation_space, self.__dict__, env_name)
         self._check_replay_buffer_memory()  # before SB3 allocates the buffer
         super()._setup_model()
         self.critic.optimizer = self._make_critic_optimizer()
@@ -472,7 +415,12 @@ class PaperDDPG(TD3):
         **kwargs: Any,
     ) -> SelfPaperDDPG:
         """SB3's ``load``, after checking that the file holds a PaperDDPG (not another algorithm's model) and that
-        ``env`` has the spaces the model was trained on. Each mistake raises one ValueError naming it."""
+        ``env`` has the spaces the model was trained on. Each mistake raises one ValueError naming it.
+
+        Values given in ``custom_objects`` or as keywords take effect or are refused: they are checked as the
+        constructor checks them, PaperDDPG's names are accepted (``actor_learning_rate``), and what the constructor
+        derives from them (the OU noise, the critic's weight decay, the optimizers' learning rates) follows."""
+        custom_objects = dict(custom_objects or {})
         data = cls.read_saved_data(path, custom_objects)
         policy_class = data.get("policy_class")
         if not isinstance(policy_class, type) or not issubclass(policy_class, PaperDDPGPolicy):
@@ -495,15 +443,14 @@ class PaperDDPG(TD3):
                         f"the model was trained on {env_id} with {kind} {what} {shapes[0] if what == 'shape' else saved}, "
                         f"but this env has {shapes[1] if what == 'shape' else given}"
                     )
+        paper, defaults = cls.paper_hyperparameters(), cls.hyperparameter_defaults()
+        overrides = check_load_overrides(data, custom_objects, kwargs, paper, defaults)
         # Files of earlier versions load with the settings they were trained with (save_util.LEGACY_DEFAULTS).
         attributes, policy_kwargs = legacy_settings(data)
         for name, value in attributes.items():
             kwargs.setdefault(name, value)
         if policy_kwargs:
-            custom_objects = {
-                **(custom_objects or {}),
-                "policy_kwargs": {**policy_kwargs, **(data.get("policy_kwargs") or {})},
-            }
+            custom_objects["policy_kwargs"] = {**policy_kwargs, **(data.get("policy_kwargs") or {})}
         if attributes or policy_kwargs:
             warnings.warn(legacy_message(data, attributes, policy_kwargs), stacklevel=2)
         if data.get("observation_normalization") and env is not None and not _is_normalized(env):
@@ -512,7 +459,27 @@ class PaperDDPG(TD3):
                 "normalized: its actions would be wrong. Wrap it: env = sb3_ddpg_ext.run.saved_normalization(env, path)",
                 stacklevel=2,
             )
-        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        apply_load_overrides(model, overrides)
+        return model
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """SB3's ``load_replay_buffer``; a file that holds no replay buffer, or one of another env (spaces or number
+        of envs), is refused with one ValueError and the model keeps its buffer."""
+        previous = self.replay_buffer
+        try:
+            super().load_replay_buffer(path, truncate_last_traj)
+            error = ""
+        except (pickle.UnpicklingError, EOFError, AssertionError, AttributeError, ImportError, IndexError) as e:
+            error = f"it cannot be read as a replay buffer ({str(e).splitlines()[0]})"
+        buffer = self.replay_buffer if self.replay_buffer is not previous else None  # what SB3 put in its place
+        mismatch = buffer is not None and replay_buffer_mismatch(
+            buffer, self.observation_space, self.action_space, self.n_envs
+        )
+        problem = mismatch or error
+        if problem:
+            self.replay_buffer = previous
+            raise ValueError(f"PaperDDPG.load_replay_buffer: {path}: {problem}")
 
     def _collect_update_tensors(self) -> None:
         """Tensor lists for the one-call soft update. Call again if the policy's buffers are replaced (``.double()``)."""
@@ -693,7 +660,22 @@ class PaperDDPG(TD3):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfPaperDDPG:
-        return super().learn(
+        """SB3's ``learn``. A run (``reset_num_timesteps=True``) that cannot reach ``learning_starts`` is refused with
+        a ValueError before it starts. One that stores fewer transitions than a batch (it can go on in the next call),
+        or that ends without a gradient step (an episode-based ``train_freq``), warns with :class:`NoGradientStep`
+        (``warnings.simplefilter("error", NoGradientStep)`` makes it an error, as the commands do). A continued run
+        (``reset_num_timesteps=False``) is not checked."""
+        total_timesteps = check_total_timesteps(total_timesteps)
+        if reset_num_timesteps:
+            stored = self.replay_buffer.size() * self.n_envs if self.replay_buffer is not None else 0
+            try:
+                check_budget(total_timesteps, self.learning_starts, self.batch_size, self.train_freq, self.n_envs, stored)
+            except TooFewForABatch as e:
+                warnings.warn(f"PaperDDPG.learn: {e}", NoGradientStep, stacklevel=2)
+            except ValueError as e:
+                raise ValueError(f"PaperDDPG.learn: {e}") from None
+        updates = self._n_updates
+        super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
             log_interval=log_interval,
@@ -701,6 +683,18 @@ class PaperDDPG(TD3):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+        if reset_num_timesteps and self._n_updates == updates and self.num_timesteps >= total_timesteps:
+            train_freq = cast(TrainFreq, self.train_freq)  # SB3's _convert_train_freq made it one at setup
+            frequency, unit = train_freq.frequency, train_freq.unit.value
+            if unit == "episode":  # a step-based train_freq was warned about at the start
+                warnings.warn(
+                    f"PaperDDPG.learn: no gradient step in {self.num_timesteps} steps (train_freq={frequency} {unit}(s), "
+                    f"learning_starts={self.learning_starts}, batch_size={self.batch_size}): updates start after "
+                    "learning_starts steps, once batch_size transitions are stored; train longer or lower them",
+                    NoGradientStep,
+                    stacklevel=2,
+                )
+        return self
 
     def _excluded_save_params(self) -> list[str]:
         derived = [

@@ -17,7 +17,7 @@ from sb3_ddpg_ext.tune.spec import StudySpec
 def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any]) -> RunConfig:
     """One seed of a trial as a run of the run layer: the spec's ``fixed`` values, then the sampled ones."""
     return RunConfig(
-        spec.env_id, spec.timesteps, seed=seed, params={**spec.fixed, **sampled}, eval_every=spec.eval_every,
+        spec.env_id, spec.timesteps, seed=seed, params={**spec.fixed_values(), **sampled}, eval_every=spec.eval_every,
         eval_episodes=spec.eval_episodes, preset=spec.preset, normalize=spec.normalize,
         env_wrapper=list(spec.env_wrapper), policy=spec.policy, device="cpu",
     )  # fmt: skip
@@ -61,6 +61,11 @@ def objective(trial: Any, spec: StudySpec) -> float:
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
+        idle = [seed for seed, model in zip(seeds, models, strict=True) if model._n_updates == 0]
+        if idle:  # an episode-based train_freq: the spec check could not tell; the value would be an untrained agent's
+            reason = f"no gradient step in {spec.timesteps} steps (seed {idle[0]}): raise timesteps or lower batch_size"
+            trial.set_user_attr("failure_reason", reason)
+            raise optuna.TrialPruned(reason)
         trial.set_user_attr("seed_returns", returns)
         return value
     finally:

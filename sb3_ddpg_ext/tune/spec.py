@@ -8,7 +8,9 @@ from typing import Any
 import yaml
 
 from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.experiment import check_names
+from sb3_ddpg_ext.experiment import check_names, parse_value, read_config_values
+from sb3_ddpg_ext.paper_ddpg.checks import NUMBERS
+from sb3_ddpg_ext.preflight import check_run_budget, check_values
 from sb3_ddpg_ext.resources import find_spec
 from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, PAPER_PARAMS, Range
 
@@ -44,8 +46,15 @@ class StudySpec:
     normalize: bool | dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("n_trials", "timesteps", "n_seeds", "seed", "eval_every", "eval_episodes"):
+            value = parse_value(getattr(self, name)) if isinstance(getattr(self, name), str) else getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+                raise UserError(f"{name}={getattr(self, name)!r} must be an integer")
+            setattr(self, name, int(value))  # 1e4 (a string to YAML 1.1) is 10000
+            if value < (0 if name == "seed" else 1):
+                raise UserError(f"{name}={value} must be >= {0 if name == 'seed' else 1}")
         check_names(self.search_space, "search_space")
-        check_names(self.fixed, "fixed")
+        fixed = self.fixed_values()  # names, types and values, as -p checks them
         for name, r in self.search_space.items():
             if name in PAPER_PARAMS and not r.low <= PAPER_PARAMS[name] <= r.high:
                 raise UserError(
@@ -53,9 +62,16 @@ class StudySpec:
                 )
             if name in self.fixed:
                 raise UserError(f"'{name}' is both fixed and in the search space: keep it in one of them")
-        for name in ("n_trials", "timesteps", "n_seeds", "eval_every", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name}={getattr(self, name)} must be >= 1")
+            if name not in NUMBERS:
+                raise UserError(f"search_space: {name} is not a number; search numbers only, and set {name} under fixed:")
+            for bound in (r.low, r.high):  # each bound as a value of the parameter, with the fixed values
+                check_values({**self.preset_values(), **fixed, name: bound}, f"search_space.{name}")
+        # The worst case of the search space: the highest learning_starts and batch_size it may sample.
+        worst: dict[str, Any] = {
+            k: self.search_space[k].high for k in ("learning_starts", "batch_size") if k in self.search_space
+        }
+        planned = check_values({**self.preset_values(), **fixed, **worst}, "search_space")
+        check_run_budget(planned, self.timesteps, "the spec's timesteps")
         if self.timesteps % self.eval_every:
             raise UserError(f"timesteps={self.timesteps} must be a multiple of eval_every={self.eval_every}")
         if self.sampler.get("name") not in SAMPLERS:
@@ -66,6 +82,33 @@ class StudySpec:
             raise UserError(f"policy '{self.policy}' is not one of MlpPolicy, CnnPolicy, MultiInputPolicy")
         if self.pruner.get("name") not in PRUNERS:
             raise UserError(f"pruner '{self.pruner.get('name')}' is not one of {', '.join(PRUNERS)}")
+
+    def check_env(self) -> None:
+        """The env can be made and has continuous actions, and ``fixed``'s buffer settings fit the buffer its trials
+        will have (HER for a goal-conditioned env that names none)."""
+        from stable_baselines3 import HerReplayBuffer
+
+        from sb3_ddpg_ext.envs import check_env
+
+        goal_conditioned = check_env(self.env_id)
+        values = {**self.preset_values(), **self.fixed_values()}
+        values.setdefault("replay_buffer_class", HerReplayBuffer if goal_conditioned else None)
+        if values["replay_buffer_class"] is HerReplayBuffer and not goal_conditioned:
+            raise UserError(f"{self.env_id} is not goal-conditioned: HerReplayBuffer (fixed or the preset's) needs one")
+        check_values(values, "fixed")
+
+    def fixed_values(self) -> dict[str, Any]:
+        """``fixed`` read as ``-p`` values are (``1e-4``, a string to YAML 1.1, is a number; ``HerReplayBuffer`` the
+        class), names, types and values checked; ``fixed`` itself keeps the text, as the study stores it."""
+        return read_config_values(self.fixed, "fixed")
+
+    def preset_values(self) -> dict[str, Any]:
+        """The preset's values under ``fixed`` (its noise stands for the one built per env)."""
+        if self.preset != "her-paper":
+            return {}
+        from sb3_ddpg_ext.presets import HER_PAPER, NOISE_STD
+
+        return {**HER_PAPER, "action_noise": f"normal:{NOISE_STD}"}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "spec") -> "StudySpec":

@@ -121,39 +121,63 @@ def _objective_within_budget(trial: Any, spec: StudySpec, n_trials: int) -> floa
     return objective(trial, spec)
 
 
-def create_study(spec: StudySpec, storage: Any, sampler_seed: int, allow_spec_change: bool = False) -> Any:
-    """Create or resume the study; the paper's values are enqueued once, as its first trial.
+def create_study(
+    spec: StudySpec, storage: Any, sampler_seed: int, allow_spec_change: bool = False, wait_seconds: float = 30.0
+) -> Any:
+    """Create or resume the study; the paper's values are enqueued once, as its first trial, on every storage.
 
-    A study resumed with another budget or schedule (:data:`BUDGET_KEYS`) is refused: its trials' values would not
-    compare. ``allow_spec_change`` accepts it; each trial records its own budget and the report shows them.
+    Creating the study is the one step every storage makes atomic (a second worker gets DuplicatedStudyError), so the
+    worker that creates it enqueues the paper trial, then records the spec; the others wait for the spec (at most
+    ``wait_seconds``: after that the creator died, and they do it). A study resumed with another budget or schedule
+    (:data:`BUDGET_KEYS`) is refused once trials finished under the old one, which they would not compare with;
+    ``allow_spec_change`` accepts it (each trial records its own budget and the report shows them). A paper trial that
+    failed (an error in the trial, not Ctrl-C or a dead worker, which re-queue it at once) runs again on resume.
     """
     import optuna
 
-    study = optuna.create_study(
-        study_name=spec.name,
-        storage=storage,
-        direction="maximize",
-        sampler=make_sampler(spec, sampler_seed),
-        pruner=make_pruner(spec),
-        load_if_exists=True,
-    )
-    saved = study.user_attrs.get("spec")
+    options = dict(study_name=spec.name, storage=storage, sampler=make_sampler(spec, sampler_seed), pruner=make_pruner(spec))
+    try:
+        study = optuna.create_study(direction="maximize", **options)
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(**options)
+        created = False
+    saved = None if created else _wait_for_spec(study, wait_seconds)
     if saved is None:
+        _enqueue_paper_trial(study, spec)
         study.set_user_attr("spec", spec.to_dict())
-    elif saved["env_id"] != spec.env_id or saved["search_space"] != spec.to_dict()["search_space"]:
+        return study
+    if saved["env_id"] != spec.env_id or saved["search_space"] != spec.to_dict()["search_space"]:
         raise UserError(
             f"study '{spec.name}' in this storage was made for {saved['env_id']} with another search space; "
             "use another --study-name or the same spec"
         )
-    else:
-        stored = {k: saved.get(k) for k in BUDGET_KEYS}
-        changed = {k: (stored[k], v) for k, v in budget(spec).items() if stored[k] != v}
-        if changed and not allow_spec_change:
-            diff = ", ".join(f"{k}={old} (now {new})" for k, (old, new) in changed.items())
-            raise UserError(
-                f"study '{spec.name}' was run with {diff}: its trials would not compare; give the same values, "
-                "another --study-name, or --allow-spec-change (each trial then records its own budget)"
-            )
+    stored = {k: saved.get(k) for k in BUDGET_KEYS}
+    changed = {k: (stored[k], v) for k, v in budget(spec).items() if stored[k] != v}
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    if changed and finished and not allow_spec_change:
+        diff = ", ".join(f"{k}={old} (now {new})" for k, (old, new) in changed.items())
+        raise UserError(
+            f"study '{spec.name}' was run with {diff}: its trials would not compare; give the same values, "
+            "another --study-name, or --allow-spec-change (each trial then records its own budget)"
+        )
+    if changed and not finished:  # no trial finished under the old spec (a corrected one): nothing to compare with
+        study.set_user_attr("spec", spec.to_dict())
+    papers = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("paper_defaults")]
+    if papers and all(t.state == optuna.trial.TrialState.FAIL for t in papers):
+        requeue(study, papers[-1].number)
+    return study
+
+
+def _wait_for_spec(study: Any, wait_seconds: float) -> dict[str, Any] | None:
+    """The spec the study's creator records just after it enqueues the paper trial; None if it never comes."""
+    deadline = time.monotonic() + wait_seconds
+    while (saved := study.user_attrs.get("spec")) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return saved
+
+
+def _enqueue_paper_trial(study: Any, spec: StudySpec) -> None:
     reference = dict(PAPER_PARAMS)
     if spec.preset == "her-paper":  # the preset's values are the reference trial of a preset study
         from sb3_ddpg_ext.presets import HER_PAPER
@@ -161,7 +185,6 @@ def create_study(spec: StudySpec, storage: Any, sampler_seed: int, allow_spec_ch
         reference.update(HER_PAPER)
     paper = {k: v for k, v in reference.items() if k in spec.search_space}
     study.enqueue_trial(paper, user_attrs={"paper_defaults": True}, skip_if_exists=True)
-    return study
 
 
 class _QuietInterrupt(logging.Filter):

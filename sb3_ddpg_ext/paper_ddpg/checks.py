@@ -1,0 +1,344 @@
+"""PaperDDPG's checks of its arguments: one clear error per mistake, raised before anything is built.
+
+``check_hyperparameters`` checks the values alone (types, ranges, choices, and options that would have no effect
+together); the glue runs it on ``-p`` values, zoo configs and study specs before it makes any env. The other checks
+need the env, the replay buffer or the budget of a ``learn()`` call. Every error is a ValueError or TypeError whose
+message names the argument and the fix; none comes from deep inside SB3 or torch.
+"""
+
+import difflib
+import inspect
+import numbers
+from typing import Any, cast
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3 import HerReplayBuffer
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
+from stable_baselines3.common.preprocessing import is_image_space
+
+from sb3_ddpg_ext.paper_ddpg.policies import BN_STATISTICS, CnnPolicy, MlpPolicy, MultiInputPolicy
+
+INTEGERS = ("buffer_size", "learning_starts", "batch_size", "gradient_steps", "n_steps", "stats_window_size")
+SCHEDULABLE = ("actor_learning_rate", "critic_learning_rate")
+NUMBERS = (*SCHEDULABLE, "critic_weight_decay", "tau", "gamma", "ou_sigma", "ou_theta", "ou_sigma_final",
+           "actor_action_l2", "random_action_eps", *INTEGERS)  # fmt: skip
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "critic_l2_on": ("weights", "all"),
+    "target_bn_stats": ("average", "copy"),
+    "bn_stats_for_y": BN_STATISTICS,
+    "bn_stats_for_policy_gradient": BN_STATISTICS,
+    "compile_update": (False, True, "cpp_wrapper"),
+}
+HER_STRATEGIES = ("future", "final", "episode")
+NO_STEP = "makes no gradient step: use 1 (the paper's: one per env step) or -1 (as many as the env steps of a rollout)"
+# Env id prefixes registered by gymnasium-robotics (the ``robotics`` extra), e.g. FetchPush-v4.
+ROBOTICS_PREFIXES = ("Fetch", "HandManipulate", "HandReach", "AdroitHand", "PointMaze", "AntMaze", "FrankaKitchen")
+GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+
+
+class NoGradientStep(UserWarning):
+    """A ``learn()`` call makes no gradient step: it only stores transitions (fewer than a batch). A warning from
+    Python, where the next call continues from them; the commands, whose runs are whole, turn it into an error."""
+
+
+class TooFewForABatch(ValueError):
+    """``check_budget``: the run stores fewer transitions than a batch (``learn()`` warns, the commands refuse)."""
+
+
+def check_action_space(action_space: spaces.Space) -> None:
+    """DDPG needs a bounded continuous action space: the tanh actor output is scaled to [low, high]."""
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(
+            f"PaperDDPG needs a continuous gymnasium.spaces.Box action space, got {action_space}. "
+            "DDPG's actor outputs real-valued actions: use DQN or PPO for discrete actions."
+        )
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise ValueError(
+            f"PaperDDPG needs finite action bounds, got low={action_space.low}, high={action_space.high}. "
+            "The tanh actor output is scaled to [low, high]: wrap the env with "
+            "gymnasium.wrappers.ClipAction or RescaleAction to give it finite bounds."
+        )
+
+
+def ou_processes(action_noise: ActionNoise | None) -> list[OrnsteinUhlenbeckActionNoise]:
+    """The OU processes inside ``action_noise`` (one per env for a VectorizedActionNoise)."""
+    noises = action_noise.noises if isinstance(action_noise, VectorizedActionNoise) else [action_noise]
+    return [noise for noise in noises if isinstance(noise, OrnsteinUhlenbeckActionNoise)]
+
+
+def _initial_value(value: Any) -> float:
+    return float(value(1.0)) if callable(value) else float(value)
+
+
+def _number(name: str, value: Any) -> Any:
+    """``value`` checked as a number (a schedule for the learning rates); integral floats of integer arguments -> int."""
+    if value is None and name == "ou_sigma_final":
+        return value
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real) or (name in SCHEDULABLE and callable(value))):
+        expected = "a number or a schedule" if name in SCHEDULABLE else ("an integer" if name in INTEGERS else "a number")
+        raise TypeError(f"PaperDDPG: {name}={value!r} must be {expected}, got {type(value).__name__}")
+    if name in INTEGERS:
+        if not float(value).is_integer():
+            raise TypeError(f"PaperDDPG: {name}={value!r} must be an integer")
+        return int(value)
+    return value
+
+
+def check_device(device: Any) -> None:
+    """A torch device that exists on this machine ("auto", "cpu", "cuda", "cuda:1", a ``torch.device``)."""
+    import torch as th
+
+    if isinstance(device, str) and device == "auto":
+        return
+    try:
+        parsed = th.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"PaperDDPG: device={device!r} is not a torch device: use 'auto', 'cpu' or 'cuda'") from None
+    if parsed.type == "cuda" and not th.cuda.is_available():
+        raise ValueError(f"PaperDDPG: device={device!r}: CUDA is not available on this machine; use 'cpu' (or 'auto')")
+
+
+def _seed(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer()):
+        raise TypeError(f"PaperDDPG: seed={value!r} must be an integer or None")
+    if value is not None and not 0 <= float(value) < 2**32:
+        raise ValueError(f"PaperDDPG: seed={value} must be in [0, 2**32) (numpy's seeds)")
+    return None if value is None else int(float(value))
+
+
+def _train_freq(value: Any) -> int | tuple[int, str]:
+    """``train_freq``: an integer >= 1 (env steps), or ``(n, "step")`` / ``(n, "episode")``; integral floats -> int."""
+    form = 'an integer >= 1 or a tuple (n, "step") / (n, "episode"), e.g. train_freq=1 (the paper\'s)'
+    unit = None
+    if isinstance(value, tuple | list) and len(value) == 2:
+        value, unit = value
+        if unit not in ("step", "episode"):
+            raise ValueError(f"PaperDDPG: train_freq unit {unit!r} must be 'step' or 'episode'")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
+        raise TypeError(f"PaperDDPG: train_freq={value!r} must be {form}")
+    if float(value) < 1:
+        raise ValueError(f"PaperDDPG: train_freq={int(float(value))} must be >= 1 (SB3 would never collect a step); {form}")
+    return int(float(value)) if unit is None else (int(float(value)), unit)
+
+
+def check_hyperparameters(
+    hp: dict[str, Any], paper: dict[str, Any], defaults: dict[str, Any], combinations: bool = True
+) -> dict[str, Any]:
+    """Every value of ``hp`` (any of PaperDDPG's arguments) checked, and returned with integral floats of integer
+    arguments as ints (``buffer_size=1e5``) and ``train_freq`` as SB3 reads it. ``combinations``: also the rules
+    between arguments (batch_size <= buffer_size, an explicit action_noise with ou_* settings, the replay buffer's
+    class with its kwargs and n_steps), the missing ones at their defaults.
+
+    ``paper`` and ``defaults`` are the paper's values and the constructor's defaults, for the messages.
+    Raises TypeError for a wrong type and ValueError for a wrong value, naming the argument and the fix.
+    """
+    hp = dict(hp)
+    for name in NUMBERS:
+        if name in hp:
+            hp[name] = _number(name, hp[name])
+    if "train_freq" in hp:
+        hp["train_freq"] = _train_freq(hp["train_freq"])
+    if "seed" in hp:
+        hp["seed"] = _seed(hp["seed"])
+    if "device" in hp:
+        check_device(hp["device"])
+    for name, choices in CHOICES.items():
+        value = hp.get(name, choices[0])
+        if (isinstance(value, numbers.Number) and not isinstance(value, bool)) or value not in choices:
+            raise ValueError(f"PaperDDPG: {name}={value!r} must be one of {choices} (the default is {defaults[name]!r})")
+    rules = [
+        ("tau", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+        ("gamma", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+        ("actor_learning_rate", lambda v: _initial_value(v) > 0, "must be > 0"),
+        ("critic_learning_rate", lambda v: _initial_value(v) > 0, "must be > 0"),
+        ("critic_weight_decay", lambda v: v >= 0, "must be >= 0"),
+        ("ou_sigma", lambda v: v >= 0, "must be >= 0 (0 disables the noise)"),
+        ("ou_sigma_final", lambda v: v is None or v >= 0, "must be >= 0 or None"),
+        ("ou_theta", lambda v: 0 < v < 2, "must be in (0, 2) for a stationary OU process with dt=1"),
+        ("buffer_size", lambda v: v >= 1, "must be >= 1"),
+        ("learning_starts", lambda v: v >= 0, "must be >= 0"),
+        ("batch_size", lambda v: v >= 1, "must be >= 1"),
+        ("gradient_steps", lambda v: v != 0, NO_STEP),
+        ("gradient_steps", lambda v: v >= -1, "must be >= 1, or -1 (SB3 would read any negative value as -1)"),
+        ("n_steps", lambda v: v >= 1, "must be >= 1 (1: the paper's one-step return; SB3 would read it as 1)"),
+        ("stats_window_size", lambda v: v >= 1, "must be >= 1"),
+        ("actor_action_l2", lambda v: v >= 0, "must be >= 0 (0 disables the penalty)"),
+        ("random_action_eps", lambda v: 0 <= v <= 1, "must be in [0, 1] (0 disables it)"),
+    ]
+    for name, ok, rule in rules:
+        if name in hp and not ok(hp[name]):
+            paper_value = paper.get(name) if "paper" not in rule else None  # the rule may name it already
+            uses = f" (the paper uses {paper_value:g})" if isinstance(paper_value, numbers.Real) else ""
+            raise ValueError(f"PaperDDPG: {name}={hp[name]} {rule}{uses}")
+    _check_objects(hp)
+    if combinations:
+        if hp.get("batch_size", defaults["batch_size"]) > hp.get("buffer_size", defaults["buffer_size"]):
+            raise ValueError(
+                f"PaperDDPG: batch_size={hp.get('batch_size', defaults['batch_size'])} is larger than "
+                f"buffer_size={hp.get('buffer_size', defaults['buffer_size'])}: raise buffer_size or lower batch_size"
+            )
+        _check_noise(hp, defaults)
+        _check_replay_buffer(hp)
+    return hp
+
+
+def _check_objects(hp: dict[str, Any]) -> None:
+    """The arguments that take objects: an SB3 ActionNoise, a ReplayBuffer class, dicts of keyword arguments."""
+    noise, buffer_class = hp.get("action_noise"), hp.get("replay_buffer_class")
+    if noise is not None and not isinstance(noise, ActionNoise):
+        raise TypeError(
+            f"PaperDDPG: action_noise={noise!r} must be an SB3 ActionNoise (e.g. NormalActionNoise) or None "
+            "(None: the paper's OU noise, built from ou_sigma and ou_theta)"
+        )
+    if buffer_class is not None and not (isinstance(buffer_class, type) and issubclass(buffer_class, ReplayBuffer)):
+        raise TypeError(f"PaperDDPG: replay_buffer_class={buffer_class!r} must be a subclass of SB3's ReplayBuffer or None")
+    for name in ("replay_buffer_kwargs", "policy_kwargs"):
+        if hp.get(name) is not None and not isinstance(hp[name], dict):
+            raise TypeError(f"PaperDDPG: {name}={hp[name]!r} must be a dict or None")
+
+
+def _check_noise(hp: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """An explicit ``action_noise`` replaces the OU noise built from ``ou_*``: those settings would have no effect."""
+    noise = hp.get("action_noise")
+    if noise is not None:
+        for name in ("ou_sigma", "ou_theta", "ou_sigma_final"):
+            value = hp.get(name, defaults[name])
+            if value != defaults[name] and not (name == "ou_sigma" and value == 0):
+                raise ValueError(
+                    f"PaperDDPG: {name}={value} has no effect with action_noise={noise}: an explicit action_noise "
+                    f"replaces the OU noise built from ou_sigma and ou_theta; drop one of the two"
+                )
+    elif hp.get("ou_sigma_final") is not None and hp.get("ou_sigma", defaults["ou_sigma"]) == 0:
+        raise ValueError(
+            f"PaperDDPG: ou_sigma_final={hp['ou_sigma_final']} has no effect with ou_sigma=0 (no OU noise is built); "
+            "set ou_sigma > 0 to anneal from it"
+        )
+
+
+def _buffer_arguments(buffer_class: type) -> set[str]:
+    """The keyword arguments a user may give a replay buffer class (PaperDDPG passes the others itself)."""
+    passed = {"self", "buffer_size", "observation_space", "action_space", "device", "n_envs", "optimize_memory_usage", "env"}
+    return set(inspect.signature(buffer_class).parameters) - {"self"} - passed
+
+
+def _check_replay_buffer(hp: dict[str, Any]) -> None:
+    buffer_class, kwargs = hp.get("replay_buffer_class"), hp.get("replay_buffer_kwargs") or {}
+    valid = _buffer_arguments(buffer_class or ReplayBuffer)
+    for key in kwargs if "replay_buffer_class" in hp else ():  # not given: the command line may add HER later
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"its arguments: {', '.join(sorted(valid))}"
+            name = (buffer_class or ReplayBuffer).__name__
+            raise ValueError(f"PaperDDPG: replay_buffer_kwargs: {name} takes no argument '{key}'; {hint}")
+    if buffer_class is not None and issubclass(buffer_class, HerReplayBuffer):
+        k = kwargs.get("n_sampled_goal", 4)
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(
+                f"PaperDDPG: replay_buffer_kwargs n_sampled_goal={k!r} must be an integer >= 1, the relabelled goals "
+                "per transition (the HER paper's 4)"
+            )
+        strategy = getattr(kwargs.get("goal_selection_strategy", "future"), "name", None)
+        strategy = strategy.lower() if strategy else kwargs.get("goal_selection_strategy", "future")
+        if strategy not in HER_STRATEGIES:
+            raise ValueError(
+                f"PaperDDPG: replay_buffer_kwargs goal_selection_strategy={strategy!r} must be one of {HER_STRATEGIES} "
+                "(the HER paper's: future)"
+            )
+    n_steps = hp.get("n_steps", 1)
+    if n_steps > 1 and buffer_class is not None:
+        raise ValueError(
+            f"PaperDDPG: n_steps={n_steps} has no effect with replay_buffer_class={buffer_class.__name__}: SB3 sets up "
+            "n-step returns only with its default buffer; drop replay_buffer_class, or give the buffer n_steps itself"
+        )
+    if hp.get("optimize_memory_usage") and kwargs.get("handle_timeout_termination", True):
+        raise ValueError(
+            "PaperDDPG: optimize_memory_usage=True needs replay_buffer_kwargs=dict(handle_timeout_termination=False) "
+            "(SB3 supports only that combination)"
+        )
+
+
+def check_space_settings(policy_class: type, observation_space: spaces.Space, hp: dict[str, Any], env_name: str) -> None:
+    """The settings that depend on the observation space: the policy alias, HER's goal keys, n-step returns."""
+    is_dict = isinstance(observation_space, spaces.Dict)
+    fix = None
+    if policy_class is MultiInputPolicy and not is_dict:
+        fix = "MultiInputPolicy needs Dict observations; use MlpPolicy (CnnPolicy for images)"
+    elif policy_class is CnnPolicy and not is_image_space(observation_space, check_channels=False):
+        fix = (
+            "CnnPolicy needs image observations (a uint8 Box of shape (C, H, W) in [0, 255]); use "
+            f"{'MultiInputPolicy' if is_dict else 'MlpPolicy'}, or sb3_ddpg_ext.envs.make_pixel_env for pixels"
+        )
+    elif is_dict and policy_class is MlpPolicy:
+        fix = "Dict observations need MultiInputPolicy, not MlpPolicy"
+    if fix:
+        raise ValueError(f"PaperDDPG: {env_name} has observation space {observation_space}: {fix}")
+    buffer_class = hp.get("replay_buffer_class")
+    if (
+        buffer_class is not None
+        and issubclass(buffer_class, HerReplayBuffer)
+        and not (is_dict and set(GOAL_KEYS) <= set(cast(spaces.Dict, observation_space).spaces))
+    ):
+        raise ValueError(
+            f"PaperDDPG: replay_buffer_class=HerReplayBuffer needs a goal-conditioned env (Dict observations with "
+            f"{', '.join(GOAL_KEYS)}), but {env_name} has {observation_space}; drop replay_buffer_class"
+        )
+    if is_dict and hp.get("n_steps", 1) > 1:
+        raise ValueError(f"PaperDDPG: n_steps={hp['n_steps']} is not supported for Dict observations (SB3); use n_steps=1")
+    if is_dict and hp.get("optimize_memory_usage"):
+        raise ValueError("PaperDDPG: optimize_memory_usage=True is not supported for Dict observations (SB3)")
+
+
+def make_env(env_id: str) -> gym.Env:
+    """``gym.make(env_id)`` as SB3 does for a string env, with one line for an id that is not registered."""
+    try:
+        return gym.make(env_id)
+    except gym.error.Error as e:
+        name = env_id.rpartition(":")[2]
+        hint = ""
+        if name.startswith(ROBOTICS_PREFIXES):
+            hint = (
+                f"; {name} is a gymnasium-robotics env: import gymnasium_robotics and call "
+                "gymnasium.register_envs(gymnasium_robotics) first (pip install 'sb3-ddpg-ext[robotics]')"
+            )
+        raise ValueError(f"PaperDDPG: cannot make {env_id}: {str(e).strip().splitlines()[0].rstrip('.')}{hint}") from None
+
+
+def check_total_timesteps(value: Any) -> int:
+    """``learn()``'s budget: an integer >= 1 (``1e4`` is one)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
+        raise TypeError(f"PaperDDPG.learn: total_timesteps={value!r} must be an integer")
+    if value < 1:
+        raise ValueError(f"PaperDDPG.learn: total_timesteps={value} must be >= 1: a run of no steps learns nothing")
+    return int(float(value))
+
+
+def check_budget(
+    total: int, learning_starts: int, batch_size: int, train_freq: Any, n_envs: int = 1, stored: int = 0,
+    budget: str = "total_timesteps",
+) -> None:  # fmt: skip
+    """Refuse a run of ``total`` env steps in which no gradient step can happen, naming the setting that prevents it.
+
+    SB3 collects whole rollouts of ``train_freq`` steps of ``n_envs`` envs, then updates when more than
+    ``learning_starts`` steps were taken; PaperDDPG updates once ``batch_size`` transitions are stored (``stored``
+    before the run): :class:`TooFewForABatch`. With an episode-based ``train_freq`` this depends on episode lengths:
+    ``learn()`` reports it at the end instead.
+    """
+    frequency, unit = train_freq if isinstance(train_freq, tuple) else (train_freq, "step")
+    if getattr(unit, "value", unit) != "step":
+        return
+    chunk = frequency * n_envs
+    last = -(-total // chunk) * chunk  # the steps taken when learn() returns: whole rollouts
+    if learning_starts >= last:
+        raise ValueError(
+            f"learning_starts={learning_starts} >= {budget}={total}: no gradient step can happen (updates start after "
+            f"learning_starts steps); lower learning_starts (the paper's is 0) or train for more than {learning_starts} steps"
+        )
+    if stored + last < batch_size:
+        raise TooFewForABatch(
+            f"batch_size={batch_size} > the {stored + last} transitions stored by {budget}={total}: no gradient step can "
+            f"happen (updates start once batch_size transitions are stored); train for at least {batch_size - stored} "
+            "steps or lower batch_size"
+        )

@@ -1,0 +1,138 @@
+"""The Python API is as clear as the command line: integral floats work, a policy on the wrong observation space, an
+env id of an extra not imported and a replay buffer of another env are one error naming them, and a stop on
+divergence says so once."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+from conftest import REPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import SimpleMultiObsEnv
+
+from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence
+
+
+def assert_raised_here(error: pytest.ExceptionInfo) -> None:
+    """Raised by this package with its own message: no chained traceback from inside SB3, torch or gymnasium."""
+    assert error.value.__cause__ is None and (error.value.__suppress_context__ or error.value.__context__ is None)
+    assert "sb3_ddpg_ext" in str(error.traceback[-1].path)
+
+
+def test_integral_floats_work_where_integers_are_expected() -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=1e3, batch_size=64.0, learning_starts=1e1,
+                      gradient_steps=1.0, train_freq=(1.0, "step"), seed=0)  # fmt: skip
+    assert (model.buffer_size, model.batch_size, model.learning_starts, model.gradient_steps) == (1000, 64, 10, 1)
+    assert all(type(v) is int for v in (model.buffer_size, model.batch_size, model.learning_starts, model.gradient_steps))
+    model.learn(100)
+    assert model._n_updates == 100 - 63 and model.replay_buffer.buffer_size == 1000
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(batch_size=64.5), "PaperDDPG: batch_size=64.5 must be an integer"),
+        (dict(buffer_size="1e5"), "PaperDDPG: buffer_size='1e5' must be an integer, got str"),
+        (dict(stats_window_size=True), "PaperDDPG: stats_window_size=True must be an integer, got bool"),
+        (dict(policy_kwargs=[400, 300]), "PaperDDPG: policy_kwargs=[400, 300] must be a dict or None"),
+    ],
+)
+def test_wrong_integers_give_one_type_error_naming_the_parameter(kwargs: dict, message: str) -> None:
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}") as error:
+        PaperDDPG("MlpPolicy", "Pendulum-v1", **kwargs)
+    assert_raised_here(error)
+
+
+@pytest.mark.parametrize(
+    "policy, env, message",
+    [
+        ("CnnPolicy", "Pendulum-v1", r"Pendulum-v1 has observation space Box\(.*\(3,\), float32\): CnnPolicy needs image"),
+        ("MultiInputPolicy", "Pendulum-v1", r"Pendulum-v1 has observation space Box.*: MultiInputPolicy needs Dict obs"),
+        ("CnnPolicy", "HalfCheetah-v5", r"HalfCheetah-v5 has observation space Box.*\(17,\), float64\): CnnPolicy needs"),
+    ],
+)
+def test_policy_on_the_wrong_observation_space_is_one_line(policy: str, env: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^PaperDDPG: {message}") as error:
+        PaperDDPG(policy, env, buffer_size=100)
+    assert_raised_here(error)
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_cnn_policy_on_dict_observations_names_the_policy() -> None:
+    with pytest.raises(ValueError, match=r"CnnPolicy needs image observations .*; use MultiInputPolicy"):
+        PaperDDPG("CnnPolicy", SimpleMultiObsEnv(discrete_actions=False), buffer_size=100)
+
+
+def test_robotics_id_without_its_import_says_to_import_it(monkeypatch) -> None:
+    # As in a fresh interpreter: gymnasium-robotics registers the Fetch ids only when imported.
+    for env_id in [k for k in gym.registry if k.startswith("Fetch")]:
+        monkeypatch.delitem(gym.registry, env_id)
+    with pytest.raises(ValueError, match=r"FetchReach-v4 is a gymnasium-robotics env: import gymnasium_robotics and "
+                       r"call gymnasium.register_envs\(gymnasium_robotics\) first") as error:  # fmt: skip
+        PaperDDPG("MultiInputPolicy", "FetchReach-v4")
+    assert_raised_here(error)
+    with pytest.raises(ValueError, match=r"^PaperDDPG: cannot make NoSuchEnv-v0: Environment `NoSuchEnv` doesn't exist$"):
+        PaperDDPG("MlpPolicy", "NoSuchEnv-v0")
+
+
+@pytest.fixture(scope="module")
+def buffers(tmp_path_factory) -> dict[str, Path]:
+    """Replay buffers saved by models on Pendulum-v1 (1 and 2 envs) and MountainCarContinuous-v0."""
+    folder = tmp_path_factory.mktemp("buffers")
+    for name, env in (("pendulum", "Pendulum-v1"), ("mountaincar", "MountainCarContinuous-v0")):
+        PaperDDPG("MlpPolicy", env, buffer_size=200, seed=0).learn(70).save_replay_buffer(folder / f"{name}.pkl")
+    two = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    PaperDDPG("MlpPolicy", two, buffer_size=200, seed=0).learn(70).save_replay_buffer(folder / "pendulum_2envs.pkl")
+    (folder / "notes.pkl").write_bytes(b"not a pickle")
+    return {p.stem: p for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("mountaincar", r"its transitions have observation space Box\(\[-1.2 .*\(2,\).*but this model has Box\(.*\(3,\)"),
+        ("pendulum_2envs", "it was filled by 2 envs at a time, this model steps 1"),
+        ("notes", "it cannot be read as a replay buffer"),
+    ],
+)
+def test_a_replay_buffer_of_another_env_is_refused_at_load(name: str, message: str, buffers: dict, pendulum) -> None:
+    model = pendulum()
+    model.learn(70)
+    with pytest.raises(ValueError, match=f"^PaperDDPG.load_replay_buffer: {re.escape(str(buffers[name]))}: {message}"):
+        model.load_replay_buffer(buffers[name])
+    assert model.replay_buffer.size() == 70  # the model keeps its own buffer, and learns on
+    model.learn(10, reset_num_timesteps=False)
+    assert model.replay_buffer.size() == 80
+    other = pendulum()
+    other.load_replay_buffer(buffers["pendulum"])  # the same env's buffer loads
+    assert other.replay_buffer.size() == 70
+
+
+def test_stop_on_divergence_says_it_once(nan_pendulum: str, capsys) -> None:
+    model = PaperDDPG("MlpPolicy", nan_pendulum, buffer_size=1000, seed=0)
+    model.learn(300, callback=StopTrainingOnDivergence())
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("StopTrainingOnDivergence: training stopped at step 81: reward is nan")
+    assert "do not save this model as the result" in out
+    model.learn(300, callback=StopTrainingOnDivergence(verbose=0))
+    assert capsys.readouterr().out == ""
+
+
+def test_the_pixel_example_prints_nothing_on_a_headless_machine(tmp_path: Path) -> None:
+    """README's pixel example, then a Fetch id, in a fresh interpreter without a display: SDL's complaints
+    (XDG_RUNTIME_DIR, ALSA) about a display and a sound card it does not need, and gymnasium-robotics' notice about the
+    Adroit tasks' rewards, are not the user's to read."""
+    readme = (REPO / "README.md").read_text()
+    example = re.search(r"## From pixels.*?```python\n(.*?)```", readme, re.S).group(1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPLAY", "WAYLAND", "XDG_", "SDL_"))}
+    script = example + "model.learn(20)\nfrom sb3_ddpg_ext.envs import check_env_id\ncheck_env_id('FetchReach-v4')\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert not {"XDG_RUNTIME_DIR", "ALSA", "Adroit"} & set(re.findall(r"XDG_RUNTIME_DIR|ALSA|Adroit", result.stderr)), (
+        result.stderr
+    )

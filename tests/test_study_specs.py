@@ -1,0 +1,128 @@
+"""A study spec is checked in full before the storage is touched (fixed values and range bounds as -p values are),
+a study locked by a failed paper trial can go on with a corrected spec, and the paper trial is enqueued once on every
+storage, however many workers start together."""
+
+import threading
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from conftest import assert_one_line_error
+from test_tuning import postgres_url  # noqa: F401  (the module's throwaway PostgreSQL server)
+
+from sb3_ddpg_ext.search_space import PAPER_PARAMS
+from sb3_ddpg_ext.tune.spec import StudySpec
+from sb3_ddpg_ext.tune.workers import create_study
+
+BASE = {"env_id": "Pendulum-v1", "n_trials": 1, "timesteps": 200, "eval_every": 100, "eval_episodes": 1}
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"fixed": {"batch_size": 0}}, "fixed: batch_size=0 must be >= 1 (the paper uses 64)"),
+        ({"fixed": {"tau": "fast"}}, "fixed: tau='fast' is a str; expected float"),
+        ({"fixed": {"action_noise": None}}, "fixed: action_noise=None keeps the paper's OU noise"),
+        ({"fixed": {"gradient_steps": 0}}, "fixed: gradient_steps=0 makes no gradient step"),
+        ({"fixed": {"buffer_size": 32}}, "fixed: batch_size=64 is larger than buffer_size=32"),
+        ({"fixed": {"learning_starts": 200}}, "learning_starts=200 >= the spec's timesteps=200: no gradient step"),
+        ({"timesteps": 50, "eval_every": 50}, "batch_size=64 > the 50 transitions stored by the spec's timesteps=50"),
+        ({"search_space": {"tau": {"low": 0, "high": 0.01}}}, "search_space.tau: tau=0.0 must be in (0, 1]"),
+        ({"search_space": {"ou_sigma": {"low": -0.1, "high": 1}}}, "search_space.ou_sigma: ou_sigma=-0.1 must be >= 0"),
+        ({"search_space": {"batch_size": {"low": 16.5, "high": 64}}}, "search_space.batch_size: batch_size=16.5 must be an"),
+        ({"search_space": {"batch_size": {"low": 16, "high": 512}}}, "batch_size=512 > the 200 transitions stored by"),
+        ({"search_space": {"critic_l2_on": {"low": 0, "high": 1}}}, "search_space: critic_l2_on is not a number"),
+        ({"n_trials": 2.5}, "n_trials=2.5 must be an integer"),
+        ({"n_seeds": "two"}, "n_seeds='two' must be an integer"),
+    ],
+)
+def test_spec_is_checked_in_full_before_the_storage_is_touched(spec: dict, message: str, cli, tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**BASE, **spec}))
+    assert_one_line_error(cli("tune", "--spec", str(path), "--out", str(tmp_path / "t")), message)
+    assert not (tmp_path / "t").exists()  # no storage, no run folder
+
+
+def test_yaml_numbers_are_read_as_the_command_line_reads_them(cli, journal, tmp_path: Path) -> None:
+    # YAML 1.1 reads 1e-3 and 2e2 as strings: they are numbers here, as on the command line (trials used to fail).
+    path = tmp_path / "spec.yaml"
+    path.write_text("env_id: Pendulum-v1\nn_trials: 1\ntimesteps: 2e2\neval_every: 1e2\neval_episodes: 1\n"
+                    "fixed:\n  critic_weight_decay: 1e-3\n")  # fmt: skip
+    spec = StudySpec.from_yaml(path)
+    assert (spec.timesteps, spec.fixed_values()) == (200, {"critic_weight_decay": 1e-3})
+    assert cli("tune", "--spec", str(path), "--out", str(tmp_path), "--study-name", "y")[0] == 0
+    (trial,) = optuna.load_study(study_name="y", storage=journal(tmp_path / "study.journal")).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_integer_parameters_are_searched_as_integers(cli, journal, tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "n_trials": 2, "search_space": {"batch_size": {"low": 16, "high": 64}}}))
+    assert cli("tune", "--spec", str(path), "--out", str(tmp_path), "--study-name", "i", "--sampler-seed", "0")[0] == 0
+    trials = optuna.load_study(study_name="i", storage=journal(tmp_path / "study.journal")).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(isinstance(t.params["batch_size"], int) and 16 <= t.params["batch_size"] <= 64 for t in trials)
+
+
+def locked_study(storage, name: str, fixed: dict) -> None:
+    """A study as the earlier version left it when ``fixed`` was refused only inside the trial: the spec recorded,
+    the paper trial enqueued, then failed."""
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    study.set_user_attr("spec", {**StudySpec(**BASE).to_dict(), "fixed": fixed})
+    study.enqueue_trial(dict(PAPER_PARAMS), user_attrs={"paper_defaults": True})
+    trial = study.ask()
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def test_a_study_locked_by_a_failed_paper_trial_goes_on_with_a_corrected_spec(cli, journal, tmp_path: Path) -> None:
+    storage = journal(tmp_path / "study.journal")
+    locked_study(storage, "locked", {"batch_size": 0})
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "fixed": {"batch_size": 32}}))
+    # No trial finished under the old spec: nothing to compare with, so no --allow-spec-change is needed.
+    assert cli("tune", "--spec", str(path), "--out", str(tmp_path), "--study-name", "locked")[0] == 0
+    study = optuna.load_study(study_name="locked", storage=storage)
+    failed, paper = study.trials
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert paper.state == optuna.trial.TrialState.COMPLETE and paper.params == PAPER_PARAMS  # the paper row is filled
+    assert paper.user_attrs["paper_defaults"] and paper.user_attrs["retry_of"] == 0
+    assert study.user_attrs["spec"]["fixed"] == {"batch_size": 32}  # the next resume compares with the corrected spec
+
+
+def storages(tmp_path: Path, postgres: str) -> dict[str, object]:
+    sqlite = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.storages.RDBStorage(sqlite)  # the schema, made once (open_storage retries a race on it)
+    return {"journal": tmp_path / "study.journal", "sqlite": sqlite, "postgresql": postgres}
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
+def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+    from sb3_ddpg_ext.tune.storage import open_storage
+
+    where = storages(tmp_path, postgres_url)[kind]
+    url = None if kind == "journal" else where
+    spec = StudySpec(**BASE, study_name=f"together-{kind}")
+    for _ in range(3):  # three rounds of four workers, each worker with its own storage object, as its own process has
+        spec.study_name += "+"
+        barrier, errors = threading.Barrier(4), []
+        threads = [threading.Thread(target=start_worker, args=(spec, url, tmp_path, barrier, errors)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        study = optuna.load_study(study_name=spec.name, storage=open_storage(url, tmp_path))
+        assert [t.user_attrs.get("paper_defaults") for t in study.trials] == [True]  # one trial: the paper's
+
+
+def start_worker(spec: StudySpec, url: str | None, run_dir: Path, barrier: threading.Barrier, errors: list) -> None:
+    """What ``sb3-ddpg tune`` does when it starts: open the storage, then create or resume the study."""
+    from sb3_ddpg_ext.tune.storage import open_storage
+
+    storage = open_storage(url, run_dir)
+    barrier.wait()
+    try:
+        create_study(spec, storage, sampler_seed=0)
+    except Exception as e:
+        errors.append(e)
