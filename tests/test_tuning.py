@@ -101,7 +101,9 @@ def wait_for_running_trial(study_name: str, storage, timeout: float = 120) -> op
             )
         except KeyError:
             continue
-        running = [t for t in running if "worker" in t.user_attrs]  # its worker has claimed it (set just after start)
+        # Its worker has claimed it (set just after start) and sampled its parameters: a trial killed before it sampled
+        # anything has no configuration to re-run (a race on a loaded machine, where the sampling can come seconds later).
+        running = [t for t in running if "worker" in t.user_attrs and t.params]
         if running:
             return running[0]
     raise AssertionError("the worker never started a trial")
