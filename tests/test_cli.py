@@ -163,7 +163,7 @@ def test_out_must_be_a_writable_folder(sb3_ddpg, tmp_path: Path) -> None:
         (tmp_path / "file", "is a file, not a folder"),
         (Path("/proc/sb3-ddpg-run"), "not a writable folder"),
     ):
-        result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "10", "--out", str(out))
+        result = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "100", "--out", str(out))
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert (tmp_path / "file").read_text() == "mine"
 
