@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/sb3-ddpg train --env Pendulum-v1 --timesteps 30000 --seed 0 --eval-every 5000 --out runs/pendulum --overwrite
 	$(BIN)/sb3-ddpg evaluate runs/pendulum/model.zip --env Pendulum-v1 --episodes 20
-	@echo "Expected at 30k steps with the paper's defaults: about -169 (IQM of 5 seeds, 95% CI [-214, -151]; docs/bn_stability.md). A random policy scores about -1200."
+	@echo "Expected at 30k steps with the paper's defaults: about -161 (IQM of 5 seeds, 95% CI [-220, -149]; docs/bias_before_bn.md). A random policy scores about -1200."
 	@echo "With rllab's reading of batch norm (-p bn_stats_for_y=running -p bn_stats_for_policy_gradient=running) the same agent stays near -925 at 30k."
 
 test: install type lint
