@@ -7,7 +7,6 @@ assemble their runs here, as rl-zoo3's ``ExperimentManager`` does for training a
     result = train(read_config(Path("runs/pendulum")), Path("runs/pendulum"), resume=True)  # after a stop
 """
 
-import dataclasses
 import time
 import warnings
 from collections.abc import Callable
@@ -102,7 +101,6 @@ def make_envs(config: RunConfig) -> tuple[VecEnv, VecEnv]:
 
 def model_params(config: RunConfig, env: VecEnv) -> dict[str, Any]:
     """The constructor arguments: the pixel settings, the preset, then ``params``; HER as ``her`` asks."""
-    from sb3_ddpg_ext import PaperDDPG
     from sb3_ddpg_ext.presets import her_paper, rllab
 
     params = {**PaperDDPG.pixel_hyperparameters(), **config.params} if config.pixels else dict(config.params)
@@ -294,8 +292,3 @@ def saved_normalization(env: VecEnv, model_path: str | Path) -> VecEnv:
         normalized.__dict__.update(state)
     normalized.training, normalized.norm_reward = False, False
     return normalized
-
-
-def replace(config: RunConfig, **changes: Any) -> RunConfig:
-    """``config`` with ``changes`` (dataclasses.replace, re-checked)."""
-    return dataclasses.replace(config, **changes)
