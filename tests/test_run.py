@@ -93,6 +93,15 @@ def test_explicit_noise_and_options() -> None:
     )
     model.learn(100)
     assert model.critic.q_net[0].in_features == 3 + 1  # action at the critic's input (SB3/TD3 style)
+    # Every other option took effect: the given noise (not OU), 3-step returns, 70 random steps, no batch norm, 32 units.
+    from stable_baselines3.common.buffers import NStepReplayBuffer
+    from torch import nn
+
+    assert model.action_noise is noise
+    assert isinstance(model.replay_buffer, NStepReplayBuffer) and model.replay_buffer.n_steps == 3
+    assert model._n_updates == 100 - 70  # updates start after learning_starts (a batch of 64 is stored by then)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in model.policy.modules())
+    assert [m.out_features for m in model.actor.mu if isinstance(m, nn.Linear)] == [32, 32, 1]
 
 
 def test_callbacks_progress_bar_and_tensorboard(tmp_path) -> None:
