@@ -34,8 +34,10 @@ def main() -> None:
     buffer.full = True
     model.train(gradient_steps=10, batch_size=64)  # sampling from the whole buffer works
     nbytes = sum(a.nbytes for a in arrays.values())
-    print(f"{args.env}, buffer {args.buffer_size:,}: arrays {nbytes / 2**20:.0f} MiB "
-          f"({', '.join(f'{k} {a.dtype}{list(a.shape)}' for k, a in arrays.items())})")  # fmt: skip
+    print(
+        f"{args.env}, buffer {args.buffer_size:,}: arrays {nbytes / 2**20:.0f} MiB "
+        f"({', '.join(f'{k} {a.dtype}{list(a.shape)}' for k, a in arrays.items())})"
+    )
     print(f"peak RSS: {rss_mib():.0f} MiB (process with model and env before filling: {before:.0f} MiB)")
 
 

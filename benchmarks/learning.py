@@ -31,8 +31,17 @@ def make_model(config: str, env_id: str, seed: int):
     if config == "sb3-ddpg":  # SB3's DDPG (action at the critic input, one lr, no L2, no BN) at the paper's numbers
         n = env.action_space.shape[0]
         noise = OrnsteinUhlenbeckActionNoise(np.zeros(n), 0.2 * np.ones(n), theta=0.15, dt=1.0)
-        return DDPG("MlpPolicy", env, learning_rate=1e-3, batch_size=64, tau=1e-3, learning_starts=64, action_noise=noise,
-                    seed=seed, policy_kwargs=dict(net_arch=[400, 300]))  # fmt: skip
+        return DDPG(
+            "MlpPolicy",
+            env,
+            learning_rate=1e-3,
+            batch_size=64,
+            tau=1e-3,
+            learning_starts=64,
+            action_noise=noise,
+            seed=seed,
+            policy_kwargs=dict(net_arch=[400, 300]),
+        )
     raise ValueError(f"unknown config {config}")
 
 
@@ -47,15 +56,22 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    print(f"# {date.today()} {platform.node()}, torch {th.__version__}, 1 thread; {args.env}, {args.steps} steps, "
-          f"seeds {args.seeds}, eval every {args.eval_every} ({args.eval_episodes} episodes, deterministic)")  # fmt: skip
+    print(
+        f"# {date.today()} {platform.node()}, torch {th.__version__}, 1 thread; {args.env}, {args.steps} steps, "
+        f"seeds {args.seeds}, eval every {args.eval_every} ({args.eval_episodes} episodes, deterministic)"
+    )
     finals: dict[str, np.ndarray] = {}
     for config in args.configs:
         curves = []
         for seed in args.seeds:
             log_path = tempfile.mkdtemp(prefix="learning-")  # EvalCallback keeps its results only with a log_path
-            eval_cb = EvalCallback(make_vec_env(args.env, seed=seed + 10_000), eval_freq=args.eval_every,
-                                   n_eval_episodes=args.eval_episodes, log_path=log_path, verbose=0)  # fmt: skip
+            eval_cb = EvalCallback(
+                make_vec_env(args.env, seed=seed + 10_000),
+                eval_freq=args.eval_every,
+                n_eval_episodes=args.eval_episodes,
+                log_path=log_path,
+                verbose=0,
+            )
             make_model(config, args.env, seed).learn(args.steps, callback=eval_cb)
             curves.append([np.mean(r) for r in eval_cb.evaluations_results])
             print(f"{config} seed {seed}: " + " ".join(f"{v:.0f}" for v in curves[-1]), flush=True)

@@ -69,10 +69,17 @@ def run_one(task: str, config: str, seed: int, sim_steps: int, n_evals: int, eva
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % eval_every == 0:
-                returns, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=eval_episodes, deterministic=True,
-                                             return_episode_rewards=True)  # fmt: skip
-                row = [self.num_timesteps * repeat, self.num_timesteps, float(np.mean(returns)),
-                       float(np.std(returns)), len(returns), time.time() - start]  # fmt: skip
+                returns, _ = evaluate_policy(
+                    self.model, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True
+                )
+                row = [
+                    self.num_timesteps * repeat,
+                    self.num_timesteps,
+                    float(np.mean(returns)),
+                    float(np.std(returns)),
+                    len(returns),
+                    time.time() - start,
+                ]
                 with out.open("a", newline="") as f:
                     csv.writer(f).writerow([f"{v:.2f}" if isinstance(v, float) else v for v in row])
                 print(task, config, seed, *row, flush=True)

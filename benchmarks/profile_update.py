@@ -48,8 +48,18 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    models = {"SB3 DDPG": DDPG("MlpPolicy", args.env, batch_size=64, tau=1e-3, buffer_size=10_000, learning_starts=64,
-                               policy_kwargs=dict(net_arch=[400, 300]), device="cpu")}  # fmt: skip
+    models = {
+        "SB3 DDPG": DDPG(
+            "MlpPolicy",
+            args.env,
+            batch_size=64,
+            tau=1e-3,
+            buffer_size=10_000,
+            learning_starts=64,
+            policy_kwargs=dict(net_arch=[400, 300]),
+            device="cpu",
+        )
+    }
     for name in args.variants:
         kwargs, policy_kwargs = VARIANTS[name]
         models[name] = PaperDDPG(

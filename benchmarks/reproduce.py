@@ -34,8 +34,22 @@ from reproduce_report import load_runs, report, summarize
 from sb3_ddpg_ext.stats import iqm_ci
 
 # Re-exported for tests and notebooks: the harness's whole surface from one module.
-__all__ = ["ANCHORS", "CAMPAIGN", "CONFIGS", "Run", "default_eval_every", "execute", "iqm_ci", "load_runs",
-           "make_zoo_ddpg", "pending", "report", "run_campaign", "summarize", "zoo_ddpg_hyperparams"]  # fmt: skip
+__all__ = [
+    "ANCHORS",
+    "CAMPAIGN",
+    "CONFIGS",
+    "Run",
+    "default_eval_every",
+    "execute",
+    "iqm_ci",
+    "load_runs",
+    "make_zoo_ddpg",
+    "pending",
+    "report",
+    "run_campaign",
+    "summarize",
+    "zoo_ddpg_hyperparams",
+]
 
 # --------------------------------------------------------------------------------------------------------------- runs
 # Checkpoints live outside the work tree, which a new session lays anew: on the same machine an unfinished run resumes.
@@ -87,9 +101,15 @@ def execute(run: Run) -> str:
     start = time.time()
     spec = CONFIGS[run.config]
     config = RunConfig(
-        run.task, run.steps, seed=run.seed, eval_every=run.eval_every, eval_episodes=run.eval_episodes,
-        checkpoint_every=run.checkpoint_every, params=spec if isinstance(spec, dict) else {}, device="cpu",
-    )  # fmt: skip
+        run.task,
+        run.steps,
+        seed=run.seed,
+        eval_every=run.eval_every,
+        eval_episodes=run.eval_episodes,
+        checkpoint_every=run.checkpoint_every,
+        params=spec if isinstance(spec, dict) else {},
+        device="cpu",
+    )
     resume = latest_checkpoint(run.folder / CHECKPOINTS) is not None
     make_model = None if isinstance(spec, dict) else (lambda env: spec(env, run.task, run.seed))
     result = train(config, run.folder, resume=resume, eval_csv=run.csv, make_model=make_model)
@@ -130,8 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="train the pending (task, config, seed) runs")
-    run_p.add_argument("--campaign", action="store_true", help="the MuJoCo campaign's blocks in order (CAMPAIGN); "
-                       "--task, --configs, --seeds and --steps are then taken from it")  # fmt: skip
+    run_p.add_argument(
+        "--campaign",
+        action="store_true",
+        help="the MuJoCo campaign's blocks in order (CAMPAIGN); --task, --configs, --seeds and --steps are then taken from it",
+    )
     run_p.add_argument("--task", default="Pendulum-v1")
     run_p.add_argument("--configs", nargs="+", default=["paper", "paper-no-bn", "zoo-ddpg"], choices=sorted(CONFIGS))
     run_p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -140,8 +163,12 @@ def main(argv: list[str] | None = None) -> None:
     run_p.add_argument("--eval-episodes", type=int, default=10)
     run_p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one process and one thread each")
     run_p.add_argument("--results", type=Path, default=RESULTS)
-    run_p.add_argument("--checkpoint-every", type=int, default=None,
-                       help="env steps between checkpoints (default: 2 evaluation intervals); 0: none")  # fmt: skip
+    run_p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="env steps between checkpoints (default: 2 evaluation intervals); 0: none",
+    )
     run_p.add_argument("--checkpoints", type=Path, default=CHECKPOINT_ROOT, help="where unfinished runs keep theirs")
     rep_p = sub.add_parser("report", help="aggregate the CSVs into a markdown report with plots")
     rep_p.add_argument("--results", type=Path, default=RESULTS)
@@ -160,8 +187,11 @@ def main(argv: list[str] | None = None) -> None:
             eval_every = args.eval_every or default_eval_every(steps)
             every = 2 * eval_every if args.checkpoint_every is None else args.checkpoint_every or None
             # Seed-major order: every config advances together, so a campaign cut short still compares them.
-            runs = [Run(task, config, seed, steps, eval_every, args.eval_episodes, args.results, every, args.checkpoints)
-                    for seed in seeds for config in configs]  # fmt: skip
+            runs = [
+                Run(task, config, seed, steps, eval_every, args.eval_episodes, args.results, every, args.checkpoints)
+                for seed in seeds
+                for config in configs
+            ]
             print(f"{task}, {steps} steps, seeds {seeds}, configs {configs}:", flush=True)
             run_campaign(runs, args.jobs)
     else:

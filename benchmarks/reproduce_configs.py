@@ -53,8 +53,19 @@ def zoo_ddpg_hyperparams(task: str) -> dict[str, Any]:
     text = importlib.resources.files("rl_zoo3").joinpath("hyperparams/ddpg.yml").read_text()
     entries = yaml.safe_load(text)
     v4 = task.replace("-v5", "-v4")
-    mujoco = {"HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "Swimmer", "InvertedPendulum", "Reacher",
-              "InvertedDoublePendulum", "Pusher", "HumanoidStandup"}  # fmt: skip
+    mujoco = {
+        "HalfCheetah",
+        "Hopper",
+        "Walker2d",
+        "Ant",
+        "Humanoid",
+        "Swimmer",
+        "InvertedPendulum",
+        "Reacher",
+        "InvertedDoublePendulum",
+        "Pusher",
+        "HumanoidStandup",
+    }
     if task in entries:
         return dict(entries[task])
     if task.endswith("-v5") and v4 in entries:

@@ -45,8 +45,9 @@ def summarize(config: str, seeds: dict[int, np.ndarray], n_finished: int, reps: 
     returns = np.stack([rows[:n_common, 1] for rows in seeds.values()])  # (seeds, evaluations)
     curve = np.array([iqm_ci(returns[:, i], reps) for i in range(n_common)]).T
     best = returns.max(axis=1)  # the TD3 paper's "max average return" per seed
-    return Summary(config, len(seeds), n_finished, steps, curve, iqm_ci(returns[:, -1], reps), iqm_ci(best, reps),
-                   returns[:, -1])  # fmt: skip
+    return Summary(
+        config, len(seeds), n_finished, steps, curve, iqm_ci(returns[:, -1], reps), iqm_ci(best, reps), returns[:, -1]
+    )
 
 
 def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> None:
@@ -64,8 +65,7 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
         ax.fill_between(s.steps, s.curve[1], s.curve[2], color=colors[s.config], alpha=0.2)
     for i, anchor in enumerate(ANCHORS.get(task, [])):
         ax.axhline(anchor.value, color="k", linestyle=["--", ":", "-."][i % 3], linewidth=1)
-        ax.annotate(anchor.label, (0.01, anchor.value), xycoords=("axes fraction", "data"), fontsize=8,
-                    va="bottom")  # fmt: skip
+        ax.annotate(anchor.label, (0.01, anchor.value), xycoords=("axes fraction", "data"), fontsize=8, va="bottom")
     ax.set(title=f"{task}: deterministic return, IQM and 95% CI", xlabel="environment steps", ylabel="return")
     ax.set_xlim(0, budget)
     ax.legend(fontsize=8, loc="lower right")
@@ -77,8 +77,15 @@ def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> No
     taus = np.linspace(lo, hi, 101)
     with seeded_numpy():
         profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=200)
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax_profile,
-                                         colors=colors, xlabel=r"final return $\tau$", labelsize="medium")  # fmt: skip
+    plot_utils.plot_performance_profiles(
+        profiles,
+        taus,
+        performance_profile_cis=profile_cis,
+        ax=ax_profile,
+        colors=colors,
+        xlabel=r"final return $\tau$",
+        labelsize="medium",
+    )
     ax_profile.set_title("performance profile of the final return (fraction of runs above tau)", fontsize="medium")
     ax_profile.set_ylabel("fraction of runs", fontsize="medium")
     handles = [plt.Line2D([], [], color=colors[c], label=c) for c in profiles]
@@ -130,9 +137,12 @@ def report(
         interval = int(min(s.steps[0] for s in summaries))
         lines += [f"## {task}", "", f"Budget {task_budget:,} steps, evaluation every {interval:,} steps.", ""]
         if in_progress or any(s.steps[-1] < task_budget for s in summaries):
-            lines += ["**Partial results.** The table aggregates finished runs only (a config without any aggregates its "
-                      "unfinished runs up to the step all have reached). Runs in progress: "
-                      f"{'; '.join(in_progress) or 'none'}.", ""]  # fmt: skip
+            lines += [
+                "**Partial results.** The table aggregates finished runs only (a config without any aggregates its "
+                "unfinished runs up to the step all have reached). Runs in progress: "
+                f"{'; '.join(in_progress) or 'none'}.",
+                "",
+            ]
         lines += [
             "| config | seeds aggregated (finished) | steps reached by all of them | final IQM [95% CI] | best IQM [95% CI] |",
             "|---|---|---|---|---|",

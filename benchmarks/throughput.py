@@ -43,16 +43,33 @@ def paper_ddpg_compiled(env_id: str, n_envs: int = 1, batch_size: int = 64):
 
 def sb3_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    return DDPG("MlpPolicy", env, learning_rate=1e-3, learning_starts=batch_size, action_noise=ou_noise(env), seed=0,
-                device="cpu", policy_kwargs=dict(net_arch=[400, 300]), **{**PAPER, "batch_size": batch_size})  # fmt: skip
+    return DDPG(
+        "MlpPolicy",
+        env,
+        learning_rate=1e-3,
+        learning_starts=batch_size,
+        action_noise=ou_noise(env),
+        seed=0,
+        device="cpu",
+        policy_kwargs=dict(net_arch=[400, 300]),
+        **{**PAPER, "batch_size": batch_size},
+    )
 
 
 def sbx_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
     import sbx
 
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    return sbx.DDPG("MlpPolicy", env, learning_rate=1e-3, learning_starts=batch_size, action_noise=ou_noise(env), seed=0,
-                    policy_kwargs=dict(net_arch=[400, 300]), **{**PAPER, "batch_size": batch_size})  # fmt: skip
+    return sbx.DDPG(
+        "MlpPolicy",
+        env,
+        learning_rate=1e-3,
+        learning_starts=batch_size,
+        action_noise=ou_noise(env),
+        seed=0,
+        policy_kwargs=dict(net_arch=[400, 300]),
+        **{**PAPER, "batch_size": batch_size},
+    )
 
 
 def steps_per_second(model, steps: int) -> float:
@@ -92,13 +109,20 @@ def main() -> None:
         makers["PaperDDPG compiled"] = paper_ddpg_compiled
     if importlib.util.find_spec("sbx") is not None:
         makers["SBX DDPG"] = sbx_ddpg
-    print(f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()}, torch {th.__version__}, "
-          f"{args.threads} torch thread(s), {args.repeats} repeats x {args.steps} steps, medians")  # fmt: skip
+    print(
+        f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()}, torch {th.__version__}, "
+        f"{args.threads} torch thread(s), {args.repeats} repeats x {args.steps} steps, medians"
+    )
     ours = [n for n in makers if n.startswith("PaperDDPG")]
     theirs = [n for n in ("SB3 DDPG", "SBX DDPG") if n in makers]
     ratios = [(a, b) for a in ours for b in theirs]
-    print("| env | n_envs | batch | " + " | ".join(f"{n} steps/s" for n in makers) + " | "
-          + " | ".join(f"{a} / {b.split()[0]}" for a, b in ratios) + " |")  # fmt: skip
+    print(
+        "| env | n_envs | batch | "
+        + " | ".join(f"{n} steps/s" for n in makers)
+        + " | "
+        + " | ".join(f"{a} / {b.split()[0]}" for a, b in ratios)
+        + " |"
+    )
     print("|---" * (3 + len(makers) + len(ratios)) + "|")
     for env_id in args.envs:
         for n_envs in args.n_envs:

@@ -56,9 +56,11 @@ class StopTrainingOnDivergence(BaseCallback):
             return True
         self.reason, self.diverged_at = reason, self.num_timesteps
         if self.verbose:
-            print(f"StopTrainingOnDivergence: training stopped at step {self.diverged_at}: {self.reason}; the model's "
-                  "weights may not be finite: keep the last finite ones (EvalCallback's best_model_save_path), do not "
-                  "save this model as the result")  # fmt: skip
+            print(
+                f"StopTrainingOnDivergence: training stopped at step {self.diverged_at}: {self.reason}; the model's "
+                "weights may not be finite: keep the last finite ones (EvalCallback's best_model_save_path), do not "
+                "save this model as the result"
+            )
         return False
 
     def _step_reason(self) -> str | None:
@@ -130,8 +132,12 @@ class EvalAfterUpdates(EvalCallback):
 
     def state(self) -> dict[str, Any]:
         keys = ("evaluations_timesteps", "evaluations_results", "evaluations_length", "evaluations_successes")
-        return {**{k: list(getattr(self, k)) for k in keys}, "best_mean_reward": self.best_mean_reward,
-                "last_mean_reward": self.last_mean_reward, "next_evaluation": self.next_evaluation}  # fmt: skip
+        return {
+            **{k: list(getattr(self, k)) for k in keys},
+            "best_mean_reward": self.best_mean_reward,
+            "last_mean_reward": self.last_mean_reward,
+            "next_evaluation": self.next_evaluation,
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -35,8 +35,9 @@ def add_her_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["future", "final", "episode"],
         help="goal selection strategy (default: the HER paper's future)",
     )
-    her.add_argument("--her-n-goals", type=at_least(1), default=None,
-                     help="relabelled goals per transition, k (default: the HER paper's 4)")  # fmt: skip
+    her.add_argument(
+        "--her-n-goals", type=at_least(1), default=None, help="relabelled goals per transition, k (default: the HER paper's 4)"
+    )
     her.add_argument(
         "--preset",
         choices=["her-paper", "rllab"],
@@ -65,11 +66,22 @@ def pixel_env_maker(args: argparse.Namespace) -> Any:
 
 # train options -> RunConfig fields: --resume takes them from the checkpoint, and refuses a given value that differs.
 TRAIN_OPTIONS = {
-    "env": "env_id", "timesteps": "timesteps", "seed": "seed", "eval_every": "eval_every",
-    "eval_episodes": "eval_episodes", "n_envs": "n_envs", "device": "device", "tensorboard": "tensorboard_log",
-    "verbose": "verbose", "pixels": "pixels", "preset": "preset", "her": "her", "her_strategy": "her_strategy",
-    "her_n_goals": "her_n_goals", "checkpoint_every": "checkpoint_every",
-}  # fmt: skip
+    "env": "env_id",
+    "timesteps": "timesteps",
+    "seed": "seed",
+    "eval_every": "eval_every",
+    "eval_episodes": "eval_episodes",
+    "n_envs": "n_envs",
+    "device": "device",
+    "tensorboard": "tensorboard_log",
+    "verbose": "verbose",
+    "pixels": "pixels",
+    "preset": "preset",
+    "her": "her",
+    "her_strategy": "her_strategy",
+    "her_n_goals": "her_n_goals",
+    "checkpoint_every": "checkpoint_every",
+}
 
 
 def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
@@ -98,13 +110,21 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
         raise UserError(f"--resume continues the run in {out}: drop --out {args.out}")
     config = read_config(out)
     given = {option: getattr(args, option) for option in TRAIN_OPTIONS if getattr(args, option) != args.defaults[option]}
-    conflicts = [f"--{o.replace('_', '-')} {v} (the run's: {getattr(config, TRAIN_OPTIONS[o])})"
-                 for o, v in given.items() if v != getattr(config, TRAIN_OPTIONS[o])]  # fmt: skip
-    conflicts += [f"-p {k}={v!r} (the run's: {config.params.get(k, 'default')!r})" for k, v in params.items()
-                  if k not in config.params or config.params[k] != v]  # fmt: skip
+    conflicts = [
+        f"--{o.replace('_', '-')} {v} (the run's: {getattr(config, TRAIN_OPTIONS[o])})"
+        for o, v in given.items()
+        if v != getattr(config, TRAIN_OPTIONS[o])
+    ]
+    conflicts += [
+        f"-p {k}={v!r} (the run's: {config.params.get(k, 'default')!r})"
+        for k, v in params.items()
+        if k not in config.params or config.params[k] != v
+    ]
     if conflicts:
-        raise UserError(f"--resume takes the run's options from its checkpoint; these differ: {'; '.join(conflicts)}. "
-                        "Drop them, or start a new run")  # fmt: skip
+        raise UserError(
+            f"--resume takes the run's options from its checkpoint; these differ: {'; '.join(conflicts)}. "
+            "Drop them, or start a new run"
+        )
     return config, out
 
 
@@ -140,8 +160,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         written.append(result.checkpoint)
     if best is not None:
         written.insert(1 if result.stopped is None else 0, out / "best_model.zip")
-        print(f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
-              f"({config.eval_episodes} episodes): {out / 'best_model.zip'}")  # fmt: skip
+        print(
+            f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
+            f"({config.eval_episodes} episodes): {out / 'best_model.zip'}"
+        )
         if evaluation.evaluations_successes:
             at = evaluation.evaluations_timesteps[-1]
             rate = np.mean(evaluation.evaluations_successes[-1])
@@ -245,8 +267,14 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     data: dict[str, Any] = {}
     if args.spec:
         data = StudySpec.from_yaml(args.spec).to_dict()
-    overrides = {"env_id": args.env, "n_trials": args.n_trials, "timesteps": args.timesteps, "n_seeds": args.n_seeds,
-                 "eval_every": args.eval_every, "study_name": args.study_name}  # fmt: skip
+    overrides = {
+        "env_id": args.env,
+        "n_trials": args.n_trials,
+        "timesteps": args.timesteps,
+        "n_seeds": args.n_seeds,
+        "eval_every": args.eval_every,
+        "study_name": args.study_name,
+    }
     if args.env and data.get("env_id") not in (None, args.env):
         raise UserError(f"--env {args.env} differs from the spec's env_id {data['env_id']}")
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -331,8 +359,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=at_least(1), default=1,
-                        help="torch threads (1 is fastest for the paper's small networks)")  # fmt: skip
+    parser.add_argument(
+        "--threads", type=at_least(1), default=1, help="torch threads (1 is fastest for the paper's small networks)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,30 +372,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sb3-ddpg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    codes = ("Exit codes: 0 done, 2 a mistake in the command, 3 stopped on non-finite values (divergence or NaN from the "
-             "env; model.zip is not written), 4 a write failed (full disk), 130 Ctrl-C.")  # fmt: skip
-    train = sub.add_parser("train", help="train PaperDDPG with the paper's defaults", formatter_class=formatter,
-                           description=f"Train PaperDDPG. {codes}")  # fmt: skip
+    codes = (
+        "Exit codes: 0 done, 2 a mistake in the command, 3 stopped on non-finite values (divergence or NaN from the "
+        "env; model.zip is not written), 4 a write failed (full disk), 130 Ctrl-C."
+    )
+    train = sub.add_parser(
+        "train",
+        help="train PaperDDPG with the paper's defaults",
+        formatter_class=formatter,
+        description=f"Train PaperDDPG. {codes}",
+    )
     train.add_argument("--env", default=None, help="gymnasium environment id, e.g. Pendulum-v1 (required)")
     add_pixel_arguments(train)
     train.add_argument("--timesteps", type=at_least(1), default=None, help="environment steps to train (required)")
     train.add_argument("--seed", type=at_least(0), default=0, help="seed of the training env and the networks")
-    train.add_argument("--out", default=None, help="new folder for model.zip, best_model.zip, evaluations.csv, "
-                       "learning_curve.png (required)")  # fmt: skip
-    train.add_argument("--checkpoint-every", type=at_least(1), default=None, metavar="N",
-                       help="every N env steps, save what --resume needs (model, replay buffer, noise and random "
-                       "states, normalization, evaluation log) to --out/checkpoints/, replacing the previous one")  # fmt: skip
-    train.add_argument("--resume", default=None, metavar="RUN_FOLDER",
-                       help="continue the run in RUN_FOLDER from its last checkpoint to its budget, with its options "
-                       "(a new episode starts)")  # fmt: skip
+    train.add_argument(
+        "--out", default=None, help="new folder for model.zip, best_model.zip, evaluations.csv, learning_curve.png (required)"
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=at_least(1),
+        default=None,
+        metavar="N",
+        help="every N env steps, save what --resume needs (model, replay buffer, noise and random "
+        "states, normalization, evaluation log) to --out/checkpoints/, replacing the previous one",
+    )
+    train.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_FOLDER",
+        help="continue the run in RUN_FOLDER from its last checkpoint to its budget, with its options (a new episode starts)",
+    )
     train.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are removed)")
     train.add_argument("--eval-every", type=at_least(1), default=5000, help="deterministic evaluation every K steps")
     train.add_argument("--eval-episodes", type=at_least(1), default=10, help="episodes per evaluation")
     train.add_argument("--n-envs", type=at_least(1), default=1, help="parallel training envs (DummyVecEnv)")
-    train.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a PaperDDPG argument; VALUE is a Python literal (1e-4, True, None, [400, 300], "
-                       "(1, 'episode'), dict(net_arch=[64, 64])), lin_X for a learning-rate decay, "
-                       "action_noise=normal:0.1 or ou:0.2, replay_buffer_class=HerReplayBuffer")  # fmt: skip
+    train.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a PaperDDPG argument; VALUE is a Python literal (1e-4, True, None, [400, 300], "
+        "(1, 'episode'), dict(net_arch=[64, 64])), lin_X for a learning-rate decay, "
+        "action_noise=normal:0.1 or ou:0.2, replay_buffer_class=HerReplayBuffer",
+    )
     train.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda")
     _threads(train)
     train.add_argument("--tensorboard", default=None, help="TensorBoard log folder")
@@ -387,13 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
     _threads(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    zoo = sub.add_parser("zoo", help="rl-zoo3 train/enjoy/optimize with the paper_ddpg algorithm "
-                         "(sb3-ddpg zoo --help)", add_help=False)  # fmt: skip
+    zoo = sub.add_parser(
+        "zoo", help="rl-zoo3 train/enjoy/optimize with the paper_ddpg algorithm (sb3-ddpg zoo --help)", add_help=False
+    )
     zoo.add_argument("zoo_args", nargs=argparse.REMAINDER)
     zoo.set_defaults(func=cmd_zoo, threads=1)
 
-    tune = sub.add_parser("tune", help="Optuna study over tau, actor/critic learning rates and OU sigma",
-                          formatter_class=formatter)  # fmt: skip
+    tune = sub.add_parser(
+        "tune", help="Optuna study over tau, actor/critic learning rates and OU sigma", formatter_class=formatter
+    )
     tune.add_argument("--env", default=None, help="gymnasium id (or take it from --spec)")
     tune.add_argument("--spec", default=None, help="study spec: a shipped name (pendulum, halfcheetah, ...) or a YAML path")
     tune.add_argument("--n-trials", type=at_least(1), default=None, help="finished trials of the whole study (spec: 20)")
@@ -408,8 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument(
         "--grace-period", type=at_least(1), default=180, help="RDB storages: seconds before a silent trial is stale"
     )
-    tune.add_argument("--allow-spec-change", action="store_true", help="resume a study with another budget or schedule; "
-                      "each trial records its own")  # fmt: skip
+    tune.add_argument(
+        "--allow-spec-change",
+        action="store_true",
+        help="resume a study with another budget or schedule; each trial records its own",
+    )
     _threads(tune)
     tune.set_defaults(func=cmd_tune)
 
@@ -445,8 +500,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except OSError as e:  # a full disk, a file-size limit, a folder made read-only mid-run: every write is atomic
         where = f" ({e.filename})" if e.filename else ""
-        print(f"sb3-ddpg {args.command}: error: cannot write{where}: {e.strerror or e}; the files written before are "
-              "intact (each is replaced whole or not at all)", file=sys.stderr)  # fmt: skip
+        print(
+            f"sb3-ddpg {args.command}: error: cannot write{where}: {e.strerror or e}; the files written before are "
+            "intact (each is replaced whole or not at all)",
+            file=sys.stderr,
+        )
         return EXIT_WRITE_ERROR
 
 

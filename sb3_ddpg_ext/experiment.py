@@ -181,8 +181,10 @@ def check_types(params: dict[str, Any], where: str) -> dict[str, Any]:
             checked[key] = value
             continue
         if key == "action_noise" and value is None:  # None is the default, not "no noise": say so, not ignore it
-            raise UserError(f"{where}: action_noise=None keeps the paper's OU noise (the default); for no exploration "
-                            "noise give ou_sigma=0, for another noise action_noise=normal:SIGMA or ou:SIGMA")  # fmt: skip
+            raise UserError(
+                f"{where}: action_noise=None keeps the paper's OU noise (the default); for no exploration "
+                "noise give ou_sigma=0, for another noise action_noise=normal:SIGMA or ou:SIGMA"
+            )
         ok, converted = _conform(value, hints.get(key, Any))
         if not ok:
             raise UserError(
@@ -200,8 +202,11 @@ def read_config_values(values: dict[str, Any], where: str, extra: Iterable[str] 
     names checked (``extra`` are allowed too, unchecked), text parsed (``1e-4``, a string to YAML 1.1, is a number;
     ``lin_1e-4`` a schedule; ``HerReplayBuffer`` the class), types and values checked. Returns the ones for PaperDDPG."""
     check_names(values, where, extra=extra)
-    ours = {k: parse_value(v) if isinstance(v, str) and not v.startswith("lin_") else v
-            for k, v in values.items() if k not in set(extra)}  # fmt: skip
+    ours = {
+        k: parse_value(v) if isinstance(v, str) and not v.startswith("lin_") else v
+        for k, v in values.items()
+        if k not in set(extra)
+    }
     return check_types(ours, where)
 
 
@@ -211,8 +216,12 @@ def check_policy_kwargs(policy_kwargs: dict[str, Any], where: str) -> None:
 
     from sb3_ddpg_ext.paper_ddpg import PaperDDPGPolicy
 
-    valid = set(inspect.signature(PaperDDPGPolicy.__init__).parameters) - {"self", "observation_space", "action_space",
-                                                                         "lr_schedule"}  # fmt: skip
+    valid = set(inspect.signature(PaperDDPGPolicy.__init__).parameters) - {
+        "self",
+        "observation_space",
+        "action_space",
+        "lr_schedule",
+    }
     for name in policy_kwargs:
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=1)

@@ -121,9 +121,15 @@ def model_params(config: RunConfig, env: VecEnv) -> dict[str, Any]:
 def build(config: RunConfig, env: VecEnv) -> PaperDDPG:
     """PaperDDPG on ``env`` with the config's parameters and settings."""
     return build_model(
-        env, model_params(config, env), seed=config.seed, policy=config.policy, device=config.device,
-        verbose=config.verbose, tensorboard_log=config.tensorboard_log, env_id=config.env_id,
-    )  # fmt: skip
+        env,
+        model_params(config, env),
+        seed=config.seed,
+        policy=config.policy,
+        device=config.device,
+        verbose=config.verbose,
+        tensorboard_log=config.tensorboard_log,
+        env_id=config.env_id,
+    )
 
 
 class EvaluationLog(BaseCallback):
@@ -146,10 +152,17 @@ class EvaluationLog(BaseCallback):
         evaluation = cast(EvalAfterUpdates, self.parent)  # the callback_after_eval of train()'s EvalAfterUpdates
         results = evaluation.evaluations_results
         rows = [
-            dict(timesteps=t, mean_return=np.mean(r), std_return=np.std(r), min_return=np.min(r), max_return=np.max(r),
-                 episodes=len(r), wall_s=round(w, 1))
+            dict(
+                timesteps=t,
+                mean_return=np.mean(r),
+                std_return=np.std(r),
+                min_return=np.min(r),
+                max_return=np.max(r),
+                episodes=len(r),
+                wall_s=round(w, 1),
+            )
             for t, r, w in zip(evaluation.evaluations_timesteps, results, self.walls, strict=True)
-        ]  # fmt: skip
+        ]
         columns = list(EVAL_COLUMNS)
         successes = evaluation.evaluations_successes  # SB3 collects info["is_success"] at each episode's end
         if successes and len(successes) == len(rows):
@@ -231,9 +244,16 @@ def train(
     divergence = StopTrainingOnDivergence(verbose=0)  # the callers say it in their own words
     log = EvaluationLog(eval_csv or out / "evaluations.csv", started, state.get("wall_s", 0.0))
     evaluation = EvalAfterUpdates(
-        eval_env, config.eval_every, seed=eval_seed(config.seed), n_eval_episodes=config.eval_episodes,
-        deterministic=True, best_model_save_path=str(out), log_path=str(out), verbose=0, callback_after_eval=log,
-    )  # fmt: skip
+        eval_env,
+        config.eval_every,
+        seed=eval_seed(config.seed),
+        n_eval_episodes=config.eval_episodes,
+        deterministic=True,
+        best_model_save_path=str(out),
+        log_path=str(out),
+        verbose=0,
+        callback_after_eval=log,
+    )
     if resume:
         evaluation.restore(state["evaluation"])
         log.walls = list(state["eval_walls"])

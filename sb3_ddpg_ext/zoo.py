@@ -42,8 +42,19 @@ from sb3_ddpg_ext.search_space import sample_params
 ALGO = "paper_ddpg"
 COMMANDS = ("train", "enjoy", "optimize")
 # Keys rl-zoo3 consumes itself before it builds the algorithm.
-ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "vec_env_wrapper", "frame_stack", "callback",
-            "env_kwargs", "noise_type", "noise_std"}  # fmt: skip
+ZOO_KEYS = {
+    "n_timesteps",
+    "policy",
+    "n_envs",
+    "normalize",
+    "env_wrapper",
+    "vec_env_wrapper",
+    "frame_stack",
+    "callback",
+    "env_kwargs",
+    "noise_type",
+    "noise_std",
+}
 
 
 def check_config(env_id: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -61,8 +72,10 @@ def check_config(env_id: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in hyperparams.items() if not (k == "policy_kwargs" and isinstance(v, str))}
     checked = read_config_values(values, where, extra=ZOO_KEYS)
     if isinstance(checked.get("action_noise"), str):
-        raise UserError(f"{where}: action_noise: set ou_sigma (and ou_theta) for the paper's OU noise, or normal noise "
-                        "through the Python API")  # fmt: skip
+        raise UserError(
+            f"{where}: action_noise: set ou_sigma (and ou_theta) for the paper's OU noise, or normal noise "
+            "through the Python API"
+        )
     return {**hyperparams, **checked}
 
 
@@ -249,8 +262,10 @@ def check_params_flag(args: list[str]) -> None:
             raise UserError(f"-params {pair!r} is not KEY:VALUE, e.g. -params tau:0.005")
         check_names([key], "-params", extra=ZOO_KEYS)
         if re.fullmatch(r"[A-Za-z_]\w*", value) and value not in ("True", "False", "None"):
-            raise UserError(f"-params {pair}: rl-zoo3 reads {value!r} as Python code; quote a string ({key}:\"'{value}'\") "
-                            "or give a number")  # fmt: skip
+            raise UserError(
+                f"-params {pair}: rl-zoo3 reads {value!r} as Python code; quote a string ({key}:\"'{value}'\") "
+                "or give a number"
+            )
 
 
 USAGE = f"""usage: sb3-ddpg zoo {{{",".join(COMMANDS)}}} [rl-zoo3 flags]
@@ -286,8 +301,10 @@ def check_config_file(args: list[str]) -> None:
         except OSError as e:
             raise UserError(f"{args[i]} {config} cannot be read: {e.strerror or e}") from None
         if not isinstance(entries, dict):
-            raise UserError(f"{args[i]} {config} must map env ids to hyperparameters (Pendulum-v1: {{...}}), "
-                            f"got a {type(entries).__name__}")  # fmt: skip
+            raise UserError(
+                f"{args[i]} {config} must map env ids to hyperparameters (Pendulum-v1: {{...}}), "
+                f"got a {type(entries).__name__}"
+            )
     elif not config.endswith(".py") and importlib.util.find_spec(config.split(".")[0]) is None:
         raise UserError(f"{args[i]} {config}: no such YAML file or Python module")
 
@@ -346,6 +363,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    print("python -m sb3_ddpg_ext.zoo runs nothing: run sb3-ddpg zoo {train,enjoy,optimize} ... "
-          "(or python -m sb3_ddpg_ext zoo ...)", file=sys.stderr)  # fmt: skip
+    print(
+        "python -m sb3_ddpg_ext.zoo runs nothing: run sb3-ddpg zoo {train,enjoy,optimize} ... "
+        "(or python -m sb3_ddpg_ext zoo ...)",
+        file=sys.stderr,
+    )
     sys.exit(2)

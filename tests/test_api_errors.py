@@ -25,8 +25,16 @@ def assert_raised_here(error: pytest.ExceptionInfo) -> None:
 
 
 def test_integral_floats_work_where_integers_are_expected() -> None:
-    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=1e3, batch_size=64.0, learning_starts=1e1,
-                      gradient_steps=1.0, train_freq=(1.0, "step"), seed=0)  # fmt: skip
+    model = PaperDDPG(
+        "MlpPolicy",
+        "Pendulum-v1",
+        buffer_size=1e3,
+        batch_size=64.0,
+        learning_starts=1e1,
+        gradient_steps=1.0,
+        train_freq=(1.0, "step"),
+        seed=0,
+    )
     assert (model.buffer_size, model.batch_size, model.learning_starts, model.gradient_steps) == (1000, 64, 10, 1)
     assert all(type(v) is int for v in (model.buffer_size, model.batch_size, model.learning_starts, model.gradient_steps))
     model.learn(100)
@@ -72,8 +80,11 @@ def test_robotics_id_without_its_import_says_to_import_it(monkeypatch) -> None:
     # As in a fresh interpreter: gymnasium-robotics registers the Fetch ids only when imported.
     for env_id in [k for k in gym.registry if k.startswith("Fetch")]:
         monkeypatch.delitem(gym.registry, env_id)
-    with pytest.raises(ValueError, match=r"FetchReach-v4 is a gymnasium-robotics env: import gymnasium_robotics and "
-                       r"call gymnasium.register_envs\(gymnasium_robotics\) first") as error:  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"FetchReach-v4 is a gymnasium-robotics env: import gymnasium_robotics and "
+        r"call gymnasium.register_envs\(gymnasium_robotics\) first",
+    ) as error:
         PaperDDPG("MultiInputPolicy", "FetchReach-v4")
     assert_raised_here(error)
     with pytest.raises(ValueError, match=r"^PaperDDPG: cannot make NoSuchEnv-v0: Environment `NoSuchEnv` doesn't exist$"):

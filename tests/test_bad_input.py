@@ -98,8 +98,11 @@ def test_replay_buffer_larger_than_memory_is_refused_before_allocation() -> None
 
     if psutil.virtual_memory().available > 50 * 2**30:
         pytest.skip("this machine has room for the buffer")
-    with pytest.raises(MemoryError, match=r"buffer_size=1000000 needs 51\.5 GiB but .* lower buffer_size \(e\.g\. "
-                       r"buffer_size=\d+\), or optimize_memory_usage=True"):  # fmt: skip
+    with pytest.raises(
+        MemoryError,
+        match=r"buffer_size=1000000 needs 51\.5 GiB but .* lower buffer_size \(e\.g\. "
+        r"buffer_size=\d+\), or optimize_memory_usage=True",
+    ):
         PaperDDPG("CnnPolicy", "CarRacing-v3")
 
 
@@ -196,8 +199,9 @@ def test_wrong_command_line_values(pair: str, message: str) -> None:
 def test_short_forms_build_the_objects() -> None:
     from stable_baselines3.common.noise import NormalActionNoise
 
-    params = parse_params(["action_noise=normal:0.1", "replay_buffer_class=ReplayBuffer", "buffer_size=1e3",
-                           "critic_learning_rate=lin_1e-3"])  # fmt: skip
+    params = parse_params(
+        ["action_noise=normal:0.1", "replay_buffer_class=ReplayBuffer", "buffer_size=1e3", "critic_learning_rate=lin_1e-3"]
+    )
     assert params["buffer_size"] == 1000 and isinstance(params["buffer_size"], int)
     model = build_model(make_vec_env("Pendulum-v1"), params)
     assert isinstance(model.action_noise, NormalActionNoise) and model.action_noise._sigma.tolist() == [0.1]

@@ -32,8 +32,18 @@ class CtrlCAt(BaseCallback):
 
 def config(**changes) -> RunConfig:
     params = {"buffer_size": 2000, "policy_kwargs": {"net_arch": [32, 32]}}
-    return RunConfig(**{"env_id": "Pendulum-v1", "timesteps": 1000, "seed": 0, "eval_every": 200, "eval_episodes": 2,
-                        "checkpoint_every": 200, "params": params, **changes})  # fmt: skip
+    return RunConfig(
+        **{
+            "env_id": "Pendulum-v1",
+            "timesteps": 1000,
+            "seed": 0,
+            "eval_every": 200,
+            "eval_episodes": 2,
+            "checkpoint_every": 200,
+            "params": params,
+            **changes,
+        }
+    )
 
 
 def test_interrupted_run_resumes_to_its_budget_with_every_update_and_evaluation_once(tmp_path: Path) -> None:
@@ -137,8 +147,9 @@ def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str)
         if moment == "training":
             wait_for(lambda: (folder / "step-000000000400").is_dir(), every=0.05)
         else:  # a checkpoint after the first one, caught while its files are written
-            wait_for(lambda: folder.is_dir() and any(p.name.endswith(".partial") and "000400" in p.name
-                                                     for p in folder.iterdir()))  # fmt: skip
+            wait_for(
+                lambda: folder.is_dir() and any(p.name.endswith(".partial") and "000400" in p.name for p in folder.iterdir())
+            )
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
@@ -196,8 +207,13 @@ def test_full_disk_mid_run_is_one_line_and_leaves_no_truncated_file(tmp_path: Pa
     out = tmp_path / "run"
     exe = str(Path(sys.executable).parent / "sb3-ddpg")
     options = "--env Pendulum-v1 --timesteps 400 --eval-every 100 --eval-episodes 1 --checkpoint-every 200"
-    done = subprocess.run([exe, "train", *options.split(), "--out", str(out), "--no-progress-bar"],
-                          capture_output=True, text=True, timeout=300, preexec_fn=limit)  # fmt: skip
+    done = subprocess.run(
+        [exe, "train", *options.split(), "--out", str(out), "--no-progress-bar"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit,
+    )
     assert done.returncode == 4, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert done.stderr == (

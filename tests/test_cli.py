@@ -20,8 +20,25 @@ from sb3_ddpg_ext.envs import policy_for
 
 def test_train_then_evaluate(sb3_ddpg, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    train = sb3_ddpg("train", "--env", "Pendulum-v1", "--timesteps", "300", "--seed", "3", "--eval-every", "100",
-                     "--eval-episodes", "2", "--out", str(out), "-p", "tau=0.005", "-p", "batch_size=32")  # fmt: skip
+    train = sb3_ddpg(
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--timesteps",
+        "300",
+        "--seed",
+        "3",
+        "--eval-every",
+        "100",
+        "--eval-episodes",
+        "2",
+        "--out",
+        str(out),
+        "-p",
+        "tau=0.005",
+        "-p",
+        "batch_size=32",
+    )
     assert train.returncode == 0, train.stderr
     for name in ("model.zip", "best_model.zip", "evaluations.csv", "learning_curve.png"):
         assert (out / name).stat().st_size > 0, name
@@ -42,8 +59,20 @@ def test_train_then_evaluate(sb3_ddpg, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "LunarLanderContinuous-v3"])
 def test_train_with_mujoco_and_box2d_envs(env_id: str, cli_run, tmp_path: Path) -> None:
-    result = cli_run("train", "--env", env_id, "--timesteps", "100", "--eval-every", "100", "--eval-episodes", "1",
-                      "--out", str(tmp_path), "--no-progress-bar")  # fmt: skip
+    result = cli_run(
+        "train",
+        "--env",
+        env_id,
+        "--timesteps",
+        "100",
+        "--eval-every",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress-bar",
+    )
     assert result.returncode == 0, result.stderr
     assert PaperDDPG.load(tmp_path / "model.zip").observation_space.shape == {"HalfCheetah-v5": (17,)}.get(env_id, (8,))
 
@@ -73,17 +102,44 @@ def test_evaluate_missing_model(cli_run, tmp_path: Path) -> None:
 
 def test_module_env_ids_work(cli_run, tmp_path: Path) -> None:
     """gymnasium accepts ``module:Env-v0`` ids: the module is imported, which registers the env."""
-    result = cli_run("train", "--env", "gymnasium.envs.classic_control:Pendulum-v1", "--timesteps", "70",
-                      "--eval-every", "1000", "--out", str(tmp_path), "--no-progress-bar")  # fmt: skip
+    result = cli_run(
+        "train",
+        "--env",
+        "gymnasium.envs.classic_control:Pendulum-v1",
+        "--timesteps",
+        "70",
+        "--eval-every",
+        "1000",
+        "--out",
+        str(tmp_path),
+        "--no-progress-bar",
+    )
     assert result.returncode == 0, result.stderr
     assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
 
 
 def test_interrupted_training_keeps_model_and_log(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = subprocess.Popen([SB3_DDPG, "train", "--env", "Pendulum-v1", "--timesteps", "100000", "--eval-every", "100",
-                             "--eval-episodes", "1", "--out", str(out), "--no-progress-bar"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            SB3_DDPG,
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--timesteps",
+            "100000",
+            "--eval-every",
+            "100",
+            "--eval-episodes",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress-bar",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (out / "best_model.zip").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -110,10 +166,28 @@ def test_policy_is_chosen_from_the_observation_space(space: spaces.Space, alias:
 
 
 def test_paper_values_in_any_python_notation(cli_run, tmp_path: Path) -> None:
-    result = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
-                      "--no-progress-bar", "-p", "actor_learning_rate=1e-4", "-p", "buffer_size=1e4", "-p",
-                      "policy_kwargs=dict(net_arch=[64, 64], batch_norm=False)", "-p", "train_freq=(1, 'step')",
-                      "-p", "action_noise=normal:0.1")  # fmt: skip
+    result = cli_run(
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--timesteps",
+        "70",
+        "--eval-every",
+        "1000",
+        "--out",
+        str(tmp_path),
+        "--no-progress-bar",
+        "-p",
+        "actor_learning_rate=1e-4",
+        "-p",
+        "buffer_size=1e4",
+        "-p",
+        "policy_kwargs=dict(net_arch=[64, 64], batch_norm=False)",
+        "-p",
+        "train_freq=(1, 'step')",
+        "-p",
+        "action_noise=normal:0.1",
+    )
     assert result.returncode == 0, result.stderr
     model = PaperDDPG.load(tmp_path / "model.zip")
     assert (model.learning_rate, model.buffer_size, model.policy_kwargs["net_arch"]) == (1e-4, 10_000, [64, 64])
@@ -170,23 +244,60 @@ def test_out_must_be_a_writable_folder(cli_run, tmp_path: Path) -> None:
 
 
 def test_an_earlier_run_is_refused_untouched_or_replaced_with_overwrite(cli_run, tmp_path: Path) -> None:
-    first = ["train", "--env", "Pendulum-v1", "--timesteps", "100", "--eval-every", "100", "--eval-episodes", "1",
-             "--out", str(tmp_path), "--no-progress-bar"]  # fmt: skip
+    first = [
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--timesteps",
+        "100",
+        "--eval-every",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress-bar",
+    ]
     assert cli_run(*first).returncode == 0
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     again = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path))
     assert again.returncode == 2 and "already holds a run (model.zip, best_model.zip" in again.stderr, again.stderr
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # untouched
-    replaced = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "70", "--eval-every", "1000", "--out", str(tmp_path),
-                        "--overwrite", "--no-progress-bar")  # fmt: skip
+    replaced = cli_run(
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--timesteps",
+        "70",
+        "--eval-every",
+        "1000",
+        "--out",
+        str(tmp_path),
+        "--overwrite",
+        "--no-progress-bar",
+    )
     assert replaced.returncode == 0, replaced.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]  # nothing of the first run mixes in
     assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
 
 
 def test_diverging_run_stops_and_is_not_saved_as_the_result(cli_run, tmp_path: Path) -> None:
-    result = cli_run("train", "--env", "Pendulum-v1", "--timesteps", "3000", "--eval-every", "64", "--eval-episodes", "1",
-                      "--out", str(tmp_path), "--no-progress-bar", "-p", "critic_learning_rate=1e8")  # fmt: skip
+    result = cli_run(
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--timesteps",
+        "3000",
+        "--eval-every",
+        "64",
+        "--eval-episodes",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress-bar",
+        "-p",
+        "critic_learning_rate=1e8",
+    )
     assert result.returncode == 3, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("sb3-ddpg train: diverged at step ") and "model.zip not saved" in line
@@ -215,9 +326,23 @@ gym.register("NaNObsPendulum-v0", entry_point=lambda **kw: NaNObservations(gym.m
 
 def test_env_side_nan_is_caught_by_vec_check_nan(tmp_path: Path) -> None:
     (tmp_path / "nanenvs.py").write_text(NAN_ENV_MODULE)
-    result = subprocess.run([SB3_DDPG, "train", "--env", "nanenvs:NaNObsPendulum-v0", "--timesteps", "100", "--out",
-                             str(tmp_path / "run"), "--no-progress-bar"], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [
+            SB3_DDPG,
+            "train",
+            "--env",
+            "nanenvs:NaNObsPendulum-v0",
+            "--timesteps",
+            "100",
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress-bar",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        timeout=300,
+    )
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
     assert "the environment gave nan in observations at step 0 (SB3's VecCheckNan)" in result.stderr
     assert not (tmp_path / "run" / "model.zip").exists()
@@ -239,8 +364,11 @@ def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(cli_run, tmp_path
 
     DDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "sb3.zip")
     (tmp_path / "notes.txt").write_text("hello")
-    for path, message in ((tmp_path / "sb3.zip", "was not saved by PaperDDPG"), (tmp_path / "notes.txt", "not a saved model"),
-                          (tmp_path, "is a folder: pass the model file in it")):  # fmt: skip
+    for path, message in (
+        (tmp_path / "sb3.zip", "was not saved by PaperDDPG"),
+        (tmp_path / "notes.txt", "not a saved model"),
+        (tmp_path, "is a folder: pass the model file in it"),
+    ):
         result = cli_run("evaluate", str(path), "--env", "Pendulum-v1")
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1

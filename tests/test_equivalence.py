@@ -19,8 +19,9 @@ from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
 from sb3_ddpg_ext.paper_ddpg.compiled import adam_
 
-needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
-                                    reason="torch.compile's Inductor needs a C++ compiler")  # fmt: skip
+needs_compiler = pytest.mark.skipif(
+    shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile's Inductor needs a C++ compiler"
+)
 
 
 def reference_updates(

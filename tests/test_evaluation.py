@@ -51,8 +51,12 @@ def test_evaluation_follows_the_updates_of_its_steps(tmp_path: Path) -> None:
 
     # SB3's own EvalCallback, for contrast: its evaluation at step 200 runs before that episode's updates.
     stale = UpdatesAtEvaluation()
-    episode_model().learn(400, callback=EvalCallback(make_vec_env("Pendulum-v1", seed=1), eval_freq=200, n_eval_episodes=1,
-                                                     callback_after_eval=stale, verbose=0))  # fmt: skip
+    episode_model().learn(
+        400,
+        callback=EvalCallback(
+            make_vec_env("Pendulum-v1", seed=1), eval_freq=200, n_eval_episodes=1, callback_after_eval=stale, verbose=0
+        ),
+    )
     assert [(step, updates) for step, updates, _ in stale.seen] == [(200, 0), (400, 200)]
 
 

@@ -32,9 +32,16 @@ def test_layer_shapes_and_order(cheetah: PaperDDPG) -> None:
     obs_dim, act_dim = 17, 6
     assert [(m.in_features, m.out_features) for m in linears(cheetah.actor)] == [(obs_dim, 400), (400, 300), (300, act_dim)]
     assert layer_kinds(cheetah.actor.mu) == [
-        ("BatchNorm1d", obs_dim), ("Linear", 400), ("BatchNorm1d", 400), ("ReLU", 0),
-        ("Linear", 300), ("BatchNorm1d", 300), ("ReLU", 0), ("Linear", act_dim), ("Tanh", 0),
-    ]  # fmt: skip
+        ("BatchNorm1d", obs_dim),
+        ("Linear", 400),
+        ("BatchNorm1d", 400),
+        ("ReLU", 0),
+        ("Linear", 300),
+        ("BatchNorm1d", 300),
+        ("ReLU", 0),
+        ("Linear", act_dim),
+        ("Tanh", 0),
+    ]
     # Critic: BN on the state input and on the layer before the action joins; none after it.
     assert layer_kinds(cheetah.critic.state_net) == [
         ("BatchNorm1d", obs_dim),
@@ -212,8 +219,11 @@ def test_no_bias_on_linear_layers_that_feed_batch_norm(cheetah: PaperDDPG) -> No
     # targets included: each Linear followed by a BN layer has no bias, every other Linear has one.
     def feeds_norm(net: nn.Module) -> list[tuple[bool, bool]]:
         leaves = [m for m in net.modules() if not list(m.children())]
-        return [(isinstance(after, nn.BatchNorm1d), m.bias is not None)
-                for m, after in zip(leaves, [*leaves[1:], None], strict=True) if isinstance(m, nn.Linear)]  # fmt: skip
+        return [
+            (isinstance(after, nn.BatchNorm1d), m.bias is not None)
+            for m, after in zip(leaves, [*leaves[1:], None], strict=True)
+            if isinstance(m, nn.Linear)
+        ]
 
     networks = ("actor", "actor_target", "critic", "critic_target")
     expected = {
@@ -287,8 +297,13 @@ def test_batch_norm_modes_per_phase(statistics: str) -> None:
 
 def online_and_target_stats(model: PaperDDPG) -> tuple[list[th.Tensor], list[th.Tensor]]:
     def stats(net: nn.Module) -> list[th.Tensor]:
-        return [b.clone() for m in net.modules() if hasattr(m, "running_var") or hasattr(m, "ra_var")
-                for b in m.buffers() if b.is_floating_point()]  # fmt: skip
+        return [
+            b.clone()
+            for m in net.modules()
+            if hasattr(m, "running_var") or hasattr(m, "ra_var")
+            for b in m.buffers()
+            if b.is_floating_point()
+        ]
 
     return stats(model.actor) + stats(model.critic), stats(model.actor_target) + stats(model.critic_target)
 
@@ -310,8 +325,16 @@ def test_target_bn_stats_are_tau_averaged(policy_kwargs: dict) -> None:
         th.testing.assert_close(t, e)
         assert not th.allclose(t, o, rtol=1e-3, atol=0)  # not the copy (a mean right after a BN layer is ~1e-10)
     # target_bn_stats="copy": SB3's TD3 behaviour, the online statistics at every update.
-    copy = PaperDDPG("MlpPolicy", "Pendulum-v1", tau=0.1, target_bn_stats="copy", seed=0, buffer_size=1000,
-                     policy_kwargs=policy_kwargs, **stats)  # fmt: skip
+    copy = PaperDDPG(
+        "MlpPolicy",
+        "Pendulum-v1",
+        tau=0.1,
+        target_bn_stats="copy",
+        seed=0,
+        buffer_size=1000,
+        policy_kwargs=policy_kwargs,
+        **stats,
+    )
     copy.learn(70)
     for t, o in zip(*reversed(online_and_target_stats(copy)), strict=True):
         assert th.equal(t, o)

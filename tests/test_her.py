@@ -76,7 +76,12 @@ def test_her_paper_preset_builds_the_her_papers_ddpg() -> None:
     assert is_goal_env(env) and isinstance(model.replay_buffer, HerReplayBuffer)
     assert model.replay_buffer.n_sampled_goal == 4 and model.replay_buffer.goal_selection_strategy.name == "FUTURE"
     assert (model.tau, model.gamma, model.batch_size, model.actor_action_l2, model.random_action_eps) == (
-        0.05, 0.98, 256, 1.0, 0.3)  # fmt: skip
+        0.05,
+        0.98,
+        256,
+        1.0,
+        0.3,
+    )
     assert model.actor.optimizer.param_groups[0]["lr"] == model.critic.optimizer.param_groups[0]["lr"] == 1e-3
     assert all(g["weight_decay"] == 0.0 for g in model.critic.optimizer.param_groups)
     assert [m.out_features for m in model.actor.modules() if isinstance(m, th.nn.Linear)] == [256, 256, 256, 4]
@@ -117,8 +122,20 @@ def test_readme_her_example_runs_as_written(tmp_path: Path, monkeypatch) -> None
 
 def test_cli_train_and_evaluate_fetch_with_success_rate(sb3_ddpg, tmp_path: Path) -> None:
     # -p batch_size=64: the preset's batch of 256 would need 256 steps before the first update
-    args = ["--timesteps", "200", "--eval-every", "100", "--eval-episodes", "2", "--preset", "her-paper", "--her-n-goals", "2",
-            "-p", "batch_size=64"]  # fmt: skip
+    args = [
+        "--timesteps",
+        "200",
+        "--eval-every",
+        "100",
+        "--eval-episodes",
+        "2",
+        "--preset",
+        "her-paper",
+        "--her-n-goals",
+        "2",
+        "-p",
+        "batch_size=64",
+    ]
     run = sb3_ddpg("train", "--env", "FetchReach-v4", *args, "--out", str(tmp_path), "--no-progress-bar")
     assert run.returncode == 0, run.stderr
     assert "HER: {'goal_selection_strategy': 'future', 'n_sampled_goal': 2}" in run.stdout and "success rate" in run.stdout
@@ -154,8 +171,21 @@ def test_zoo_config_has_the_four_fetch_tasks_with_her() -> None:
 def test_zoo_train_then_enjoy_fetch_logs_success(sb3_ddpg, tmp_path: Path) -> None:
     common = ["--env", "FetchReach-v4", "-f", str(tmp_path)]
     # batch_size:64: the config's batch of 256 would need 256 steps before the first update
-    train = sb3_ddpg("zoo", "train", *common, "-n", "200", "--eval-freq", "100", "--eval-episodes", "2", "--seed", "1",
-                     "-params", "batch_size:64")  # fmt: skip
+    train = sb3_ddpg(
+        "zoo",
+        "train",
+        *common,
+        "-n",
+        "200",
+        "--eval-freq",
+        "100",
+        "--eval-episodes",
+        "2",
+        "--seed",
+        "1",
+        "-params",
+        "batch_size:64",
+    )
     assert train.returncode == 0, train.stderr
     assert "success_rate" in train.stdout  # rl-zoo3's eval/success_rate (and rollout/success_rate from Monitor)
     saved = tmp_path / "paper_ddpg" / "FetchReach-v4_1"
@@ -169,8 +199,25 @@ def test_zoo_train_then_enjoy_fetch_logs_success(sb3_ddpg, tmp_path: Path) -> No
 
 
 def test_tune_fetch_optimizes_the_success_rate(journal, tmp_path: Path) -> None:
-    args = ["tune", "--spec", "fetchpush", "--n-trials", "1", "--timesteps", "300", "--eval-every", "300",
-            "--n-seeds", "1", "--out", str(tmp_path), "--study-name", "f", "--sampler-seed", "0"]  # fmt: skip
+    args = [
+        "tune",
+        "--spec",
+        "fetchpush",
+        "--n-trials",
+        "1",
+        "--timesteps",
+        "300",
+        "--eval-every",
+        "300",
+        "--n-seeds",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--study-name",
+        "f",
+        "--sampler-seed",
+        "0",
+    ]
     assert cli_main(args) == 0
     import optuna
 
@@ -199,8 +246,11 @@ def test_robotics_extra_pins_a_mujoco_that_builds_fetch() -> None:
     lines = (REPO / "constraints.txt").read_text().splitlines()
     pins = dict(line.split("==") for line in lines if "==" in line and not line.startswith("#"))
     assert pins["mujoco"] == mujoco.__version__ and "mujoco-core" not in pins
-    subprocess.run([sys.executable, "-c", "import gymnasium as g, gymnasium_robotics; g.make('FetchPickAndPlace-v4').reset()"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", "import gymnasium as g, gymnasium_robotics; g.make('FetchPickAndPlace-v4').reset()"],
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_study_spec_names_wrappers_normalization_and_policy() -> None:

@@ -58,8 +58,9 @@ def test_cli_her_options_on_a_goal_env_take_effect_or_are_refused(args: tuple, m
 
 
 def test_cli_her_flags_reach_the_buffer(cli, tmp_path: Path) -> None:
-    code, out, err = cli(*TRAIN, "--env", "FetchReach-v4", "--out", str(tmp_path), "--her-strategy", "final",
-                         "--her-n-goals", "2")  # fmt: skip
+    code, out, err = cli(
+        *TRAIN, "--env", "FetchReach-v4", "--out", str(tmp_path), "--her-strategy", "final", "--her-n-goals", "2"
+    )
     assert code == 0, err
     assert "HER: {'goal_selection_strategy': 'final', 'n_sampled_goal': 2}" in out
 
@@ -144,5 +145,10 @@ def test_her_settings_are_checked(her_kwargs: dict, message: str) -> None:
 
     gym.register_envs(gymnasium_robotics)
     with pytest.raises(ValueError, match=re.escape(message)):
-        PaperDDPG("MultiInputPolicy", "FetchReach-v4", buffer_size=1000, replay_buffer_class=HerReplayBuffer,
-                  replay_buffer_kwargs=her_kwargs)  # fmt: skip
+        PaperDDPG(
+            "MultiInputPolicy",
+            "FetchReach-v4",
+            buffer_size=1000,
+            replay_buffer_class=HerReplayBuffer,
+            replay_buffer_kwargs=her_kwargs,
+        )

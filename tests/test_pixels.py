@@ -125,8 +125,10 @@ def test_conv_and_fully_connected_shapes() -> None:
         assert isinstance(cnn, PaperCNN)
         convs = [m for m in cnn.modules() if isinstance(m, nn.Conv2d)]
         assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
-            (9, 32, (3, 3), (2, 2)), (32, 32, (3, 3), (2, 2)), (32, 32, (3, 3), (1, 1)),
-        ]  # fmt: skip
+            (9, 32, (3, 3), (2, 2)),
+            (32, 32, (3, 3), (2, 2)),
+            (32, 32, (3, 3), (1, 1)),
+        ]
         assert not [m for m in cnn.modules() if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d))]
         assert cnn.features_dim == 32 * 13 * 13
     assert [(m.in_features, m.out_features) for m in linears(policy.actor)] == [(5408, 200), (200, 200), (200, 1)]
@@ -189,8 +191,12 @@ def test_pixel_init_bounds() -> None:
 def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
     env = make_pixel_env("Pendulum-v1", seed=0)
     hp = PaperDDPG.pixel_hyperparameters()
-    assert hp == dict(batch_size=16, buffer_size=100_000, optimize_memory_usage=True,
-                      replay_buffer_kwargs=dict(handle_timeout_termination=False))  # fmt: skip
+    assert hp == dict(
+        batch_size=16,
+        buffer_size=100_000,
+        optimize_memory_usage=True,
+        replay_buffer_kwargs=dict(handle_timeout_termination=False),
+    )
     model = PaperDDPG("CnnPolicy", env, seed=0, **{**hp, "buffer_size": 64})
     assert model.batch_size == 16
     assert norm_layers(model.policy) == []
@@ -202,8 +208,21 @@ def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
 
 def test_train_save_load_evaluate_from_pixels_with_the_cli(sb3_ddpg, tmp_path: Path, capsys) -> None:
     """CI smoke: Pendulum-v1 from pixels trains 100 agent steps (300 simulator steps), saves, loads, evaluates."""
-    train = sb3_ddpg("train", "--env", "Pendulum-v1", "--pixels", "--timesteps", "100", "--eval-every", "100",
-                     "--eval-episodes", "1", "--out", str(tmp_path), "--no-progress-bar")  # fmt: skip
+    train = sb3_ddpg(
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--pixels",
+        "--timesteps",
+        "100",
+        "--eval-every",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress-bar",
+    )
     assert train.returncode == 0, train.stderr
     model = PaperDDPG.load(tmp_path / "model.zip", buffer_size=1)
     assert model.num_timesteps == 100 and model._n_updates == 100 - 15 and model.batch_size == 16

@@ -28,8 +28,10 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     # 2 seeds x 2 evaluations on Pendulum-v1, the seeds in 2 parallel processes.
-    runs = [reproduce.Run("Pendulum-v1", "paper", seed, 200, 100, 2, tmp_path / "results", checkpoints=tmp_path / "ckpt")
-            for seed in (0, 1)]  # fmt: skip
+    runs = [
+        reproduce.Run("Pendulum-v1", "paper", seed, 200, 100, 2, tmp_path / "results", checkpoints=tmp_path / "ckpt")
+        for seed in (0, 1)
+    ]
     assert reproduce.run_campaign(runs, jobs=2) == runs
     for run in runs:
         evaluations = rows(run.csv)
@@ -81,9 +83,29 @@ def test_killed_campaign_resumes_from_its_checkpoints(tmp_path: Path) -> None:
     import subprocess
     import time
 
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "run", "--task", "Pendulum-v1", "--steps", "800",
-           "--eval-every", "200", "--eval-episodes", "1", "--seeds", "0", "--configs", "paper", "--jobs", "1",
-           "--results", str(tmp_path / "results"), "--checkpoints", str(tmp_path / "ckpt")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "reproduce.py"),
+        "run",
+        "--task",
+        "Pendulum-v1",
+        "--steps",
+        "800",
+        "--eval-every",
+        "200",
+        "--eval-episodes",
+        "1",
+        "--seeds",
+        "0",
+        "--configs",
+        "paper",
+        "--jobs",
+        "1",
+        "--results",
+        str(tmp_path / "results"),
+        "--checkpoints",
+        str(tmp_path / "ckpt"),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     try:

@@ -46,8 +46,9 @@ def test_cli_reports_a_run_that_made_no_gradient_step_as_an_error_at_its_end(cli
     # An episode-based train_freq: how many steps the run takes depends on the episodes, so it is known at the end.
     # Pendulum's episodes are 200 steps: learn(100) ends after one, and 200 steps never pass learning_starts=300.
     out = tmp_path / "run"
-    result = cli(*TRAIN, "--timesteps", "100", "--out", str(out), "-p", "train_freq=(1, 'episode')", "-p",
-                 "learning_starts=300")  # fmt: skip
+    result = cli(
+        *TRAIN, "--timesteps", "100", "--out", str(out), "-p", "train_freq=(1, 'episode')", "-p", "learning_starts=300"
+    )
     assert_one_line_error(result, "no gradient step in 200 steps (train_freq=1 episode(s), learning_starts=300")
     assert not (out / "model.zip").exists()  # an untrained agent is not saved as the result
 

@@ -91,9 +91,17 @@ def test_devices(device: str, tmp_path) -> None:
 def test_save_load_keeps_the_fidelity_and_bn_options(tmp_path) -> None:
     from sb3_contrib.common.torch_layers import BatchRenorm1d
 
-    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=500, seed=0, critic_l2_on="all", target_bn_stats="copy",
-                      bn_stats_for_y="running", bn_stats_for_policy_gradient="running",
-                      policy_kwargs=dict(critic_batch_norm=False, norm_layer="batch_renorm"))  # fmt: skip
+    model = PaperDDPG(
+        "MlpPolicy",
+        "Pendulum-v1",
+        buffer_size=500,
+        seed=0,
+        critic_l2_on="all",
+        target_bn_stats="copy",
+        bn_stats_for_y="running",
+        bn_stats_for_policy_gradient="running",
+        policy_kwargs=dict(critic_batch_norm=False, norm_layer="batch_renorm"),
+    )
     model.learn(80)
     model.save(tmp_path / "m")
     loaded = PaperDDPG.load(tmp_path / "m")

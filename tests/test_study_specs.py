@@ -47,8 +47,10 @@ def test_spec_is_checked_in_full_before_the_storage_is_touched(spec: dict, messa
 def test_yaml_numbers_are_read_as_the_command_line_reads_them(cli, journal, tmp_path: Path) -> None:
     # YAML 1.1 reads 1e-3 and 2e2 as strings: they are numbers here, as on the command line (trials used to fail).
     path = tmp_path / "spec.yaml"
-    path.write_text("env_id: Pendulum-v1\nn_trials: 1\ntimesteps: 2e2\neval_every: 1e2\neval_episodes: 1\n"
-                    "fixed:\n  critic_weight_decay: 1e-3\n")  # fmt: skip
+    path.write_text(
+        "env_id: Pendulum-v1\nn_trials: 1\ntimesteps: 2e2\neval_every: 1e2\neval_episodes: 1\n"
+        "fixed:\n  critic_weight_decay: 1e-3\n"
+    )
     spec = StudySpec.from_yaml(path)
     assert (spec.timesteps, spec.fixed_values()) == (200, {"critic_weight_decay": 1e-3})
     assert cli("tune", "--spec", str(path), "--out", str(tmp_path), "--study-name", "y")[0] == 0

@@ -63,14 +63,26 @@ def test_report_plots_and_zoo_yaml_that_rl_zoo_loads(journal, tmp_path: Path, ca
 
 
 def test_pruner_prunes_a_hopeless_configuration(journal, tmp_path: Path) -> None:
-    spec = StudySpec(env_id="Pendulum-v1", n_trials=4, timesteps=400, eval_every=100, eval_episodes=1,
-                            pruner={"name": "median", "n_startup_trials": 3, "n_warmup_steps": 0})  # fmt: skip
+    spec = StudySpec(
+        env_id="Pendulum-v1",
+        n_trials=4,
+        timesteps=400,
+        eval_every=100,
+        eval_episodes=1,
+        pruner={"name": "median", "n_startup_trials": 3, "n_warmup_steps": 0},
+    )
     study = create_study(spec, journal(tmp_path / "p.journal"), sampler_seed=0)
     # Three finished trials that learned well (return -150 at every report) make the history to compare with.
     dist = {k: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log) for k, r in spec.search_space.items()}
     for _ in range(3):
-        study.add_trial(optuna.trial.create_trial(params=PAPER_PARAMS, distributions=dist, value=-150.0,
-                                                  intermediate_values={s: -150.0 for s in (100, 200, 300, 400)}))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=PAPER_PARAMS,
+                distributions=dist,
+                value=-150.0,
+                intermediate_values={s: -150.0 for s in (100, 200, 300, 400)},
+            )
+        )
     # The one trial left to run (#0, the enqueued configuration) has 100 steps of training at its first report:
     # an agent that returns about -1200 against a median of -150, so the pruner stops it there.
     run_worker(study, spec, n_trials=4, poll_seconds=0.1)
@@ -120,8 +132,20 @@ def assert_killed_trial_rerun(study: optuna.Study, killed: optuna.trial.FrozenTr
 
 def test_killed_local_worker_on_the_embedded_storage(journal, tmp_path: Path) -> None:
     # Trials long enough to be killed mid-way; the survivor resumes with the same budget.
-    args = ["tune", *TINY, "--n-trials", "3", "--study-name", "k", "--out", str(tmp_path), "--timesteps", "600",
-            "--eval-every", "200"]  # fmt: skip
+    args = [
+        "tune",
+        *TINY,
+        "--n-trials",
+        "3",
+        "--study-name",
+        "k",
+        "--out",
+        str(tmp_path),
+        "--timesteps",
+        "600",
+        "--eval-every",
+        "200",
+    ]
     victim = subprocess.Popen([SB3_DDPG, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = wait_for_running_trial("k", journal(tmp_path / "study.journal"))
     time.sleep(1.0)
@@ -181,8 +205,12 @@ def test_bad_specs(spec: dict, message: str, tmp_path: Path) -> None:
     ],
 )
 def test_bad_storage_urls(url: str, message: str, tmp_path: Path) -> None:
-    result = subprocess.run([SB3_DDPG, "tune", *TINY, "--n-trials", "1", "--storage", url, "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [SB3_DDPG, "tune", *TINY, "--n-trials", "1", "--storage", url, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "secret" not in result.stderr and "Traceback" not in result.stderr
 
@@ -223,11 +251,17 @@ def postgres_url():
     if as_user:
         shutil.chown(data, "postgres", "postgres")
     port = free_port()
-    subprocess.run([*as_user, PG_BIN / "initdb", "-D", data / "db", "-U", "postgres", "-A", "trust", "--no-sync"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*as_user, PG_BIN / "initdb", "-D", data / "db", "-U", "postgres", "-A", "trust", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-    subprocess.run([*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-o", options, "-l", data / "log", "-w", "start"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-o", options, "-l", data / "log", "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         import psycopg
 
@@ -241,8 +275,20 @@ def postgres_url():
 
 def tune_worker(url: str, study_name: str, n_trials: int, out: Path, *extra: str, host: str | None = None) -> subprocess.Popen:
     """A worker process; with ``host``, in its own UTS namespace under that hostname, as on another machine."""
-    args = [SB3_DDPG, "tune", *TINY, "--n-trials", str(n_trials), "--storage", url, "--study-name", study_name,
-            "--out", str(out), *extra]  # fmt: skip
+    args = [
+        SB3_DDPG,
+        "tune",
+        *TINY,
+        "--n-trials",
+        str(n_trials),
+        "--storage",
+        url,
+        "--study-name",
+        study_name,
+        "--out",
+        str(out),
+        *extra,
+    ]
     if host:
         args = ["unshare", "--uts", "--", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *args]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -267,8 +313,9 @@ def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(po
         pytest.skip("needs unshare --uts (root) to run a worker under another hostname")
     heartbeat = ["--heartbeat-interval", "1", "--grace-period", "3"]
     # The victim runs as host "worker-b": only the heartbeat can tell that it died (its pid is not ours to check).
-    victim = tune_worker(postgres_url, "killed", 3, tmp_path, "--timesteps", "600", "--eval-every", "200", *heartbeat,
-                         host="worker-b")  # fmt: skip
+    victim = tune_worker(
+        postgres_url, "killed", 3, tmp_path, "--timesteps", "600", "--eval-every", "200", *heartbeat, host="worker-b"
+    )
     killed = wait_for_running_trial("killed", postgres_url)
     assert killed.user_attrs["worker"].startswith("worker-b:")
     time.sleep(1.5)
@@ -283,9 +330,28 @@ def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(po
 
 def test_shipped_spec_by_name_from_any_directory(journal, tmp_path: Path) -> None:
     """``--spec pendulum`` finds the spec shipped in the package; the run folder is relative to the user's directory."""
-    result = subprocess.run([SB3_DDPG, "tune", "--spec", "pendulum", "--n-trials", "1", "--timesteps", "200",
-                             "--eval-every", "100", "--n-seeds", "1", "--study-name", "shipped"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [
+            SB3_DDPG,
+            "tune",
+            "--spec",
+            "pendulum",
+            "--n-trials",
+            "1",
+            "--timesteps",
+            "200",
+            "--eval-every",
+            "100",
+            "--n-seeds",
+            "1",
+            "--study-name",
+            "shipped",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(study_name="shipped", storage=journal(tmp_path / "runs" / "tune" / "study.journal"))
     assert study.user_attrs["spec"]["env_id"] == "Pendulum-v1" and study.user_attrs["spec"]["eval_episodes"] == 5
@@ -293,15 +359,30 @@ def test_shipped_spec_by_name_from_any_directory(journal, tmp_path: Path) -> Non
 
 
 def test_discrete_env_is_refused_before_the_storage_is_touched(tmp_path: Path) -> None:
-    result = subprocess.run([SB3_DDPG, "tune", "--env", "CartPole-v1", "--out", str(tmp_path / "t")],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [SB3_DDPG, "tune", "--env", "CartPole-v1", "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "CartPole-v1: PaperDDPG needs a continuous" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "t").exists()
 
 
 def test_ctrl_c_requeues_the_running_paper_trial_and_the_study_resumes(journal, tmp_path: Path) -> None:
-    args = [SB3_DDPG, "tune", "--env", "Pendulum-v1", "--n-trials", "1", "--study-name", "c", "--out", str(tmp_path),
-            "--timesteps", "600", "--eval-every", "200"]  # fmt: skip
+    args = [
+        SB3_DDPG,
+        "tune",
+        "--env",
+        "Pendulum-v1",
+        "--n-trials",
+        "1",
+        "--study-name",
+        "c",
+        "--out",
+        str(tmp_path),
+        "--timesteps",
+        "600",
+        "--eval-every",
+        "200",
+    ]
     worker = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     running = wait_for_running_trial("c", journal(tmp_path / "study.journal"))
     assert running.number == 0 and running.user_attrs["paper_defaults"]
@@ -347,15 +428,23 @@ def test_resuming_with_another_budget_is_refused_unless_allowed(journal, tmp_pat
 
 
 def test_report_on_a_wrong_name_lists_the_studies_and_a_wrong_path_creates_nothing(journal, tmp_path: Path) -> None:
-    assert cli_main(["tune", *TINY, "--timesteps", "100", "--n-trials", "1", "--out", str(tmp_path), "--study-name",
-                     "pendulum-study"]) == 0  # fmt: skip
-    result = subprocess.run([SB3_DDPG, "tune-report", "--study-name", "pendulum_study", "--out", str(tmp_path),
-                             "--threads", "1"], capture_output=True, text=True)  # fmt: skip
+    assert (
+        cli_main(
+            ["tune", *TINY, "--timesteps", "100", "--n-trials", "1", "--out", str(tmp_path), "--study-name", "pendulum-study"]
+        )
+        == 0
+    )
+    result = subprocess.run(
+        [SB3_DDPG, "tune-report", "--study-name", "pendulum_study", "--out", str(tmp_path), "--threads", "1"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no study named 'pendulum_study' in this storage; did you mean 'pendulum-study'?" in result.stderr
     missing = tmp_path / "nowhere"
-    result = subprocess.run([SB3_DDPG, "tune-report", "--study-name", "s", "--out", str(missing)], capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        [SB3_DDPG, "tune-report", "--study-name", "s", "--out", str(missing)], capture_output=True, text=True
+    )
     assert result.returncode == 2 and f"no study storage at {missing / 'study.journal'}" in result.stderr
     assert not missing.exists()
 

@@ -39,9 +39,18 @@ PAPER = {
 # Deviations the config makes visibly, each with a comment on its line.
 OVERRIDES = {("MountainCarContinuous-v0", "ou_sigma"): 0.5}
 ENVS = [
-    "Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "BipedalWalker-v3", "HalfCheetah-v5", "Hopper-v5",
-    "Walker2d-v5", "Ant-v5", "Reacher-v5", "InvertedPendulum-v5", "InvertedDoublePendulum-v5",
-]  # fmt: skip
+    "Pendulum-v1",
+    "MountainCarContinuous-v0",
+    "LunarLanderContinuous-v3",
+    "BipedalWalker-v3",
+    "HalfCheetah-v5",
+    "Hopper-v5",
+    "Walker2d-v5",
+    "Ant-v5",
+    "Reacher-v5",
+    "InvertedPendulum-v5",
+    "InvertedDoublePendulum-v5",
+]
 
 
 def zoo_main(*args: str) -> int:
@@ -105,8 +114,25 @@ def test_zoo_learning_matches_cli_learning(tmp_path: Path) -> None:
         zoo_main("train", "--env", "Pendulum-v1", "-n", "300", "--seed", "5", "-conf", str(CONFIG), "-f", str(tmp_path)) == 0
     )
     out = tmp_path / "cli"
-    assert cli_main(["train", "--env", "Pendulum-v1", "--timesteps", "300", "--seed", "5", "--out", str(out),
-                     "--eval-every", "1000", "--no-progress-bar"]) == 0  # fmt: skip
+    assert (
+        cli_main(
+            [
+                "train",
+                "--env",
+                "Pendulum-v1",
+                "--timesteps",
+                "300",
+                "--seed",
+                "5",
+                "--out",
+                str(out),
+                "--eval-every",
+                "1000",
+                "--no-progress-bar",
+            ]
+        )
+        == 0
+    )
     through_zoo = PaperDDPG.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
     through_cli = PaperDDPG.load(out / "model.zip")
     assert through_zoo._n_updates == through_cli._n_updates > 0
@@ -117,8 +143,24 @@ def test_zoo_learning_matches_cli_learning(tmp_path: Path) -> None:
 def test_optimize_samples_the_four_parameters_and_trial_id_reloads(tmp_path: Path) -> None:
     storage = str(tmp_path / "study.log")
     args = ["--env", "Pendulum-v1", "-n", "200", "-conf", str(CONFIG), "-f", str(tmp_path), "--seed", "3"]
-    assert zoo_main("optimize", *args, "--n-trials", "2", "--n-evaluations", "1", "--eval-episodes", "1",
-                    "--storage", storage, "--study-name", "zoo-test", "--no-optim-plots") == 0  # fmt: skip
+    assert (
+        zoo_main(
+            "optimize",
+            *args,
+            "--n-trials",
+            "2",
+            "--n-evaluations",
+            "1",
+            "--eval-episodes",
+            "1",
+            "--storage",
+            storage,
+            "--study-name",
+            "zoo-test",
+            "--no-optim-plots",
+        )
+        == 0
+    )
     study = optuna.load_study(
         study_name="zoo-test", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
     )
@@ -159,8 +201,11 @@ def test_lin_schedules_for_both_learning_rates(tmp_path: Path) -> None:
 
 
 def test_zoo_help(sb3_ddpg) -> None:
-    for args, text in ((("zoo", "--help"), "usage: sb3-ddpg zoo {train,enjoy,optimize}"), (("zoo", "-h"), "--threads N"),
-                       (("zoo", "train", "--help"), "--algo")):  # fmt: skip
+    for args, text in (
+        (("zoo", "--help"), "usage: sb3-ddpg zoo {train,enjoy,optimize}"),
+        (("zoo", "-h"), "--threads N"),
+        (("zoo", "train", "--help"), "--algo"),
+    ):
         result = sb3_ddpg(*args)
         assert result.returncode == 0 and text in result.stdout and "Traceback" not in result.stderr, result.stderr
 

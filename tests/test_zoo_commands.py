@@ -92,8 +92,18 @@ def test_ctrl_c_in_zoo_train_saves_and_exits_130_as_train_does(ctrl_c_pendulum: 
     model = PaperDDPG.load(Path(folder) / f"{ctrl_c_pendulum}.zip")
     assert model.num_timesteps == int(steps) == 149  # the model of the step it was stopped at: nothing lost
     # sb3-ddpg train says the same, in the same words.
-    code, _, train_err = cli("train", "--env", ctrl_c_pendulum, "--timesteps", "1000", "--eval-every", "5000",
-                             "--out", str(tmp_path / "run"), "--no-progress-bar")  # fmt: skip
+    code, _, train_err = cli(
+        "train",
+        "--env",
+        ctrl_c_pendulum,
+        "--timesteps",
+        "1000",
+        "--eval-every",
+        "5000",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress-bar",
+    )
     assert code == 130 and train_err == err.replace(folder, str(tmp_path / "run")), train_err
 
 
@@ -103,13 +113,16 @@ def test_ctrl_c_in_zoo_enjoy_and_optimize_exits_130(ctrl_c_pendulum: str, cli, t
     code, _, err = cli("zoo", "enjoy", "--env", ctrl_c_pendulum, "-f", logs, "--no-render", "-n", "400")
     assert (code, err) == (130, "sb3-ddpg zoo: interrupted\n"), err
     study = ["--storage", str(tmp_path / "study.log"), "--study-name", "c", "--no-optim-plots"]
-    code, _, err = cli("zoo", "optimize", "--env", ctrl_c_pendulum, "-n", "300", "--n-trials", "2", "-conf", conf, "-f", logs,
-                       *study)  # fmt: skip
+    code, _, err = cli(
+        "zoo", "optimize", "--env", ctrl_c_pendulum, "-n", "300", "--n-trials", "2", "-conf", conf, "-f", logs, *study
+    )
     assert (code, err.splitlines()[-1]) == (130, "sb3-ddpg zoo: interrupted") and "Traceback" not in err, err
 
 
 def test_running_the_zoo_module_says_what_to_run() -> None:
     result = subprocess.run([sys.executable, "-m", "sb3_ddpg_ext.zoo"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == ("python -m sb3_ddpg_ext.zoo runs nothing: run sb3-ddpg zoo {train,enjoy,optimize} ... "
-                                     "(or python -m sb3_ddpg_ext zoo ...)")  # fmt: skip
+    assert result.stderr.strip() == (
+        "python -m sb3_ddpg_ext.zoo runs nothing: run sb3-ddpg zoo {train,enjoy,optimize} ... "
+        "(or python -m sb3_ddpg_ext zoo ...)"
+    )

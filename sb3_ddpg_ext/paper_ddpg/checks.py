@@ -23,8 +23,18 @@ from sb3_ddpg_ext.paper_ddpg.policies import BN_STATISTICS, CnnPolicy, MlpPolicy
 
 INTEGERS = ("buffer_size", "learning_starts", "batch_size", "gradient_steps", "n_steps", "stats_window_size")
 SCHEDULABLE = ("actor_learning_rate", "critic_learning_rate")
-NUMBERS = (*SCHEDULABLE, "critic_weight_decay", "tau", "gamma", "ou_sigma", "ou_theta", "ou_sigma_final",
-           "actor_action_l2", "random_action_eps", *INTEGERS)  # fmt: skip
+NUMBERS = (
+    *SCHEDULABLE,
+    "critic_weight_decay",
+    "tau",
+    "gamma",
+    "ou_sigma",
+    "ou_theta",
+    "ou_sigma_final",
+    "actor_action_l2",
+    "random_action_eps",
+    *INTEGERS,
+)
 CHOICES: dict[str, tuple[Any, ...]] = {
     "critic_l2_on": ("weights", "all"),
     "target_bn_stats": ("average", "copy"),
@@ -316,9 +326,14 @@ def check_total_timesteps(value: Any) -> int:
 
 
 def check_budget(
-    total: int, learning_starts: int, batch_size: int, train_freq: Any, n_envs: int = 1, stored: int = 0,
+    total: int,
+    learning_starts: int,
+    batch_size: int,
+    train_freq: Any,
+    n_envs: int = 1,
+    stored: int = 0,
     budget: str = "total_timesteps",
-) -> None:  # fmt: skip
+) -> None:
     """Refuse a run of ``total`` env steps in which no gradient step can happen, naming the setting that prevents it.
 
     SB3 collects whole rollouts of ``train_freq`` steps of ``n_envs`` envs, then updates when more than

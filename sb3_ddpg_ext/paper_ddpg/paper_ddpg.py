@@ -265,9 +265,19 @@ class PaperDDPG(TD3):
     # The constructor arguments whose defaults are the paper's section 7 values. Their defaults are the single
     # source of those values: error messages, the tuning study's enqueued paper trial and zoo exports derive from them.
     PAPER_HYPERPARAMETERS: ClassVar[tuple[str, ...]] = (
-        "actor_learning_rate", "critic_learning_rate", "critic_weight_decay", "buffer_size", "learning_starts",
-        "batch_size", "tau", "gamma", "train_freq", "gradient_steps", "ou_sigma", "ou_theta",
-    )  # fmt: skip
+        "actor_learning_rate",
+        "critic_learning_rate",
+        "critic_weight_decay",
+        "buffer_size",
+        "learning_starts",
+        "batch_size",
+        "tau",
+        "gamma",
+        "train_freq",
+        "gradient_steps",
+        "ou_sigma",
+        "ou_theta",
+    )
 
     @classmethod
     def hyperparameter_defaults(cls) -> dict[str, Any]:
@@ -359,10 +369,14 @@ class PaperDDPG(TD3):
             return
         fits = max(int(self.buffer_size * available / nbytes / 2), 1)  # half the free memory: nets and envs need some
         fits = int(float(f"{fits:.1g}"))  # one significant digit
-        halve = "" if self.optimize_memory_usage or isinstance(self.observation_space, spaces.Dict) else (
-            ", or optimize_memory_usage=True with replay_buffer_kwargs=dict(handle_timeout_termination=False) "
-            "(one copy of the observations instead of two)"
-        )  # fmt: skip
+        halve = (
+            ""
+            if self.optimize_memory_usage or isinstance(self.observation_space, spaces.Dict)
+            else (
+                ", or optimize_memory_usage=True with replay_buffer_kwargs=dict(handle_timeout_termination=False) "
+                "(one copy of the observations instead of two)"
+            )
+        )
         raise MemoryError(
             f"PaperDDPG: a replay buffer of buffer_size={self.buffer_size} needs {_gib(nbytes)} but {_gib(available)} "
             f"is available: lower buffer_size (e.g. buffer_size={fits}){halve}"

@@ -33,11 +33,25 @@ from sb3_ddpg_ext.paper_ddpg.layers import (
 )
 
 __all__ = [
-    "BN_STATISTICS", "FINAL_LAYER_INIT_LOW_DIM", "FINAL_LAYER_INIT_PIXELS", "NORM_LAYERS", "Actor", "CnnPolicy",
-    "Critic", "MlpPolicy", "MultiInputPolicy", "PaperCNN", "PaperDDPGPolicy", "fan_in_uniform_",
-    "final_layer_uniform_", "hidden_layers", "make_norm_layer", "norm_layers", "running_statistics",
+    "BN_STATISTICS",
+    "FINAL_LAYER_INIT_LOW_DIM",
+    "FINAL_LAYER_INIT_PIXELS",
+    "NORM_LAYERS",
+    "Actor",
+    "CnnPolicy",
+    "Critic",
+    "MlpPolicy",
+    "MultiInputPolicy",
+    "PaperCNN",
+    "PaperDDPGPolicy",
+    "fan_in_uniform_",
+    "final_layer_uniform_",
+    "hidden_layers",
+    "make_norm_layer",
+    "norm_layers",
+    "running_statistics",
     "set_bn_statistics",
-]  # fmt: skip
+]
 
 
 class Actor(BasePolicy):

@@ -17,10 +17,18 @@ from sb3_ddpg_ext.tune.spec import StudySpec
 def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any]) -> RunConfig:
     """One seed of a trial as a run of the run layer: the spec's ``fixed`` values, then the sampled ones."""
     return RunConfig(
-        spec.env_id, spec.timesteps, seed=seed, params={**spec.fixed_values(), **sampled}, eval_every=spec.eval_every,
-        eval_episodes=spec.eval_episodes, preset=spec.preset, normalize=spec.normalize,
-        env_wrapper=list(spec.env_wrapper), policy=spec.policy, device="cpu",
-    )  # fmt: skip
+        spec.env_id,
+        spec.timesteps,
+        seed=seed,
+        params={**spec.fixed_values(), **sampled},
+        eval_every=spec.eval_every,
+        eval_episodes=spec.eval_episodes,
+        preset=spec.preset,
+        normalize=spec.normalize,
+        env_wrapper=list(spec.env_wrapper),
+        policy=spec.policy,
+        device="cpu",
+    )
 
 
 def objective(trial: Any, spec: StudySpec) -> float:

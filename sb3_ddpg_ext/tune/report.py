@@ -39,8 +39,10 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
     lines = [f"# Study '{study_name}': PaperDDPG on {spec.env_id}", ""]
     counts = {s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
     budgets = {t.number: trial_budget(t, spec) for t in study.trials if t.state.is_finished()}
-    lines.append(f"Trials: {', '.join(f'{k.lower()} {v}' for k, v in counts.items() if v)}. "
-                 f"Value = mean final deterministic return over {spec.eval_episodes} episodes.")  # fmt: skip
+    lines.append(
+        f"Trials: {', '.join(f'{k.lower()} {v}' for k, v in counts.items() if v)}. "
+        f"Value = mean final deterministic return over {spec.eval_episodes} episodes."
+    )
     by_budget: dict[str, list[int]] = {}
     for number, text in budgets.items():
         by_budget.setdefault(text, []).append(number)
@@ -104,8 +106,11 @@ def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict
         finals = []
         for k in range(n_seeds):
             done = len(scores) * n_seeds + k
-            print(f"fresh seeds: run {done + 1}/{2 * n_seeds} ({label}, seed {first + k}, {spec.timesteps} steps)",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"fresh seeds: run {done + 1}/{2 * n_seeds} ({label}, seed {first + k}, {spec.timesteps} steps)",
+                file=sys.stderr,
+                flush=True,
+            )
             one = StudySpec.from_dict({**spec.to_dict(), "seed": first + k, "n_seeds": 1, "study_name": None})
             finals.append(objective(optuna.trial.FixedTrial(params), one))
         scores[label] = np.array(finals)[:, None]

@@ -226,8 +226,11 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
     try:
         _run_worker(study, spec, n_trials, poll_seconds)
     except KeyboardInterrupt:
-        mine = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-                if t.user_attrs.get("worker") == worker_id()]  # fmt: skip
+        mine = [
+            t.number
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if t.user_attrs.get("worker") == worker_id()
+        ]
         raise WorkerInterrupted({n: requeue(study, n) for n in mine}) from None
     finally:
         optuna_logger.removeFilter(quiet)
