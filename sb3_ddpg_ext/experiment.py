@@ -164,7 +164,8 @@ def _conform(value: Any, hint: Any) -> tuple[bool, Any]:
 
 
 def _annotations() -> dict[str, Any]:
-    return typing.get_type_hints(PaperDDPG.__init__)
+    # SB3's GymEnv names "VecEnv" as a forward reference, resolved here rather than in the algorithm's module.
+    return typing.get_type_hints(PaperDDPG.__init__, localns={"VecEnv": VecEnv})
 
 
 def check_types(params: dict[str, Any], where: str) -> dict[str, Any]:

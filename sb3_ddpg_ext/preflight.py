@@ -7,26 +7,21 @@ gradient step can happen. Each problem becomes one UserError line naming where t
 
 from typing import Any
 
-import numpy as np
-from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.noise import ActionNoise
 
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.checks import check_budget
+from sb3_ddpg_ext.paper_ddpg.noise import noise_from_text
 
 
 def _one_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0].removeprefix("PaperDDPG: ")
 
 
-def make_action_noise(form: str, n_actions: int) -> Any:
-    """``normal:SIGMA`` -> SB3's NormalActionNoise; ``ou:SIGMA`` -> OU noise with the paper's theta and dt=1."""
-    kind, _, sigma = form.partition(":")
-    zeros, sigmas = np.zeros(n_actions), float(sigma) * np.ones(n_actions)
-    if kind == "normal":
-        return NormalActionNoise(mean=zeros, sigma=sigmas)
-    theta = PaperDDPG.hyperparameter_defaults()["ou_theta"]
-    return OrnsteinUhlenbeckActionNoise(mean=zeros, sigma=sigmas, theta=theta, dt=1.0)
+def make_action_noise(form: str, n_actions: int) -> ActionNoise:
+    """A short-form ``action_noise`` (``normal:SIGMA``, ``ou:SIGMA``), the OU one with the paper's theta."""
+    return noise_from_text(form, n_actions, PaperDDPG.hyperparameter_defaults()["ou_theta"])
 
 
 def check_values(params: dict[str, Any], where: str) -> dict[str, Any]:

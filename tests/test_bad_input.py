@@ -15,7 +15,7 @@ from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence, divergence_reason
 from sb3_ddpg_ext.envs import make_vec_env
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.experiment import build_model, parse_params, parse_value
-from sb3_ddpg_ext.paper_ddpg.paper_ddpg import replay_buffer_nbytes
+from sb3_ddpg_ext.paper_ddpg.buffers import replay_buffer_nbytes
 
 
 class SpaceEnv(gym.Env):

@@ -9,16 +9,62 @@ random draws, ``optimize_memory_usage``, timeouts, pickling for ``save_replay_bu
 - ``_get_samples`` gathers each field with ``torch.index_select`` from a tensor that shares the numpy storage.
 The batch is the one SB3's buffer gives for the same random state, cast to float32 as the networks cast it. With a
 VecNormalize env (``env`` passed to ``sample``), it takes SB3's numpy path on the float32 observations.
+
+``check_replay_buffer_memory`` refuses, before SB3 allocates it, a buffer larger than the free memory.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
+
+
+def replay_buffer_nbytes(
+    observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int, n_envs: int, optimize_memory_usage: bool
+) -> int:
+    """Bytes SB3's replay buffer allocates: observations (and next observations unless ``optimize_memory_usage``),
+    actions, rewards, dones and timeouts, for ``buffer_size // n_envs`` rows of ``n_envs`` transitions."""
+    rows = max(buffer_size // n_envs, 1) * n_envs
+    subspaces = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
+    obs = sum(int(np.prod(cast(tuple[int, ...], s.shape))) * np.dtype(s.dtype).itemsize for s in subspaces)
+    obs_copies = 1 if optimize_memory_usage and not isinstance(observation_space, spaces.Dict) else 2
+    action_itemsize = 4 if np.dtype(action_space.dtype) == np.float64 else np.dtype(action_space.dtype).itemsize
+    return rows * (obs * obs_copies + get_action_dim(action_space) * action_itemsize + 3 * 4)
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB"
+
+
+def check_replay_buffer_memory(
+    observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int, n_envs: int, optimize_memory_usage: bool
+) -> None:
+    """Refuse a replay buffer larger than the free memory, with the estimate and the fix, before allocating it."""
+    import psutil
+
+    nbytes = replay_buffer_nbytes(observation_space, action_space, buffer_size, n_envs, optimize_memory_usage)
+    available = psutil.virtual_memory().available
+    if nbytes <= available:
+        return
+    fits = max(int(buffer_size * available / nbytes / 2), 1)  # half the free memory: nets and envs need some
+    fits = int(float(f"{fits:.1g}"))  # one significant digit
+    halve = (
+        ""
+        if optimize_memory_usage or isinstance(observation_space, spaces.Dict)
+        else (
+            ", or optimize_memory_usage=True with replay_buffer_kwargs=dict(handle_timeout_termination=False) "
+            "(one copy of the observations instead of two)"
+        )
+    )
+    raise MemoryError(
+        f"PaperDDPG: a replay buffer of buffer_size={buffer_size} needs {_gib(nbytes)} but {_gib(available)} "
+        f"is available: lower buffer_size (e.g. buffer_size={fits}){halve}"
+    )
 
 
 class Float32ReplayBuffer(ReplayBuffer):

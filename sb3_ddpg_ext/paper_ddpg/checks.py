@@ -9,6 +9,7 @@ message names the argument and the fix; none comes from deep inside SB3 or torch
 import difflib
 import inspect
 import numbers
+import warnings
 from typing import Any, cast
 
 import gymnasium as gym
@@ -16,8 +17,9 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
+from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.type_aliases import TrainFreq
 
 from sb3_ddpg_ext.paper_ddpg.policies import BN_STATISTICS, CnnPolicy, MlpPolicy, MultiInputPolicy
 
@@ -71,12 +73,6 @@ def check_action_space(action_space: spaces.Space) -> None:
             "The tanh actor output is scaled to [low, high]: wrap the env with "
             "gymnasium.wrappers.ClipAction or RescaleAction to give it finite bounds."
         )
-
-
-def ou_processes(action_noise: ActionNoise | None) -> list[OrnsteinUhlenbeckActionNoise]:
-    """The OU processes inside ``action_noise`` (one per env for a VectorizedActionNoise)."""
-    noises = action_noise.noises if isinstance(action_noise, VectorizedActionNoise) else [action_noise]
-    return [noise for noise in noises if isinstance(noise, OrnsteinUhlenbeckActionNoise)]
 
 
 def _initial_value(value: Any) -> float:
@@ -357,3 +353,42 @@ def check_budget(
             f"happen (updates start once batch_size transitions are stored); train for at least {batch_size - stored} "
             "steps or lower batch_size"
         )
+
+
+def check_learn_budget(
+    total_timesteps: int, learning_starts: int, batch_size: int, train_freq: Any, n_envs: int, stored: int
+) -> None:
+    """``learn()`` of a new run: a ValueError if no gradient step can happen, a :class:`NoGradientStep` warning if
+    fewer than a batch of transitions will be stored (the run can go on in the next call)."""
+    try:
+        check_budget(total_timesteps, learning_starts, batch_size, train_freq, n_envs, stored)
+    except TooFewForABatch as e:
+        warnings.warn(f"PaperDDPG.learn: {e}", NoGradientStep, stacklevel=3)
+    except ValueError as e:
+        raise ValueError(f"PaperDDPG.learn: {e}") from None
+
+
+def warn_no_gradient_step(steps: int, train_freq: TrainFreq, learning_starts: int, batch_size: int) -> None:
+    """After a run that made no gradient step with an episode-based ``train_freq`` (a step-based one was checked by
+    :func:`check_learn_budget` at the start): a :class:`NoGradientStep` warning naming the settings."""
+    frequency, unit = train_freq.frequency, train_freq.unit.value
+    if unit == "episode":
+        warnings.warn(
+            f"PaperDDPG.learn: no gradient step in {steps} steps (train_freq={frequency} {unit}(s), "
+            f"learning_starts={learning_starts}, batch_size={batch_size}): updates start after "
+            "learning_starts steps, once batch_size transitions are stored; train longer or lower them",
+            NoGradientStep,
+            stacklevel=3,
+        )
+
+
+def check_bn_statistics(norm_layer: str, bn_stats_for_y: str, bn_stats_for_policy_gradient: str) -> None:
+    """Batch statistics need batch norm: the other norm layers normalize with running statistics only."""
+    batch_stats = [
+        name
+        for name, value in (("bn_stats_for_y", bn_stats_for_y), ("bn_stats_for_policy_gradient", bn_stats_for_policy_gradient))
+        if value == "batch"
+    ]
+    if batch_stats and norm_layer != "batch_norm":
+        fix = ", ".join(f"{name}='running'" for name in batch_stats)
+        raise ValueError(f"PaperDDPG: norm_layer={norm_layer!r} normalizes with running statistics only; pass {fix} with it")

@@ -7,6 +7,11 @@ constructor derives from a value follows it. A replay buffer must come from a mo
 """
 
 import difflib
+import io
+import pathlib
+import pickle
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,8 +20,11 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
 from stable_baselines3.common.preprocessing import get_action_dim, get_obs_shape
 from stable_baselines3.common.utils import update_learning_rate
+from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sb3_ddpg_ext.paper_ddpg.checks import check_hyperparameters
+from sb3_ddpg_ext.paper_ddpg.policies import PaperDDPGPolicy
+from sb3_ddpg_ext.paper_ddpg.save_util import legacy_message, legacy_settings, read_saved_data
 
 
 def replay_buffer_mismatch(buffer: Any, observation_space: spaces.Space, action_space: spaces.Space, n_envs: int) -> str:
@@ -115,3 +123,78 @@ def apply_load_overrides(model: Any, overrides: dict[str, Any]) -> None:
     progress = model._current_progress_remaining
     update_learning_rate(model.actor.optimizer, model.lr_schedule(progress))
     update_learning_rate(model.critic.optimizer, model.critic_lr_schedule(progress))
+
+
+def _check_saved_model(path: Any, data: dict[str, Any], env: Any) -> None:
+    """The file holds a PaperDDPG model, and ``env`` (if given) has the spaces it was trained on."""
+    policy_class = data.get("policy_class")
+    if not isinstance(policy_class, type) or not issubclass(policy_class, PaperDDPGPolicy):
+        name = getattr(policy_class, "__qualname__", None)
+        held = f"a {policy_class.__module__}.{name} policy" if name else "no PaperDDPG policy"
+        raise ValueError(
+            f"{path} was not saved by PaperDDPG: it holds {held}; load it with the algorithm that saved it "
+            "(e.g. stable_baselines3.DDPG, TD3 or SAC)"
+        )
+    if env is None:
+        return
+    for kind, saved, given in (
+        ("observation", data.get("observation_space"), env.observation_space),
+        ("action", data.get("action_space"), env.action_space),
+    ):
+        if saved is not None and saved != given:
+            shapes = (getattr(saved, "shape", saved), getattr(given, "shape", given))
+            what = "shape" if shapes[0] != shapes[1] else "space"
+            env_id = data.get("env_id") or "its training env"
+            raise ValueError(
+                f"the model was trained on {env_id} with {kind} {what} {shapes[0] if what == 'shape' else saved}, "
+                f"but this env has {shapes[1] if what == 'shape' else given}"
+            )
+
+
+def prepare_load(
+    path: str | pathlib.Path | io.BufferedIOBase,
+    env: Any,
+    custom_objects: dict[str, Any],
+    kwargs: dict[str, Any],
+    paper: dict[str, Any],
+    defaults: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything ``PaperDDPG.load`` checks before SB3's ``load``: the file is a PaperDDPG model for ``env``'s spaces,
+    the values given are checked (:func:`check_load_overrides`; returned), a file of an earlier version gets the
+    settings it was trained with (``save_util.LEGACY_DEFAULTS``, one warning), and a model trained on normalized
+    observations warns when ``env`` is not normalized. ``custom_objects`` and ``kwargs`` are updated in place."""
+    data = read_saved_data(path, custom_objects)
+    _check_saved_model(path, data, env)
+    overrides = check_load_overrides(data, custom_objects, kwargs, paper, defaults)
+    attributes, policy_kwargs = legacy_settings(data)
+    for name, value in attributes.items():
+        kwargs.setdefault(name, value)
+    if policy_kwargs:
+        custom_objects["policy_kwargs"] = {**policy_kwargs, **(data.get("policy_kwargs") or {})}
+    if attributes or policy_kwargs:
+        warnings.warn(legacy_message(data, attributes, policy_kwargs), stacklevel=3)
+    normalized = isinstance(env, VecEnv) and unwrap_vec_normalize(env) is not None
+    if data.get("observation_normalization") and env is not None and not normalized:
+        warnings.warn(
+            f"PaperDDPG: {path} was trained on normalized observations (VecNormalize) and this env is not "
+            "normalized: its actions would be wrong. Wrap it: env = sb3_ddpg_ext.run.saved_normalization(env, path)",
+            stacklevel=3,
+        )
+    return overrides
+
+
+def load_replay_buffer_checked(model: Any, path: Any, load: Callable[[], None]) -> None:
+    """``load()`` (SB3's ``load_replay_buffer`` on ``model``); a file that holds no replay buffer, or one of another
+    env (spaces or number of envs), is refused with one ValueError and ``model`` keeps its buffer."""
+    previous = model.replay_buffer
+    try:
+        load()
+        error = ""
+    except (pickle.UnpicklingError, EOFError, AssertionError, AttributeError, ImportError, IndexError) as e:
+        error = f"it cannot be read as a replay buffer ({str(e).splitlines()[0]})"
+    buffer = model.replay_buffer if model.replay_buffer is not previous else None  # what SB3 put in its place
+    mismatch = buffer is not None and replay_buffer_mismatch(buffer, model.observation_space, model.action_space, model.n_envs)
+    problem = mismatch or error
+    if problem:
+        model.replay_buffer = previous
+        raise ValueError(f"PaperDDPG.load_replay_buffer: {path}: {problem}")

@@ -10,7 +10,7 @@ import os
 import pathlib
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NamedTuple
@@ -113,6 +113,16 @@ def atomic_file(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def save_atomically(path: str | pathlib.Path | io.BufferedIOBase, write: Callable[[Any], None], suffix: str) -> None:
+    """``write(path)`` (SB3's ``save`` or ``save_replay_buffer``), atomic for a path (:func:`atomic_file`; ``suffix``
+    appended when the name has none, as SB3 does); a buffer is written as is."""
+    if isinstance(path, io.BufferedIOBase):
+        return write(path)
+    final = pathlib.Path(path)
+    with atomic_file(final if final.suffix else final.with_name(final.name + suffix)) as tmp:
+        write(tmp)
 
 
 def zip_path(path: str | pathlib.Path) -> pathlib.Path:
