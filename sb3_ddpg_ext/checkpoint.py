@@ -25,6 +25,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
 
 CHECKPOINTS = "checkpoints"
 PREFIX = "step-"
@@ -64,7 +65,7 @@ def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, An
         model.save_replay_buffer(partial / "replay_buffer.pkl")
         normalize = model.get_vec_normalize_env()
         if normalize is not None:
-            normalize.save(str(partial / "vecnormalize.pkl"))
+            normalize.save(str(partial / NORMALIZATION_FILE))
         state = {**state, "algorithm": type(model), "num_timesteps": model.num_timesteps, "random": random_states(model)}
         with (partial / "state.pkl").open("wb") as f:
             cloudpickle.dump(state, f)
@@ -102,8 +103,8 @@ def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tupl
     model = state["algorithm"].load(checkpoint / "model.zip", env=env, device=device)
     model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
     normalize = model.get_vec_normalize_env()
-    if (checkpoint / "vecnormalize.pkl").is_file() and normalize is not None:
-        saved = VecNormalize.load(str(checkpoint / "vecnormalize.pkl"), env)
+    if (checkpoint / NORMALIZATION_FILE).is_file() and normalize is not None:
+        saved = VecNormalize.load(str(checkpoint / NORMALIZATION_FILE), env)
         normalize.obs_rms, normalize.ret_rms = saved.obs_rms, saved.ret_rms
     set_random_states(model, state["random"])
     return model, state

@@ -25,10 +25,11 @@ from sb3_ddpg_ext.callbacks import EvalAfterUpdates, StopTrainingOnDivergence
 from sb3_ddpg_ext.checkpoint import CHECKPOINTS, Checkpointer, latest_checkpoint, load_checkpoint, read_state
 from sb3_ddpg_ext.envs import eval_seed, is_goal_env, make_pixel_env, make_vec_env, wrapper_chain
 from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.experiment import build_model, with_her
+from sb3_ddpg_ext.models import build_model, with_her
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
+from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
 
 PRESETS = ("her-paper", "rllab")
 EVAL_COLUMNS = ["timesteps", "mean_return", "std_return", "min_return", "max_return", "episodes", "wall_s"]
@@ -298,7 +299,7 @@ def saved_normalization(env: VecEnv, model_path: str | Path) -> VecEnv:
     the statistics saved inside it (``PaperDDPG.save``); ``env`` itself for a model trained without normalization."""
     from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data, zip_path
 
-    stats = Path(model_path).with_name("vecnormalize.pkl")
+    stats = Path(model_path).with_name(NORMALIZATION_FILE)
     if stats.is_file():
         normalized = VecNormalize.load(str(stats), env)
     else:

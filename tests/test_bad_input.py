@@ -14,8 +14,9 @@ from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence, divergence_reason
 from sb3_ddpg_ext.envs import make_vec_env
 from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.experiment import build_model, parse_params, parse_value
+from sb3_ddpg_ext.models import build_model
 from sb3_ddpg_ext.paper_ddpg.buffers import replay_buffer_nbytes
+from sb3_ddpg_ext.params import parse_params, parse_value
 
 
 class SpaceEnv(gym.Env):

@@ -98,7 +98,7 @@ def test_model_zip_alone_evaluates_with_its_normalization(tmp_path: Path, capsys
         UserWarning, match=r"trained on normalized observations .* Wrap it: env = sb3_ddpg_ext\.run\.saved_normalization"
     ):
         raw = PaperDDPG.load(tmp_path / "model.zip", env=make_vec_env("Pendulum-v1", seed=0))
-    from sb3_ddpg_ext.experiment import evaluate_episodes
+    from sb3_ddpg_ext.models import evaluate_episodes
 
     raw_mean = evaluate_episodes(raw, make_vec_env("Pendulum-v1", seed=0), 2).returns.mean()
     assert f"mean {raw_mean:.2f}," not in with_pkl  # the statistics matter: without them the numbers differ

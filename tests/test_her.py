@@ -20,7 +20,7 @@ from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.cli import main as cli_main
 from sb3_ddpg_ext.envs import check_env_id, is_goal_env
 from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.experiment import evaluate_episodes
+from sb3_ddpg_ext.models import evaluate_episodes
 from sb3_ddpg_ext.presets import HER_PAPER, her_paper, her_paper_env
 
 pytest.importorskip("gymnasium_robotics")

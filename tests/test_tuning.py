@@ -404,7 +404,7 @@ def test_ctrl_c_before_a_trial_sampled_is_not_reported_as_requeued(tmp_path: Pat
     study.ask()  # RUNNING, nothing sampled yet: requeue fails it and has nothing to re-queue
     assert requeue(study, 0) is None and [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
 
-    def interrupted(*_: object) -> None:
+    def interrupted(*_: object, **__: object) -> None:
         raise WorkerInterrupted({0: None, 1: 2})
 
     monkeypatch.setattr(workers, "run_worker", interrupted)
@@ -454,3 +454,14 @@ def test_report_html_renders_offline(journal, tmp_path: Path) -> None:
     assert cli_main(["tune-report", "--study-name", "h", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "optimization_history.html").read_text()
     assert '<script src="https://cdn.plot.ly' not in html and "plotly.js v" in html and "h (Pendulum-v1)" in html
+
+
+def test_worker_device_is_checked_and_reaches_each_run(cli, tmp_path: Path) -> None:
+    """``tune --device`` is checked before the study is touched, and each trial's runs are built on it."""
+    from sb3_ddpg_ext.tune.objective import run_config
+
+    code, _, err = cli("tune", "--env", "Pendulum-v1", "--device", "gpu", "--out", str(tmp_path / "study"))
+    assert code == 2 and "--device 'gpu' is not a torch device" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "study").exists()
+    spec = StudySpec.from_dict({"env_id": "Pendulum-v1"})
+    assert run_config(spec, 0, {}, device="cuda:1").device == "cuda:1"

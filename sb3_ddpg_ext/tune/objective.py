@@ -8,14 +8,15 @@ from stable_baselines3.common.vec_env import sync_envs_normalization
 
 from sb3_ddpg_ext.callbacks import divergence_reason
 from sb3_ddpg_ext.envs import eval_seed
-from sb3_ddpg_ext.experiment import evaluate_episodes
+from sb3_ddpg_ext.models import evaluate_episodes
 from sb3_ddpg_ext.run import RunConfig, build, make_envs, non_finite_reason
 from sb3_ddpg_ext.search_space import sample_params
 from sb3_ddpg_ext.tune.spec import StudySpec
 
 
-def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any]) -> RunConfig:
-    """One seed of a trial as a run of the run layer: the spec's ``fixed`` values, then the sampled ones."""
+def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any], device: str = "cpu") -> RunConfig:
+    """One seed of a trial as a run of the run layer: the spec's ``fixed`` values, then the sampled ones, on the
+    worker's torch ``device`` (``sb3-ddpg tune --device``)."""
     return RunConfig(
         spec.env_id,
         spec.timesteps,
@@ -27,18 +28,18 @@ def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any]) -> RunConfig
         normalize=spec.normalize,
         env_wrapper=list(spec.env_wrapper),
         policy=spec.policy,
-        device="cpu",
+        device=device,
     )
 
 
-def objective(trial: Any, spec: StudySpec) -> float:
+def objective(trial: Any, spec: StudySpec, device: str = "cpu") -> float:
     """Train ``n_seeds`` agents side by side; every ``eval_every`` steps report the mean deterministic success rate
     where the env reports one (``info["is_success"]``, goal-conditioned tasks), else the mean return."""
     import optuna
 
     sampled = sample_params(trial, spec.search_space)
     seeds = [spec.seed + k for k in range(spec.n_seeds)]
-    configs = [run_config(spec, seed, sampled) for seed in seeds]
+    configs = [run_config(spec, seed, sampled, device) for seed in seeds]
     envs = [make_envs(config) for config in configs]
     models = [build(config, env) for config, (env, _) in zip(configs, envs, strict=True)]
     try:

@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.experiment import check_names, parse_value, read_config_values
 from sb3_ddpg_ext.paper_ddpg.checks import NUMBERS
+from sb3_ddpg_ext.params import check_names, parse_value, read_config_values
 from sb3_ddpg_ext.preflight import check_run_budget, check_values
 from sb3_ddpg_ext.resources import find_spec
 from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, PAPER_PARAMS, Range

@@ -100,7 +100,7 @@ class _SurplusTrial(Exception):
     """This worker's trial would take the study past n_trials (another worker got there first)."""
 
 
-def _objective_within_budget(trial: Any, spec: StudySpec, n_trials: int) -> float:
+def _objective_within_budget(trial: Any, spec: StudySpec, n_trials: int, device: str) -> float:
     """The objective, unless trials finished or started earlier (lower numbers) already make ``n_trials``.
 
     Two workers may start a trial at the same moment for the last slot; the higher trial number gives way.
@@ -118,7 +118,7 @@ def _objective_within_budget(trial: Any, spec: StudySpec, n_trials: int) -> floa
         raise _SurplusTrial()
     trial.set_user_attr("worker", worker_id())
     trial.set_user_attr("budget", budget(spec))
-    return objective(trial, spec)
+    return objective(trial, spec, device)
 
 
 def create_study(
@@ -213,8 +213,9 @@ def requeue(study: Any, number: int) -> int | None:
     return len(study.trials) - 1
 
 
-def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float = 2.0) -> None:
-    """Run trials until the study has ``n_trials`` complete or pruned trials (counting every worker's).
+def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float = 2.0, device: str = "cpu") -> None:
+    """Run trials on torch ``device`` until the study has ``n_trials`` complete or pruned trials (counting every
+    worker's).
 
     Ctrl-C ends the worker with :class:`WorkerInterrupted`; the trial it was running is re-queued, not lost.
     """
@@ -224,7 +225,7 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
     optuna_logger = logging.getLogger("optuna.study._optimize")
     optuna_logger.addFilter(quiet)
     try:
-        _run_worker(study, spec, n_trials, poll_seconds)
+        _run_worker(study, spec, n_trials, poll_seconds, device)
     except KeyboardInterrupt:
         mine = [
             t.number
@@ -236,16 +237,16 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
         optuna_logger.removeFilter(quiet)
 
 
-def _run_trial(trial: Any, spec: StudySpec, n_trials: int, interrupted: list[int]) -> float:
+def _run_trial(trial: Any, spec: StudySpec, n_trials: int, interrupted: list[int], device: str) -> float:
     """One trial; Ctrl-C ends it as :class:`_Interrupted` (recorded in ``interrupted``) for the worker to re-queue."""
     try:
-        return _objective_within_budget(trial, spec, n_trials)
+        return _objective_within_budget(trial, spec, n_trials, device)
     except KeyboardInterrupt:
         interrupted.append(trial.number)
         raise _Interrupted() from None
 
 
-def _run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float) -> None:
+def _run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float, device: str) -> None:
     import optuna
 
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -265,7 +266,7 @@ def _run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float)
             continue
         interrupted: list[int] = []
         study.optimize(
-            functools.partial(_run_trial, spec=spec, n_trials=n_trials, interrupted=interrupted),
+            functools.partial(_run_trial, spec=spec, n_trials=n_trials, interrupted=interrupted, device=device),
             n_trials=1,
             catch=(_SurplusTrial, _Interrupted),
             gc_after_trial=True,

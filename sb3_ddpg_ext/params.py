@@ -1,42 +1,25 @@
-"""Build, load and evaluate a PaperDDPG: the one path shared by the CLI, the zoo glue and tuning.
+"""User values as they enter: ``KEY=VALUE`` text -> Python values -> checked against PaperDDPG's annotations.
 
-Every check of a user's names and values lives here: ``KEY=VALUE`` parsing, names (did-you-mean), types against the
-constructor's annotations, the documented short forms of object arguments, run folders, and saved models.
-Why ~420 lines: one home for every check of user input, so the CLI, the zoo glue and tuning give the same answer.
+The one home of every check of a user's names and values before a run is built: ``-p`` (:func:`parse_params`), a
+zoo config entry and a study spec's ``fixed:`` (:func:`read_config_values`), ``--device``. Names get a did-you-mean,
+types are checked against the constructor's annotations, the documented short forms of object arguments are read
+(``lin_1e-4``, ``HerReplayBuffer``, ``normal:0.1``), then PaperDDPG's own value checks run (``preflight.check_values``).
+What leaves here is trusted: the run layer and ``models.build_model`` do not check it again.
 """
 
 import ast
 import difflib
-import os
-import shutil
 import types
 import typing
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
 import yaml
-from stable_baselines3 import HerReplayBuffer
-from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ddpg_ext.envs import is_goal_env, policy_for
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
-from sb3_ddpg_ext.preflight import check_values, make_action_noise
-
-# The files a run folder of ``sb3-ddpg train`` may hold: a folder with any of them holds a run.
-RUN_FILES = (
-    "model.zip",
-    "best_model.zip",
-    "evaluations.csv",
-    "evaluations.npz",
-    "learning_curve.png",
-    "vecnormalize.pkl",
-    "checkpoints",
-)
+from sb3_ddpg_ext.preflight import check_values
 
 # Constructor arguments the commands set from their own options.
 RUN_SETTINGS = {"seed": "--seed", "device": "--device", "verbose": "--verbose", "tensorboard_log": "--tensorboard"}
@@ -45,14 +28,18 @@ RUN_SETTINGS = {"seed": "--seed", "device": "--device", "verbose": "--verbose", 
 NOISE_FORMS = "normal:SIGMA or ou:SIGMA (e.g. action_noise=normal:0.1)"
 
 
-def check_names(names: Iterable[str], where: str, extra: Iterable[str] = ()) -> None:
-    """Every name must be a PaperDDPG argument (or one of ``extra``); an unknown one gets a did-you-mean."""
-    valid = set(PaperDDPG.hyperparameter_defaults()) | set(extra)
+def _known_names(names: Iterable[str], valid: set[str], unknown: str) -> None:
+    """A UserError "``unknown`` 'name'; did you mean ...?" for the first name not in ``valid``."""
     for name in names:
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"valid names: {', '.join(sorted(valid))}"
-            raise UserError(f"{where}: unknown PaperDDPG parameter '{name}'; {hint}")
+            raise UserError(f"{unknown} '{name}'; {hint}")
+
+
+def check_names(names: Iterable[str], where: str, extra: Iterable[str] = ()) -> None:
+    """Every name must be a PaperDDPG argument (or one of ``extra``); an unknown one gets a did-you-mean."""
+    _known_names(names, set(PaperDDPG.hyperparameter_defaults()) | set(extra), f"{where}: unknown PaperDDPG parameter")
 
 
 # --- values: KEY=VALUE text -> Python values -> checked against PaperDDPG's annotations ---------------------------
@@ -223,11 +210,7 @@ def check_policy_kwargs(policy_kwargs: dict[str, Any], where: str) -> None:
         "action_space",
         "lr_schedule",
     }
-    for name in policy_kwargs:
-        if name not in valid:
-            close = difflib.get_close_matches(name, valid, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid names: {', '.join(sorted(valid))}"
-            raise UserError(f"{where}: policy_kwargs: unknown PaperDDPGPolicy argument '{name}'; {hint}")
+    _known_names(policy_kwargs, valid, f"{where}: policy_kwargs: unknown PaperDDPGPolicy argument")
 
 
 def resolve_short_form(key: str, value: Any, where: str) -> Any:
@@ -272,118 +255,6 @@ def replay_buffer_classes() -> dict[str, type]:
     return {c.__name__: c for c in (ReplayBuffer, DictReplayBuffer, HerReplayBuffer, NStepReplayBuffer)}
 
 
-# --- models -----------------------------------------------------------------------------------------------------
-
-
-def build_model(
-    env: VecEnv,
-    params: dict[str, Any] | None = None,
-    seed: int | None = None,
-    policy: str | None = None,
-    env_id: str | None = None,
-    **kwargs: Any,
-) -> PaperDDPG:
-    """PaperDDPG on ``env`` with ``params`` over the paper's defaults; the policy alias follows the observation space.
-
-    ``kwargs`` are run settings (device, verbose, tensorboard_log). ``env_id`` is saved with the model (``evaluate``
-    reads it). A value PaperDDPG rejects, or a replay buffer larger than the free memory, becomes a UserError.
-    """
-    params = check_types(dict(params or {}), "hyperparameters")
-    check_names(params, "hyperparameters")
-    if isinstance(params.get("action_noise"), str):
-        params["action_noise"] = make_action_noise(params["action_noise"], get_action_dim(env.action_space))
-    try:
-        model = PaperDDPG(policy or policy_for(env.observation_space), env, seed=seed, **params, **kwargs)
-    except (ValueError, TypeError, MemoryError) as e:
-        raise UserError(str(e).strip().splitlines()[0]) from e
-    if env_id is not None:
-        model.env_id = env_id
-    return model
-
-
-def saved_env_id(path: Path) -> str:
-    """The env id saved with a model by ``sb3-ddpg train`` (or the PaperDDPG constructor)."""
-    try:
-        env_id = PaperDDPG.read_saved_data(model_file(path)).get("env_id")
-    except ValueError as e:
-        raise UserError(str(e).strip().splitlines()[0]) from e
-    if not env_id:
-        raise UserError(f"{path} does not record the env it was trained on: pass --env ENV_ID")
-    return env_id
-
-
-def model_file(path: Path) -> Path:
-    """The saved model at ``path`` (``.zip`` may be left out, as SB3 allows)."""
-    if path.is_dir():
-        raise UserError(f"{path} is a folder: pass the model file in it, e.g. {path / 'model.zip'}")
-    if not path.is_file():
-        if path.suffix != ".zip" and path.with_suffix(path.suffix + ".zip").is_file():
-            return path.with_suffix(path.suffix + ".zip")
-        raise UserError(f"no model at {path}: pass the .zip written by 'sb3-ddpg train'")
-    return path
-
-
-def load_model(path: Path, env: VecEnv | None = None, seed: int | None = None, **kwargs: Any) -> PaperDDPG:
-    """``PaperDDPG.load`` with one line per mistake: no file, not a model, another algorithm, spaces that differ.
-
-    SB3's ``load`` re-seeds ``env`` with the model's training seed; ``seed`` re-seeds it afterwards, so an evaluation
-    seed is not silently replaced by the training one.
-    """
-    path = model_file(path)
-    try:
-        model = PaperDDPG.load(path, env=env, **kwargs)
-    except (ValueError, TypeError, MemoryError) as e:
-        raise UserError(str(e).strip().splitlines()[0]) from e
-    if env is not None and seed is not None:
-        env.seed(seed)
-    return model
-
-
-# --- run folders ------------------------------------------------------------------------------------------------
-
-
-def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
-    """A writable folder for a new run, checked before anything is built.
-
-    A file in its place, an unwritable place, or a folder that already holds a run (any of :data:`RUN_FILES`) is
-    refused; ``overwrite`` removes the earlier run's files first, so nothing of the two runs mixes.
-    """
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder: give a folder for the run")
-    existing = [out / name for name in RUN_FILES if (out / name).exists()]
-    if existing and not overwrite:
-        raise UserError(
-            f"--out {out} already holds a run ({', '.join(p.name for p in existing)}): "
-            "give another folder, or --overwrite to replace it"
-        )
-    writable_folder(out, "--out")
-    for path in existing:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return out
-
-
-def writable_folder(folder: Path, option: str) -> Path:
-    """``folder`` exists (created if needed) and a file can be written in it; checked by writing one."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{option} {folder} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".sb3-ddpg-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"{option} {folder} is not a writable folder: {e.strerror or e}") from e
-    return folder
-
-
-def writable_file(path: Path, option: str) -> Path:
-    """A file about to be written: not a folder, in a writable folder."""
-    if path.is_dir():
-        raise UserError(f"{option} {path} is a folder: give a file path")
-    writable_folder(path.parent, option)
-    return path
-
-
 def check_device(device: str) -> str:
     """A torch device name that exists on this machine ("auto", "cpu", "cuda", "cuda:1", ...): PaperDDPG's check."""
     from sb3_ddpg_ext.paper_ddpg.checks import check_device as check
@@ -393,47 +264,3 @@ def check_device(device: str) -> str:
     except ValueError as e:
         raise UserError(f"--device {str(e).removeprefix('PaperDDPG: device=')}") from None
     return device
-
-
-class Evaluation(NamedTuple):
-    """Returns of noise-free episodes, and their successes (``info["is_success"]``) where the env reports one."""
-
-    returns: np.ndarray
-    successes: np.ndarray | None
-
-    @property
-    def success_rate(self) -> float | None:
-        return None if self.successes is None else float(np.mean(self.successes))
-
-
-def evaluate_episodes(model: PaperDDPG, env: VecEnv, n_episodes: int) -> Evaluation:
-    """Noise-free returns of ``n_episodes`` episodes, with each episode's final ``is_success`` (as SB3's EvalCallback)."""
-    successes: list[float] = []
-
-    def record_success(local: dict[str, Any], _: dict[str, Any]) -> None:
-        if local["done"] and local["info"].get("is_success") is not None:
-            successes.append(float(local["info"]["is_success"]))
-
-    returns, _ = evaluate_policy(
-        model, env, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True, callback=record_success
-    )
-    return Evaluation(np.asarray(returns, dtype=float), np.asarray(successes) if successes else None)
-
-
-def with_her(
-    env: VecEnv, params: dict[str, Any], strategy: str | None = None, n_sampled_goal: int | None = None
-) -> dict[str, Any]:
-    """``params`` with SB3's HerReplayBuffer for a goal-conditioned env: ``strategy`` and ``n_sampled_goal`` (default:
-    the HER paper's ``future`` goals, k = 4), unless ``replay_buffer_kwargs`` set them (the command line refuses both,
-    ``preflight.check_her_options``)."""
-    if not is_goal_env(env):
-        raise UserError(
-            "HER needs a goal-conditioned env (Dict observations with observation, achieved_goal and desired_goal, "
-            "and compute_reward)"
-        )
-    params = check_types(params, "hyperparameters")
-    if params.get("replay_buffer_class") not in (None, HerReplayBuffer):
-        return params  # the user chose another buffer explicitly
-    given = params.get("replay_buffer_kwargs") or {}
-    her_kwargs = {"goal_selection_strategy": strategy or "future", "n_sampled_goal": n_sampled_goal or 4}
-    return {**params, "replay_buffer_class": HerReplayBuffer, "replay_buffer_kwargs": {**her_kwargs, **given}}

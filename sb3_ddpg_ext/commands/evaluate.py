@@ -1,0 +1,40 @@
+"""``sb3-ddpg evaluate``: noise-free episodes of a saved model on the env (and normalization) it was trained with."""
+
+import argparse
+from pathlib import Path
+
+from sb3_ddpg_ext.errors import UserError
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sb3_ddpg_ext import plots
+    from sb3_ddpg_ext.envs import make_pixel_env, make_vec_env
+    from sb3_ddpg_ext.models import evaluate_episodes, load_model, model_file, saved_env_id
+    from sb3_ddpg_ext.params import check_device
+    from sb3_ddpg_ext.run import saved_normalization
+    from sb3_ddpg_ext.rundir import writable_file
+
+    model_path = model_file(Path(args.model))
+    check_device(args.device)
+    env_id = args.env or saved_env_id(model_path)
+    png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
+    writable_file(png, "--histogram")
+    env = saved_normalization((make_pixel_env if args.pixels else make_vec_env)(env_id, n_envs=1, seed=args.seed), model_path)
+    try:
+        model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
+    except UserError as e:
+        if args.pixels or "observation" not in str(e):
+            raise
+        raise UserError(f"{e} (a model trained with --pixels needs --pixels here too)") from e
+    result = evaluate_episodes(model, env, args.episodes)
+    returns = result.returns
+    success = "" if result.success_rate is None else f", success rate {result.success_rate:.2f}"
+    print(
+        f"{env_id}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
+        f"max {returns.max():.2f}, min {returns.min():.2f}, median {np.median(returns):.2f}{success}"
+    )
+    plots.return_histogram(returns, png, f"{model_path.name} on {env_id} (seed {args.seed})")
+    print(f"histogram: {png}")
+    return 0

@@ -1,0 +1,132 @@
+"""``sb3-ddpg train``: a run through the run layer (``run.train``), then what it wrote, in a few lines."""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sb3_ddpg_ext.commands import EXIT_INTERRUPTED, EXIT_NON_FINITE
+from sb3_ddpg_ext.errors import UserError
+
+# train options -> RunConfig fields: --resume takes them from the checkpoint, and refuses a given value that differs.
+TRAIN_OPTIONS = {
+    "env": "env_id",
+    "timesteps": "timesteps",
+    "seed": "seed",
+    "eval_every": "eval_every",
+    "eval_episodes": "eval_episodes",
+    "n_envs": "n_envs",
+    "device": "device",
+    "tensorboard": "tensorboard_log",
+    "verbose": "verbose",
+    "pixels": "pixels",
+    "preset": "preset",
+    "her": "her",
+    "her_strategy": "her_strategy",
+    "her_n_goals": "her_n_goals",
+    "checkpoint_every": "checkpoint_every",
+}
+
+
+def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
+    """The run's options and folder: from the command line, or with ``--resume`` from the run's checkpoint."""
+    from sb3_ddpg_ext.params import check_device, parse_params
+    from sb3_ddpg_ext.preflight import check_her_options, check_planned_run
+    from sb3_ddpg_ext.run import RunConfig, read_config
+    from sb3_ddpg_ext.rundir import prepare_run_dir, writable_folder
+
+    params = parse_params(args.param)
+    check_device(args.device)
+    if args.resume is None:
+        missing = [f"--{name}" for name in ("env", "timesteps", "out") if getattr(args, name) is None]
+        if missing:
+            raise UserError(f"{', '.join(missing)} required (or --resume RUN_FOLDER to continue a run)")
+        # Pre-flight: every value and the run folder are checked before anything is built or trained.
+        her = check_her_options(args.env, args.pixels, args.her, params, args.her_strategy, args.her_n_goals)
+        check_planned_run(params, args.timesteps, args.n_envs, args.pixels, args.preset, her)
+        out = prepare_run_dir(Path(args.out), args.overwrite)
+        if args.tensorboard:
+            writable_folder(Path(args.tensorboard), "--tensorboard")
+        fields = {field: getattr(args, option) for option, field in TRAIN_OPTIONS.items()}
+        fields.update(her_strategy=args.her_strategy or "future", her_n_goals=args.her_n_goals or 4)
+        return RunConfig(**fields, params=params), out
+    out = Path(args.resume)
+    if args.out is not None and Path(args.out) != out:
+        raise UserError(f"--resume continues the run in {out}: drop --out {args.out}")
+    config = read_config(out)
+    given = {option: getattr(args, option) for option in TRAIN_OPTIONS if getattr(args, option) != args.defaults[option]}
+    conflicts = [
+        f"--{o.replace('_', '-')} {v} (the run's: {getattr(config, TRAIN_OPTIONS[o])})"
+        for o, v in given.items()
+        if v != getattr(config, TRAIN_OPTIONS[o])
+    ]
+    conflicts += [
+        f"-p {k}={v!r} (the run's: {config.params.get(k, 'default')!r})"
+        for k, v in params.items()
+        if k not in config.params or config.params[k] != v
+    ]
+    if conflicts:
+        raise UserError(
+            f"--resume takes the run's options from its checkpoint; these differ: {'; '.join(conflicts)}. "
+            "Drop them, or start a new run"
+        )
+    return config, out
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from stable_baselines3 import HerReplayBuffer
+
+    from sb3_ddpg_ext import plots
+    from sb3_ddpg_ext.errors import interrupted_message
+    from sb3_ddpg_ext.run import train
+    from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
+
+    config, out = train_config(args)
+    result = train(config, out, resume=args.resume is not None, progress_bar=not args.no_progress_bar)
+    model = result.model
+    if model.replay_buffer_class is HerReplayBuffer:
+        print(f"HER: {model.replay_buffer_kwargs}")
+    if result.resumed_from is not None:
+        print(f"resumed {out} from its checkpoint at step {result.resumed_from} of {config.timesteps} (a new episode starts)")
+    written = []
+    if result.stopped is None:
+        model.save(out / "model.zip")
+        written.append(out / "model.zip")
+    if (normalize := model.get_vec_normalize_env()) is not None:
+        normalize.save(str(out / NORMALIZATION_FILE))  # read back by evaluate
+        written.append(out / NORMALIZATION_FILE)
+    best = result.best()
+    evaluation = result.evaluation
+    if evaluation.evaluations_timesteps:
+        title = f"PaperDDPG on {config.env_id} (seed {config.seed})"
+        plots.learning_curve(out / "evaluations.csv", out / "learning_curve.png", title, config.eval_episodes)
+        written += [out / "evaluations.csv", out / "evaluations.npz", out / "learning_curve.png"]
+    if result.checkpoint is not None:
+        written.append(result.checkpoint)
+    if best is not None:
+        written.insert(1 if result.stopped is None else 0, out / "best_model.zip")
+        print(
+            f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
+            f"({config.eval_episodes} episodes): {out / 'best_model.zip'}"
+        )
+        if evaluation.evaluations_successes:
+            at = evaluation.evaluations_timesteps[-1]
+            rate = np.mean(evaluation.evaluations_successes[-1])
+            print(f"{config.env_id}: success rate {rate:.2f} at the last evaluation ({at} steps)")
+    else:
+        print(f"{config.env_id}: no evaluation ran (--eval-every {config.eval_every}, {model.num_timesteps} steps trained)")
+    if written:
+        print("wrote " + ", ".join(str(p) for p in written if p.exists()))
+    if result.stopped is not None:
+        last = f"last finite checkpoint: {out / 'best_model.zip'}" if best else "no finite checkpoint was saved"
+        print(f"sb3-ddpg train: {result.stopped}; model.zip not saved (non-finite); {last}", file=sys.stderr)
+        return EXIT_NON_FINITE
+    if result.interrupted:
+        resume = ""
+        if result.checkpoint is not None:
+            step = int(result.checkpoint.name.removeprefix("step-"))
+            resume = f"; 'sb3-ddpg train --resume {out}' continues from the checkpoint at step {step}"
+        print(interrupted_message(model.num_timesteps, out) + resume, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
