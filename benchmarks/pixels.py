@@ -3,92 +3,62 @@
 The pixel agent acts every 3 simulator steps (action repeat 3), so at one simulator-step budget it makes a third of
 the decisions and a third of the gradient updates; the returns of both sum the same per-simulator-step rewards (the
 episodes are 200 simulator steps on Pendulum-v1). Runs are sequential in this one process, one torch thread; each
-appends its evaluations to ``<results>/<task>/<config>/seed<k>.csv`` as it goes.
+is a run of the run layer (``sb3_ddpg_ext.run``: evaluation after the updates of the step it is labelled with, the
+evaluation env seeded by the step) and rewrites ``<results>/<task>/<config>/seed<k>.csv`` after each evaluation.
 
     python benchmarks/pixels.py run --task Pendulum-v1 --sim-steps 18000 --seeds 0 1 --configs pixels low-dim-no-bn paper
     python benchmarks/pixels.py report --task Pendulum-v1 --out docs/pixels_pendulum.png
 """
 
 import argparse
-import csv
+import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pixels"
-HEADER = ["sim_steps", "agent_steps", "mean_return", "std_return", "episodes", "wall_s"]
 
-
-def pixels(env_id: str, seed: int, n_envs: int = 1) -> Any:
-    from sb3_ddpg_ext.envs import make_pixel_env
-
-    return make_pixel_env(env_id, n_envs=n_envs, seed=seed)
-
-
-def low_dim(env_id: str, seed: int, n_envs: int = 1) -> Any:
-    from sb3_ddpg_ext.envs import make_vec_env
-
-    return make_vec_env(env_id, n_envs=n_envs, seed=seed)
-
-
-# config -> (env maker, PaperDDPG arguments, simulator steps per agent step)
-CONFIGS: dict[str, tuple[Callable, Callable[[], dict[str, Any]], int]] = {
-    "pixels": (pixels, lambda: {"policy": "CnnPolicy", **_pixel_hyperparameters()}, 3),
-    "paper": (low_dim, lambda: {"policy": "MlpPolicy"}, 1),
-    "low-dim-no-bn": (low_dim, lambda: {"policy": "MlpPolicy", "policy_kwargs": dict(batch_norm=False)}, 1),
+# config -> (pixel observations, PaperDDPG arguments over the defaults, simulator steps per agent step). The pixel
+# config takes the paper's pixel settings (CnnPolicy, batch 16, uint8 replay) from the run layer (RunConfig.pixels).
+CONFIGS: dict[str, tuple[bool, dict[str, Any], int]] = {
+    "pixels": (True, {}, 3),
+    "paper": (False, {}, 1),
+    "low-dim-no-bn": (False, {"policy_kwargs": dict(batch_norm=False)}, 1),
 }
 
 
-def _pixel_hyperparameters() -> dict[str, Any]:
-    from sb3_ddpg_ext import PaperDDPG
-
-    return PaperDDPG.pixel_hyperparameters()
-
-
 def run_one(task: str, config: str, seed: int, sim_steps: int, n_evals: int, eval_episodes: int, results: Path) -> None:
+    """One run through the run layer (``sb3_ddpg_ext.run.train``, as ``sb3-ddpg train``): its evaluation CSV (agent
+    steps in ``timesteps``) is written to ``<results>/<task>/<config>/seed<k>.csv`` after each evaluation."""
     import torch as th
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sb3_ddpg_ext import PaperDDPG
+    from sb3_ddpg_ext.run import RunConfig, train
 
     th.set_num_threads(1)
-    make_env, hyperparameters, repeat = CONFIGS[config]
+    pixels, params, repeat = CONFIGS[config]
     agent_steps = sim_steps // repeat
     eval_every = max(agent_steps // n_evals, 1)
     out = results / task / config / f"seed{seed}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        csv.writer(f).writerow(HEADER)
+    run = RunConfig(
+        task, agent_steps, seed=seed, params=params, pixels=pixels, eval_every=eval_every, eval_episodes=eval_episodes
+    )
     start = time.time()
-    eval_env = make_env(task, seed + 10_000)
-
-    class Evaluate(BaseCallback):
-        def _on_step(self) -> bool:
-            if self.num_timesteps % eval_every == 0:
-                returns, _ = evaluate_policy(
-                    self.model, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True
-                )
-                row = [
-                    self.num_timesteps * repeat,
-                    self.num_timesteps,
-                    float(np.mean(returns)),
-                    float(np.std(returns)),
-                    len(returns),
-                    time.time() - start,
-                ]
-                with out.open("a", newline="") as f:
-                    csv.writer(f).writerow([f"{v:.2f}" if isinstance(v, float) else v for v in row])
-                print(task, config, seed, *row, flush=True)
-            return True
-
-    kwargs = hyperparameters()
-    model = PaperDDPG(kwargs.pop("policy"), make_env(task, seed), seed=seed, **kwargs)
-    model.learn(agent_steps, callback=Evaluate())
+    with tempfile.TemporaryDirectory(prefix="pixels-") as folder:  # best_model.zip and the .npz are not kept
+        result = train(run, Path(folder), eval_csv=out)
+    if result.stopped is not None:
+        print(f"{task} {config} seed {seed}: {result.stopped}", flush=True)
+        return
     out.with_suffix(".done").write_text(f"{time.time() - start:.0f} s, {agent_steps} agent steps\n")
+
+
+def _sim_steps(run: np.ndarray, config: str) -> np.ndarray:
+    """Simulator steps of each evaluation: CSVs before the run layer recorded them, later ones record agent steps."""
+    if "sim_steps" in (run.dtype.names or ()):
+        return run["sim_steps"]
+    return run["timesteps"] * CONFIGS[config][2]
 
 
 def report(task: str, results: Path, out: Path) -> None:
@@ -106,11 +76,11 @@ def report(task: str, results: Path, out: Path) -> None:
         if not runs:
             continue
         n = min(len(r) for r in runs)
-        x = runs[0]["sim_steps"][:n]
+        x = _sim_steps(runs[0], config_dir.name)[:n]
         y = np.stack([r["mean_return"][:n] for r in runs])
         ax.plot(x, y.mean(0), label=f"{config_dir.name} ({len(runs)} seeds)")
         ax.fill_between(x, y.min(0), y.max(0), alpha=0.2)
-        final = ", ".join(f"{r['mean_return'][-1]:.0f} @ {int(r['sim_steps'][-1])}" for r in runs)
+        final = ", ".join(f"{r['mean_return'][-1]:.0f} @ {int(_sim_steps(r, config_dir.name)[-1])}" for r in runs)
         best = ", ".join(f"{r['mean_return'].max():.0f}" for r in runs)
         wall = ", ".join(f"{r['wall_s'][-1]:.0f}" for r in runs)
         print(f"| {config_dir.name} | {len(runs)} | {final} | {best} | {wall} |")

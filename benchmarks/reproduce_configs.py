@@ -97,6 +97,27 @@ def make_zoo_ddpg(env, task: str, seed: int):
     return DDPG("MlpPolicy", env, seed=seed, **hp)
 
 
+def make_sb3_ddpg(env, task: str, seed: int):
+    """SB3's DDPG at the paper's numbers: 400-300, batch 64, tau 1e-3, OU noise (theta 0.15, sigma 0.2, dt 1); SB3's own
+    networks (action at the critic's input, no batch norm), one learning rate 1e-3, no L2."""
+    from stable_baselines3 import DDPG
+
+    from sb3_ddpg_ext.paper_ddpg.noise import paper_ou_noise
+
+    noise = paper_ou_noise(env.action_space.shape[0], sigma=0.2, theta=0.15)
+    return DDPG(
+        "MlpPolicy",
+        env,
+        learning_rate=1e-3,
+        batch_size=64,
+        tau=1e-3,
+        learning_starts=64,
+        action_noise=noise,
+        seed=seed,
+        policy_kwargs=dict(net_arch=[400, 300]),
+    )
+
+
 def paper(**kwargs: Any) -> dict[str, Any]:
     """A PaperDDPG configuration: constructor arguments over the paper's defaults (the run layer builds it)."""
     return kwargs
@@ -112,6 +133,7 @@ CONFIGS: dict[str, dict[str, Any] | Callable] = {
     "paper": paper(),
     "paper-no-bn": paper(policy_kwargs=dict(batch_norm=False)),
     "zoo-ddpg": make_zoo_ddpg,
+    "sb3-ddpg": make_sb3_ddpg,
     "paper-running-stats": paper(**RUNNING_STATS),
     # Batch-norm stability candidates (docs/bn_stability.md), each one change from "paper-running-stats".
     "bn-actor-only": paper(**RUNNING_STATS, policy_kwargs=dict(critic_batch_norm=False)),
@@ -132,6 +154,8 @@ DESCRIPTIONS: dict[str, str] = {
     "critic's weights, target BN statistics averaged)",
     "paper-no-bn": "`PaperDDPG`, `policy_kwargs=dict(batch_norm=False)`",
     "zoo-ddpg": "SB3's `DDPG` with rl-zoo3's `hyperparams/ddpg.yml` entry (each task section lists it)",
+    "sb3-ddpg": "SB3's `DDPG` at the paper's numbers (400-300, batch 64, tau 1e-3, OU noise; its own networks, one "
+    "learning rate 1e-3, no L2)",
     "paper-running-stats": '`PaperDDPG`, `bn_stats_for_y="running"`, `bn_stats_for_policy_gradient="running"` '
     "(rllab's reading; the default before issue 9)",
     "bn-actor-only": "`paper-running-stats` with `policy_kwargs=dict(critic_batch_norm=False)`",
