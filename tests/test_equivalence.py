@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
-from sb3_ddpg_ext.paper_ddpg.compiled import adam_
+from sb3_ddpg_ext.paper_ddpg.compiled import adam_, bias_corrections
 
 needs_compiler = pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile's Inductor needs a C++ compiler"
@@ -253,11 +253,13 @@ def test_graph_adam_equals_torch_adam() -> None:
     optimizer = th.optim.Adam(reference, lr=1e-3, weight_decay=1e-2, foreach=False)
     exp_avgs, exp_avg_sqs = [th.zeros_like(p) for p in params], [th.zeros_like(p) for p in params]
     steps = [th.tensor(0.0) for _ in params]
-    for _ in range(20):
+    for t in range(1, 21):
         grads = [th.randn_like(p) for p in params]
         for p, g in zip(reference, grads, strict=True):
             p.grad = g.clone()
         optimizer.step()
-        adam_(params, grads, exp_avgs, exp_avg_sqs, steps, th.tensor(1e-3, dtype=th.float64), 0.9, 0.999, 1e-8, 1e-2)
+        step_size, bias_correction2_sqrt = (th.tensor(x, dtype=th.float64) for x in bias_corrections(1e-3, 0.9, 0.999, t))
+        adam_(params, grads, exp_avgs, exp_avg_sqs, steps, step_size, bias_correction2_sqrt, 0.9, 0.999, 1e-8, 1e-2)
     for p, q in zip(params, reference, strict=True):
         th.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-14)
+    assert all(step.item() == 20 for step in steps)
