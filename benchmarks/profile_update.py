@@ -1,9 +1,15 @@
 """Gradient updates per second (no env steps) of PaperDDPG variants vs SB3's DDPG, and a cProfile of the full loop.
 
-python benchmarks/profile_update.py [--env HalfCheetah-v5] [--updates 200] [--repeats 5] [--profile]
+python benchmarks/profile_update.py [--env HalfCheetah-v5] [--updates 200] [--repeats 5] [--profile] [--ops]
+
+``--ops`` counts, per update and for each variant, what does not depend on the machine's load: BLAS calls
+(``mm``/``addmm``), batch-norm kernels, dispatcher calls (every ``aten::`` event, nested ones included), top-level
+operator calls, and the process CPU time (``time.process_time``: less sensitive to other processes than wall time,
+but still slowed by a busy sibling core's cache and memory traffic).
 """
 
 import argparse
+import collections
 import cProfile
 import pstats
 import statistics
@@ -38,12 +44,43 @@ def without_lean_adam(model: PaperDDPG) -> None:
     model._adam_step = adam_step
 
 
+def op_counts(model, updates: int = 50) -> dict[str, float]:
+    """Operator counts per update from ``torch.profiler`` over ``updates`` updates (``train`` after warm-up)."""
+    with th.profiler.profile(activities=[th.profiler.ProfilerActivity.CPU]) as prof:
+        model.train(updates, 64)
+    names = collections.Counter(e.name for e in prof.events())
+    top = sum(1 for e in prof.events() if e.cpu_parent is None)
+    per = {
+        "BLAS": names["aten::mm"] + names["aten::addmm"] + names["aten::bmm"],
+        "BN fwd": names["aten::native_batch_norm"] + names["aten::_native_batch_norm_legit"],
+        "BN bwd": names["aten::native_batch_norm_backward"],
+        "aten calls": sum(n for k, n in names.items() if k.startswith("aten::")),
+        "top-level": top,
+    }
+    return {k: v / updates for k, v in per.items()}
+
+
+def print_op_counts(models: dict, updates: int) -> None:
+    print("| variant | BLAS | BN fwd | BN bwd | aten calls | top-level calls | CPU ms/update (process_time) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, model in models.items():
+        counts = op_counts(model)
+        cpu = []
+        for _ in range(3):
+            start = time.process_time()
+            model.train(updates, 64)
+            cpu.append((time.process_time() - start) * 1000 / updates)
+        cells = " | ".join(f"{counts[k]:.0f}" for k in ("BLAS", "BN fwd", "BN bwd", "aten calls", "top-level"))
+        print(f"| {name} | {cells} | {statistics.median(cpu):.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile 1000 env steps of PaperDDPG.learn")
+    parser.add_argument("--ops", action="store_true", help="operator counts per update (load-independent)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="names from VARIANTS")
     args = parser.parse_args()
     th.set_num_threads(1)
@@ -71,6 +108,9 @@ def main() -> None:
         model.learn(300)
         if model_compile := getattr(model, "_compiled_update", None):
             print(f"{name}: first compiled step took {model_compile.compile_seconds:.0f} s (compile)")
+    if args.ops:
+        print_op_counts(models, args.updates)
+        return
     rates: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.repeats):  # interleaved
         for name, model in models.items():
