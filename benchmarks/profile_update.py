@@ -11,6 +11,8 @@ but still slowed by a busy sibling core's cache and memory traffic).
 import argparse
 import collections
 import cProfile
+import importlib.util
+import os
 import pstats
 import statistics
 import time
@@ -82,8 +84,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile 1000 env steps of PaperDDPG.learn")
     parser.add_argument("--ops", action="store_true", help="operator counts per update (load-independent)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="names from VARIANTS")
+    parser.add_argument("--no-sbx", action="store_true", help="leave SBX's DDPG out even if sbx-rl is installed")
     args = parser.parse_args()
     th.set_num_threads(1)
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")  # SBX: 1 thread
 
     models = {
         "SB3 DDPG": DDPG(
@@ -97,6 +101,18 @@ def main() -> None:
             device="cpu",
         )
     }
+    if importlib.util.find_spec("sbx") is not None and not args.no_sbx and not args.ops:
+        import sbx  # one jitted function per train() call: the updates of the call in one XLA loop
+
+        models["SBX DDPG"] = sbx.DDPG(
+            "MlpPolicy",
+            args.env,
+            batch_size=64,
+            tau=1e-3,
+            buffer_size=10_000,
+            learning_starts=64,
+            policy_kwargs=dict(net_arch=[400, 300]),
+        )
     for name in args.variants:
         kwargs, policy_kwargs = VARIANTS[name]
         models[name] = PaperDDPG(
@@ -106,6 +122,7 @@ def main() -> None:
             without_lean_adam(models[name])
     for name, model in models.items():
         model.learn(300)
+        model.train(args.updates, 64)  # SBX jits one function per number of gradient steps: compile it here
         if model_compile := getattr(model, "_compiled_update", None):
             print(f"{name}: first compiled step took {model_compile.compile_seconds:.0f} s (compile)")
     if args.ops:
@@ -118,9 +135,12 @@ def main() -> None:
             model.train(args.updates, 64)
             rates[name].append(args.updates / (time.perf_counter() - start))
     sb3 = statistics.median(rates["SB3 DDPG"])
+    sbx_rate = statistics.median(rates["SBX DDPG"]) if "SBX DDPG" in rates else None
     print(f"{args.env}, 1 thread, median of {args.repeats} x {args.updates} updates")
     for name, r in rates.items():
-        print(f"{name:40s} {statistics.median(r):6.0f} updates/s  {statistics.median(r) / sb3:.2f}x SB3")
+        rate = statistics.median(r)
+        vs_sbx = f"  {rate / sbx_rate:.2f}x SBX" if sbx_rate else ""
+        print(f"{name:40s} {rate:6.0f} updates/s  {1000 / rate:5.2f} ms/update  {rate / sb3:.2f}x SB3{vs_sbx}")
     if args.profile:
         model = models["PaperDDPG (default)"]
         profiler = cProfile.Profile()
