@@ -1,10 +1,18 @@
 """Gradient updates per second (no env steps) of PaperDDPG variants vs SB3's DDPG, and a cProfile of the full loop.
 
-python benchmarks/profile_update.py [--env HalfCheetah-v5] [--updates 200] [--repeats 5] [--profile]
+python benchmarks/profile_update.py [--env HalfCheetah-v5] [--updates 200] [--repeats 5] [--profile] [--ops]
+
+``--ops`` counts, per update and for each variant, what does not depend on the machine's load: BLAS calls
+(``mm``/``addmm``), batch-norm kernels, dispatcher calls (every ``aten::`` event, nested ones included), top-level
+operator calls, and the process CPU time (``time.process_time``: less sensitive to other processes than wall time,
+but still slowed by a busy sibling core's cache and memory traffic).
 """
 
 import argparse
+import collections
 import cProfile
+import importlib.util
+import os
 import pstats
 import statistics
 import time
@@ -38,15 +46,48 @@ def without_lean_adam(model: PaperDDPG) -> None:
     model._adam_step = adam_step
 
 
+def op_counts(model, updates: int = 50) -> dict[str, float]:
+    """Operator counts per update from ``torch.profiler`` over ``updates`` updates (``train`` after warm-up)."""
+    with th.profiler.profile(activities=[th.profiler.ProfilerActivity.CPU]) as prof:
+        model.train(updates, 64)
+    names = collections.Counter(e.name for e in prof.events())
+    top = sum(1 for e in prof.events() if e.cpu_parent is None)
+    per = {
+        "BLAS": names["aten::mm"] + names["aten::addmm"] + names["aten::bmm"],
+        "BN fwd": names["aten::native_batch_norm"] + names["aten::_native_batch_norm_legit"],
+        "BN bwd": names["aten::native_batch_norm_backward"],
+        "aten calls": sum(n for k, n in names.items() if k.startswith("aten::")),
+        "top-level": top,
+    }
+    return {k: v / updates for k, v in per.items()}
+
+
+def print_op_counts(models: dict, updates: int) -> None:
+    print("| variant | BLAS | BN fwd | BN bwd | aten calls | top-level calls | CPU ms/update (process_time) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, model in models.items():
+        counts = op_counts(model)
+        cpu = []
+        for _ in range(3):
+            start = time.process_time()
+            model.train(updates, 64)
+            cpu.append((time.process_time() - start) * 1000 / updates)
+        cells = " | ".join(f"{counts[k]:.0f}" for k in ("BLAS", "BN fwd", "BN bwd", "aten calls", "top-level"))
+        print(f"| {name} | {cells} | {statistics.median(cpu):.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile 1000 env steps of PaperDDPG.learn")
+    parser.add_argument("--ops", action="store_true", help="operator counts per update (load-independent)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="names from VARIANTS")
+    parser.add_argument("--no-sbx", action="store_true", help="leave SBX's DDPG out even if sbx-rl is installed")
     args = parser.parse_args()
     th.set_num_threads(1)
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")  # SBX: 1 thread
 
     models = {
         "SB3 DDPG": DDPG(
@@ -60,6 +101,18 @@ def main() -> None:
             device="cpu",
         )
     }
+    if importlib.util.find_spec("sbx") is not None and not args.no_sbx and not args.ops:
+        import sbx  # one jitted function per train() call: the updates of the call in one XLA loop
+
+        models["SBX DDPG"] = sbx.DDPG(
+            "MlpPolicy",
+            args.env,
+            batch_size=64,
+            tau=1e-3,
+            buffer_size=10_000,
+            learning_starts=64,
+            policy_kwargs=dict(net_arch=[400, 300]),
+        )
     for name in args.variants:
         kwargs, policy_kwargs = VARIANTS[name]
         models[name] = PaperDDPG(
@@ -69,8 +122,12 @@ def main() -> None:
             without_lean_adam(models[name])
     for name, model in models.items():
         model.learn(300)
+        model.train(args.updates, 64)  # SBX jits one function per number of gradient steps: compile it here
         if model_compile := getattr(model, "_compiled_update", None):
             print(f"{name}: first compiled step took {model_compile.compile_seconds:.0f} s (compile)")
+    if args.ops:
+        print_op_counts(models, args.updates)
+        return
     rates: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.repeats):  # interleaved
         for name, model in models.items():
@@ -78,9 +135,12 @@ def main() -> None:
             model.train(args.updates, 64)
             rates[name].append(args.updates / (time.perf_counter() - start))
     sb3 = statistics.median(rates["SB3 DDPG"])
+    sbx_rate = statistics.median(rates["SBX DDPG"]) if "SBX DDPG" in rates else None
     print(f"{args.env}, 1 thread, median of {args.repeats} x {args.updates} updates")
     for name, r in rates.items():
-        print(f"{name:40s} {statistics.median(r):6.0f} updates/s  {statistics.median(r) / sb3:.2f}x SB3")
+        rate = statistics.median(r)
+        vs_sbx = f"  {rate / sbx_rate:.2f}x SBX" if sbx_rate else ""
+        print(f"{name:40s} {rate:6.0f} updates/s  {1000 / rate:5.2f} ms/update  {rate / sb3:.2f}x SB3{vs_sbx}")
     if args.profile:
         model = models["PaperDDPG (default)"]
         profiler = cProfile.Profile()

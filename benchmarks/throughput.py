@@ -7,6 +7,7 @@ with 400-300 networks, batch 64, tau 1e-3, gamma 0.99, a 1e6 buffer and OU noise
 """
 
 import argparse
+import functools
 import importlib.util
 import os
 import platform
@@ -36,9 +37,11 @@ def paper_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
     return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", **{**PAPER, "batch_size": batch_size})
 
 
-def paper_ddpg_compiled(env_id: str, n_envs: int = 1, batch_size: int = 64):
+def paper_ddpg_compiled(env_id: str, n_envs: int = 1, batch_size: int = 64, compile_update: bool | str = True):
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", compile_update=True, **{**PAPER, "batch_size": batch_size})
+    return PaperDDPG(
+        "MlpPolicy", env, seed=0, device="cpu", compile_update=compile_update, **{**PAPER, "batch_size": batch_size}
+    )
 
 
 def sb3_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
@@ -98,7 +101,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n-envs", type=int, nargs="+", default=[1])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64])
-    parser.add_argument("--compile-update", action="store_true", help="add PaperDDPG with compile_update=True")
+    parser.add_argument(
+        "--compile-update",
+        nargs="?",
+        const="True",
+        choices=["True", "cpp_wrapper"],
+        help="add PaperDDPG with compile_update=True (or =cpp_wrapper)",
+    )
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
@@ -106,7 +115,8 @@ def main() -> None:
         os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     makers: dict[str, Callable] = {"PaperDDPG": paper_ddpg, "SB3 DDPG": sb3_ddpg}
     if args.compile_update:
-        makers["PaperDDPG compiled"] = paper_ddpg_compiled
+        mode = True if args.compile_update == "True" else args.compile_update
+        makers["PaperDDPG compiled"] = functools.partial(paper_ddpg_compiled, compile_update=mode)
     if importlib.util.find_spec("sbx") is not None:
         makers["SBX DDPG"] = sbx_ddpg
     print(

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
-from sb3_ddpg_ext.paper_ddpg.compiled import adam_
+from sb3_ddpg_ext.paper_ddpg.compiled import GraphAdamStep, adam_, bias_corrections
 
 needs_compiler = pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile's Inductor needs a C++ compiler"
@@ -253,11 +253,32 @@ def test_graph_adam_equals_torch_adam() -> None:
     optimizer = th.optim.Adam(reference, lr=1e-3, weight_decay=1e-2, foreach=False)
     exp_avgs, exp_avg_sqs = [th.zeros_like(p) for p in params], [th.zeros_like(p) for p in params]
     steps = [th.tensor(0.0) for _ in params]
-    for _ in range(20):
+    for t in range(1, 21):
         grads = [th.randn_like(p) for p in params]
         for p, g in zip(reference, grads, strict=True):
             p.grad = g.clone()
         optimizer.step()
-        adam_(params, grads, exp_avgs, exp_avg_sqs, steps, th.tensor(1e-3, dtype=th.float64), 0.9, 0.999, 1e-8, 1e-2)
+        step_size, bias_correction2_sqrt = (th.tensor(x, dtype=th.float64) for x in bias_corrections(1e-3, 0.9, 0.999, t))
+        adam_(params, grads, exp_avgs, exp_avg_sqs, steps, step_size, bias_correction2_sqrt, 0.9, 0.999, 1e-8, 1e-2)
     for p, q in zip(params, reference, strict=True):
         th.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-14)
+    assert all(step.item() == 20 for step in steps)
+
+
+def test_graph_adam_scalars_are_the_next_steps_bias_corrections() -> None:
+    """GraphAdamStep.ready() fills lr / (1 - beta1^t) and sqrt(1 - beta2^t) for the coming step t, and sends a group
+    whose parameters have different step counts to the eager path."""
+    params = [nn.Parameter(th.randn(3, 2)), nn.Parameter(th.randn(2))]
+    optimizer = th.optim.Adam(params, lr=1e-3, betas=(0.8, 0.99))
+    step = GraphAdamStep(optimizer)
+    assert not step.ready()  # no Adam state before the first step
+    for _ in range(3):
+        for p in params:
+            p.grad = th.randn_like(p)
+        optimizer.step()
+    assert step.ready()
+    ((step_size, bias_correction2_sqrt),) = step.scalars
+    assert step_size.item() == 1e-3 / (1 - 0.8**4)
+    assert bias_correction2_sqrt.item() == (1 - 0.99**4) ** 0.5
+    optimizer.state[params[1]]["step"] += 1
+    assert not step.ready()

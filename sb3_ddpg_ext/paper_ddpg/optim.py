@@ -33,9 +33,15 @@ class AdamStep:
         self.lean = lean_step_supported(optimizer)
         self._state_lists: list[tuple[list, list, list]] | None = None
         self._state_owner: object = None
+        self._ones: list[list[th.Tensor]] = []
 
     def _states(self) -> list[tuple[list, list, list]] | None:
-        """Per group: (exp_avgs, exp_avg_sqs, steps) of the optimizer's state, or None before its first step."""
+        """Per group: (exp_avgs, exp_avg_sqs, steps) of the optimizer's state, or None before its first step.
+
+        Also sets ``_ones``, a 1 per step counter: ``_foreach_add_(steps, ones)`` adds tensors, where
+        ``_foreach_add_(steps, 1)`` (what ``Adam._fused_adam`` calls) turns the scalar into a tensor once per counter on
+        CPU (``to``, ``_to_copy``, ``empty_strided``, ``copy_``: 76 extra dispatcher calls per update). Same sums.
+        """
         state = self.optimizer.state
         if self._state_owner is not state or self._state_lists is None:  # load_state_dict replaces ``state``
             if any(p not in state for p in self.params):
@@ -47,6 +53,7 @@ class AdamStep:
                 )
                 for g in self.optimizer.param_groups
             ]
+            self._ones = [[th.ones_like(steps[0])] * len(steps) if steps else [] for _, _, steps in self._state_lists]
             self._state_owner = state
         return self._state_lists
 
@@ -65,10 +72,10 @@ class AdamStep:
             self.optimizer.zero_grad(set_to_none=True)
             return
         i = 0
-        for group, (exp_avgs, exp_avg_sqs, steps) in zip(self.optimizer.param_groups, states, strict=True):
+        for group, (exp_avgs, exp_avg_sqs, steps), ones in zip(self.optimizer.param_groups, states, self._ones, strict=True):
             n = len(group["params"])
             beta1, beta2 = group["betas"]
-            th._foreach_add_(steps, 1)
+            th._foreach_add_(steps, ones)
             th._fused_adam_(
                 group["params"],
                 list(grads[i : i + n]),
