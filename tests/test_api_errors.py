@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from conftest import REPO
+from helpers import REPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SB3_DDPG
 from gymnasium import spaces
+from helpers import SB3_DDPG
 
 from sb3_ddpg_ext import PaperDDPG, __version__
 from sb3_ddpg_ext.envs import policy_for

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch as th
 import yaml
-from conftest import REPO
+from helpers import REPO
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from conftest import assert_one_line_error
-from test_tuning import postgres_url  # noqa: F401  (the module's throwaway PostgreSQL server)
+from helpers import assert_one_line_error
 
 from sb3_ddpg_ext.search_space import PAPER_PARAMS
 from sb3_ddpg_ext.tune.spec import StudySpec
@@ -99,7 +98,7 @@ def storages(tmp_path: Path, postgres: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
-def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, postgres_url: str, tmp_path: Path) -> None:
     from sb3_ddpg_ext.tune.storage import open_storage
 
     where = storages(tmp_path, postgres_url)[kind]

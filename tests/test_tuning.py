@@ -1,19 +1,15 @@
 """Optuna tuning: embedded journal storage, a real PostgreSQL server, pruning, divergence, resume, report."""
 
-import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
-from conftest import REPO, SB3_DDPG
+from helpers import REPO, SB3_DDPG
 
 from sb3_ddpg_ext import zoo
 from sb3_ddpg_ext.cli import main as cli_main
@@ -24,7 +20,6 @@ from sb3_ddpg_ext.tune.report import validate_on_fresh_seeds
 from sb3_ddpg_ext.tune.spec import StudySpec
 from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, requeue, run_worker
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TINY = ["--env", "Pendulum-v1", "--timesteps", "200", "--eval-every", "100"]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -232,45 +227,7 @@ def test_shipped_specs_are_valid() -> None:
         assert spec.n_seeds >= 2 and set(spec.search_space) == (her if spec.preset else set(PAPER_PARAMS))
 
 
-# --- a real PostgreSQL 15 server, started by the tests on loopback ---------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A throwaway PostgreSQL cluster (initdb + pg_ctl), as the postgres user when run as root."""
-    assert (PG_BIN / "initdb").exists(), f"PostgreSQL 15 server binaries are missing under {PG_BIN} (.ci/run installs them)"
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    data = Path(tempfile.mkdtemp(prefix="sb3-ddpg-pg-"))
-    data.chmod(0o755)
-    if as_user:
-        shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(
-        [*as_user, PG_BIN / "initdb", "-D", data / "db", "-U", "postgres", "-A", "trust", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-    subprocess.run(
-        [*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-o", options, "-l", data / "log", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        import psycopg
-
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE optuna")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
-    finally:
-        subprocess.run([*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+# --- distributed workers on a real PostgreSQL 15 server (the postgres_url fixture, conftest.py) ---------------
 
 
 def tune_worker(url: str, study_name: str, n_trials: int, out: Path, *extra: str, host: str | None = None) -> subprocess.Popen:

@@ -9,7 +9,7 @@ import pytest
 import rl_zoo3.train
 import torch as th
 import yaml
-from conftest import REPO
+from helpers import REPO
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS
 
