@@ -5,14 +5,16 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
 from gymnasium import spaces
-from helpers import SB3_DDPG
+from helpers import SB3_DDPG, assert_one_line_error, needs
 
 from sb3_ddpg_ext import PaperDDPG, __version__
 from sb3_ddpg_ext.envs import policy_for
@@ -387,3 +389,54 @@ def test_version_and_every_option_has_help_with_its_default(sb3_ddpg, cli_run) -
         text = "\n".join(lines)
         assert "--threads THREADS" in text and "(default: 1)" in text, command
     assert "(default: 5000)" in cli_run("train", "--help").stdout
+
+
+@needs("robotics")
+def test_cli_train_and_evaluate_fetch_with_success_rate(sb3_ddpg, tmp_path: Path) -> None:
+    # -p batch_size=64: the preset's batch of 256 would need 256 steps before the first update
+    args = [
+        "--timesteps",
+        "200",
+        "--eval-every",
+        "100",
+        "--eval-episodes",
+        "2",
+        "--preset",
+        "her-paper",
+        "--her-n-goals",
+        "2",
+        "-p",
+        "batch_size=64",
+    ]
+    run = sb3_ddpg("train", "--env", "FetchReach-v4", *args, "--out", str(tmp_path), "--no-progress-bar")
+    assert run.returncode == 0, run.stderr
+    assert "HER: {'goal_selection_strategy': 'future', 'n_sampled_goal': 2}" in run.stdout and "success rate" in run.stdout
+    log = pd.read_csv(tmp_path / "evaluations.csv")
+    assert list(log["timesteps"]) == [100, 200] and log["success_rate"].between(0, 1).all()
+    assert (tmp_path / "vecnormalize.pkl").exists() and (tmp_path / "learning_curve.png").exists()
+    evaluate = sb3_ddpg("evaluate", str(tmp_path / "model.zip"), "--env", "FetchReach-v4", "--episodes", "2")
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert re.search(r"success rate \d\.\d\d", evaluate.stdout)
+
+
+def test_fetch_id_without_the_robotics_extra_names_it(cli, monkeypatch, tmp_path: Path) -> None:
+    # As if the extra were not installed: gymnasium_robotics cannot be imported, and no Fetch id is registered.
+    monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)
+    for env_id in [k for k in gym.registry if k.startswith("Fetch")]:
+        monkeypatch.delitem(gym.registry, env_id)
+    result = cli("train", "--env", "FetchPush-v4", "--timesteps", "100", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "FetchPush-v4 needs gymnasium-robotics: pip install 'sb3-ddpg-ext[robotics]'")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args, module, extra",
+    [
+        (("zoo", "train", "--env", "Pendulum-v1"), "rl_zoo3", "zoo"),
+        (("tune", "--env", "Pendulum-v1"), "optuna", "tune"),
+        (("tune-report", "--study-name", "s"), "optuna", "tune"),
+    ],
+)
+def test_a_command_of_an_extra_not_installed_names_the_extra(args: tuple, module: str, extra: str, cli, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    assert_one_line_error(cli(*args), f"this command needs the '{extra}' extra: pip install 'sb3-ddpg-ext[{extra}]'")

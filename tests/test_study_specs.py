@@ -5,11 +5,13 @@ storage, however many workers start together."""
 import threading
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
 from helpers import assert_one_line_error
 
+from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.search_space import PAPER_PARAMS
 from sb3_ddpg_ext.tune.spec import StudySpec
 from sb3_ddpg_ext.tune.workers import create_study
@@ -64,6 +66,30 @@ def test_integer_parameters_are_searched_as_integers(cli, journal, tmp_path: Pat
     trials = optuna.load_study(study_name="i", storage=journal(tmp_path / "study.journal")).trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert all(isinstance(t.params["batch_size"], int) and 16 <= t.params["batch_size"] <= 64 for t in trials)
+
+
+def test_study_spec_names_wrappers_normalization_and_policy() -> None:
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from sb3_ddpg_ext.run import make_envs
+    from sb3_ddpg_ext.tune.objective import run_config
+    from sb3_ddpg_ext.tune.spec import StudySpec
+
+    wrappers = [{"gymnasium.wrappers.TimeLimit": {"max_episode_steps": 7}}]
+    spec = StudySpec.from_dict(
+        {"env_id": "Pendulum-v1", "env_wrapper": wrappers, "normalize": {"norm_reward": False}, "policy": "MlpPolicy"}
+    )
+    env, eval_env = make_envs(run_config(spec, 0, {}))
+    assert env.get_attr("spec")[0].id == "Pendulum-v1"
+    env, eval_env = env.venv, eval_env.venv  # inside SB3's VecCheckNan, as every run's
+    assert isinstance(env, VecNormalize) and env.training and not eval_env.training and not env.norm_reward
+    env.reset()
+    dones = [env.step(np.zeros((1, 1)))[2][0] for _ in range(7)]
+    assert dones == [False] * 6 + [True]
+    with pytest.raises(UserError, match=r"env wrapper 'nowhere\.Wrapper' cannot be imported"):
+        make_envs(run_config(StudySpec.from_dict({"env_id": "Pendulum-v1", "env_wrapper": ["nowhere.Wrapper"]}), 0, {}))
+    with pytest.raises(UserError, match="preset 'her' is not one of her-paper"):
+        StudySpec.from_dict({"env_id": "FetchPush-v4", "preset": "her"})
 
 
 def locked_study(storage, name: str, fixed: dict) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import REPO, SB3_DDPG
+from helpers import REPO, SB3_DDPG, needs
 
 from sb3_ddpg_ext import zoo
 from sb3_ddpg_ext.cli import main as cli_main
@@ -225,6 +225,35 @@ def test_shipped_specs_are_valid() -> None:
         # The HER preset explores with Gaussian noise, not OU, and tunes its own two options instead of ou_sigma.
         her = {"tau", "actor_learning_rate", "critic_learning_rate", "random_action_eps", "actor_action_l2"}
         assert spec.n_seeds >= 2 and set(spec.search_space) == (her if spec.preset else set(PAPER_PARAMS))
+
+
+@needs("robotics")
+def test_tune_fetch_optimizes_the_success_rate(journal, tmp_path: Path) -> None:
+    args = [
+        "tune",
+        "--spec",
+        "fetchpush",
+        "--n-trials",
+        "1",
+        "--timesteps",
+        "300",
+        "--eval-every",
+        "300",
+        "--n-seeds",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--study-name",
+        "f",
+        "--sampler-seed",
+        "0",
+    ]
+    assert cli_main(args) == 0
+    import optuna
+
+    (trial,) = optuna.load_study(study_name="f", storage=journal(tmp_path / "study.journal")).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE and 0.0 <= trial.value <= 1.0
+    assert trial.params["tau"] == 0.05 and trial.params["random_action_eps"] == 0.3  # the preset is the reference
 
 
 # --- distributed workers on a real PostgreSQL 15 server (the postgres_url fixture, conftest.py) ---------------

@@ -9,7 +9,7 @@ import pytest
 import rl_zoo3.train
 import torch as th
 import yaml
-from helpers import REPO
+from helpers import REPO, needs
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS
 
@@ -19,6 +19,7 @@ from sb3_ddpg_ext.errors import UserError
 
 CONFIG = REPO / "zoo_configs" / "paper_ddpg.yml"
 ENTRIES = yaml.safe_load(CONFIG.read_text())
+HER_CONFIG = CONFIG.with_name("paper_ddpg_her.yml")
 
 # Lillicrap et al. (2015), section 7, written out here so that the config cannot drift silently.
 PAPER = {
@@ -75,6 +76,13 @@ def test_every_entry_builds_and_trains(env_id: str, tmp_path: Path) -> None:
     model = PaperDDPG.load(tmp_path / "paper_ddpg" / f"{env_id}_1" / f"{env_id}.zip", buffer_size=1)
     assert model.num_timesteps == 150 and model._n_updates == 150 - 63
     assert (model.tau, model.batch_size, model.ou_sigma) == (1e-3, 64, OVERRIDES.get((env_id, "ou_sigma"), 0.2))
+
+
+def test_zoo_config_has_the_four_fetch_tasks_with_her() -> None:
+    config = yaml.safe_load(HER_CONFIG.read_text())
+    assert sorted(config) == ["FetchPickAndPlace-v4", "FetchPush-v4", "FetchReach-v4", "FetchSlide-v4"]
+    for entry in config.values():
+        assert entry["replay_buffer_class"] == "HerReplayBuffer" and entry["actor_action_l2"] == 1.0
 
 
 def test_tuned_config_trains_through_rl_zoo(tmp_path: Path) -> None:
@@ -246,3 +254,31 @@ def test_pixel_config_trains_from_pixels_through_rl_zoo(tmp_path: Path) -> None:
     assert model.num_timesteps == 40 and model._n_updates == 40 - 15
     evaluations = np.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "evaluations.npz")
     assert evaluations["ep_lengths"].tolist() == [[200]]  # the eval env renders too: one 200-simulator-step episode
+
+
+@needs("robotics")
+def test_zoo_train_then_enjoy_fetch_logs_success(sb3_ddpg, tmp_path: Path) -> None:
+    common = ["--env", "FetchReach-v4", "-f", str(tmp_path)]
+    # batch_size:64: the config's batch of 256 would need 256 steps before the first update
+    train = sb3_ddpg(
+        "zoo",
+        "train",
+        *common,
+        "-n",
+        "200",
+        "--eval-freq",
+        "100",
+        "--eval-episodes",
+        "2",
+        "--seed",
+        "1",
+        "-params",
+        "batch_size:64",
+    )
+    assert train.returncode == 0, train.stderr
+    assert "success_rate" in train.stdout  # rl-zoo3's eval/success_rate (and rollout/success_rate from Monitor)
+    saved = tmp_path / "paper_ddpg" / "FetchReach-v4_1"
+    assert (saved / "FetchReach-v4" / "vecnormalize.pkl").exists()
+    enjoy = sb3_ddpg("zoo", "enjoy", *common, "--no-render", "-n", "120", "--exp-id", "1")
+    assert enjoy.returncode == 0, enjoy.stderr
+    assert "Success rate" in enjoy.stdout
