@@ -16,13 +16,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from helpers import PG_BIN, SB3_DDPG, require
+from helpers import PG_BIN, SB3_DDPG, pretend_missing, require
 
 from sb3_ddpg_ext import PaperDDPG
 
 # The Ctrl-C tests send SIGINT to the commands they start. A shell's background job (`pytest &`) starts with SIGINT
 # ignored and its children would inherit that; a handler here is reset to the default in every child at exec.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+pretend_missing(os.environ.get("SB3_DDPG_TEST_WITHOUT", ""))  # e.g. =all: every extra's tests must skip cleanly
 
 
 @pytest.fixture(autouse=True)

@@ -33,9 +33,28 @@ def missing(extra: str) -> str | None:
     """Why ``extra`` is not usable here (a one-line reason naming the fix), or None when it is installed."""
     modules, fix = EXTRAS[extra]
     absent = [m for m in modules if importlib.util.find_spec(m) is None]  # None too for sys.modules[m] = None
-    if extra == "postgres" and not (PG_BIN / "initdb").exists():
+    if extra == "postgres" and (extra in PRETEND_MISSING or not (PG_BIN / "initdb").exists()):
         absent.append(str(PG_BIN / "initdb"))
     return f"needs {extra} ({', '.join(absent)} missing): {fix}" if absent else None
+
+
+# SB3_DDPG_TEST_WITHOUT=robotics,zoo (or =all) runs the tests as if those were not installed, to check that their
+# tests skip cleanly: conftest.py calls pretend_missing() before any test module is imported (in every xdist worker).
+# The console script's subprocesses are not affected: tests that start one are marked by what they need.
+PRETEND_MISSING: set[str] = set()
+# The modules an extra alone brings (the robotics extra's mujoco may come with the mujoco extra).
+OWN_MODULES = {"robotics": ("gymnasium_robotics",), "postgres": ()}
+
+
+def pretend_missing(extras: str) -> None:
+    """Imports of the modules of ``extras`` ("a,b" or "all") fail from now on, as if they were not installed."""
+    names = list(EXTRAS) if extras.strip() == "all" else [e.strip() for e in extras.split(",") if e.strip()]
+    for extra in names:
+        if extra not in EXTRAS:
+            raise ValueError(f"SB3_DDPG_TEST_WITHOUT: {extra!r} is not one of {', '.join(EXTRAS)}")
+        PRETEND_MISSING.add(extra)
+        for module in OWN_MODULES.get(extra, EXTRAS[extra][0]):
+            sys.modules[module] = None  # type: ignore[assignment]  # import fails; find_spec gives None
 
 
 def needs(*extras: str) -> pytest.MarkDecorator:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from helpers import assert_uniform, linears
+from helpers import assert_uniform, linears, needs
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
@@ -77,6 +77,7 @@ def test_episode_ends_inside_the_repeat() -> None:
     assert terminated and reward == 2.0 and env.unwrapped.steps == 5  # sub-steps 4 and 5, then stop
 
 
+@needs("render")
 def test_pendulum_pixels_at_the_env_and_at_the_network() -> None:
     """Pendulum-v1: uint8 (9, 64, 64) at the env and in the replay buffer, float in [0, 1] at the first conv layer."""
     env = make_pixel_env("Pendulum-v1", seed=0)
@@ -94,6 +95,7 @@ def test_pendulum_pixels_at_the_env_and_at_the_network() -> None:
     np.testing.assert_allclose(x.numpy(), obs / 255.0, rtol=1e-6)
 
 
+@needs("render")
 def test_pendulum_time_limit_counts_simulator_steps() -> None:
     """The 200-step limit is 200 simulator steps: 67 agent steps, the return sums 200 rewards (Monitor's length)."""
     env = make_pixel_env("Pendulum-v1", seed=0)
@@ -105,6 +107,7 @@ def test_pendulum_time_limit_counts_simulator_steps() -> None:
     assert agent_steps == 67 and info[0]["episode"]["l"] == 200
 
 
+@needs("mujoco")
 def test_mujoco_renders_headless() -> None:
     """InvertedPendulum-v5 renders 64x64 through EGL (set by sb3_ddpg_ext.envs when no display is set)."""
     env = make_pixel_env("InvertedPendulum-v5", seed=0)
@@ -188,6 +191,7 @@ def test_pixel_init_bounds() -> None:
         assert biases.abs().max() <= 3e-4 and biases.abs().max() > 3e-5
 
 
+@needs("render")
 def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
     env = make_pixel_env("Pendulum-v1", seed=0)
     hp = PaperDDPG.pixel_hyperparameters()
@@ -206,6 +210,7 @@ def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
     assert model.policy.final_layer_init == 3e-4
 
 
+@needs("render")
 def test_train_save_load_evaluate_from_pixels_with_the_cli(sb3_ddpg, tmp_path: Path, capsys) -> None:
     """CI smoke: Pendulum-v1 from pixels trains 100 agent steps (300 simulator steps), saves, loads, evaluates."""
     train = sb3_ddpg(

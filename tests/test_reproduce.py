@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import needs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +27,7 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@needs("tune")  # rliable: the report's IQM and bootstrap CIs
 def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     # 2 seeds x 2 evaluations on Pendulum-v1, the seeds in 2 parallel processes.
     runs = [
@@ -125,6 +127,7 @@ def test_killed_campaign_resumes_from_its_checkpoints(tmp_path: Path) -> None:
     assert not list((tmp_path / "ckpt").rglob("step-*"))
 
 
+@needs("tune")  # rliable
 def test_bootstrap_is_seeded_and_leaves_numpy_alone(reproduce) -> None:
     scores = np.array([-810.0, -828.0, -638.0, -226.0, -914.0])  # spread enough that resamples differ between draws
     np.random.seed(5)
@@ -136,6 +139,7 @@ def test_bootstrap_is_seeded_and_leaves_numpy_alone(reproduce) -> None:
     assert first[1] < first[0] < first[2]
 
 
+@needs("zoo")  # rl-zoo3's hyperparams/ddpg.yml
 def test_zoo_ddpg_reads_rl_zoo3_hyperparameters(reproduce) -> None:
     from stable_baselines3 import DDPG
     from stable_baselines3.common.env_util import make_vec_env

@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 import yaml
 from helpers import assert_one_line_error
@@ -15,6 +14,8 @@ from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.search_space import PAPER_PARAMS
 from sb3_ddpg_ext.tune.spec import StudySpec
 from sb3_ddpg_ext.tune.workers import create_study
+
+optuna = pytest.importorskip("optuna")  # the tune extra: every test here checks a study or its spec
 
 BASE = {"env_id": "Pendulum-v1", "n_trials": 1, "timesteps": 200, "eval_every": 100, "eval_episodes": 1}
 
@@ -117,18 +118,16 @@ def test_a_study_locked_by_a_failed_paper_trial_goes_on_with_a_corrected_spec(cl
     assert study.user_attrs["spec"]["fixed"] == {"batch_size": 32}  # the next resume compares with the corrected spec
 
 
-def storages(tmp_path: Path, postgres: str) -> dict[str, object]:
-    sqlite = f"sqlite:///{tmp_path / 'study.db'}"
-    optuna.storages.RDBStorage(sqlite)  # the schema, made once (open_storage retries a race on it)
-    return {"journal": tmp_path / "study.journal", "sqlite": sqlite, "postgresql": postgres}
-
-
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
-def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, postgres_url: str, tmp_path: Path) -> None:
+def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, request, tmp_path: Path) -> None:
     from sb3_ddpg_ext.tune.storage import open_storage
 
-    where = storages(tmp_path, postgres_url)[kind]
-    url = None if kind == "journal" else where
+    url = None  # the journal file in tmp_path, the embedded default
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'study.db'}"
+        optuna.storages.RDBStorage(url)  # the schema, made once (open_storage retries a race on it)
+    elif kind == "postgresql":
+        url = request.getfixturevalue("postgres_url")  # only this case needs the server, and skips without it
     spec = StudySpec(**BASE, study_name=f"together-{kind}")
     for _ in range(3):  # three rounds of four workers, each worker with its own storage object, as its own process has
         spec.study_name += "+"

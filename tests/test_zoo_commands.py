@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, assert_one_line_error
+from helpers import REPO, assert_one_line_error, needs
 
 from sb3_ddpg_ext import PaperDDPG
+
+pytestmark = needs("zoo")
 
 PENDULUM = yaml.safe_load((REPO / "zoo_configs" / "paper_ddpg.yml").read_text())["Pendulum-v1"]
 
