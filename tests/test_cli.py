@@ -299,15 +299,18 @@ def test_diverging_run_stops_and_is_not_saved_as_the_result(cli_run, tmp_path: P
         "--no-progress-bar",
         "-p",
         "critic_learning_rate=1e8",
+        "--seed",
+        "0",
     )
     assert result.returncode == 3, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("sb3-ddpg train: diverged at step ") and "model.zip not saved" in line
     assert " is nan" in line or " is inf" in line or "nan in actions" in line  # which quantity went first varies
     assert "Traceback" not in result.stderr and not (tmp_path / "model.zip").exists()
-    if (tmp_path / "best_model.zip").exists():  # the last finite weights, named in the line
-        assert f"last finite checkpoint: {tmp_path / 'best_model.zip'}" in line
-        assert np.isfinite(PaperDDPG.load(tmp_path / "best_model.zip").predict(np.zeros(3), deterministic=True)[0]).all()
+    # The evaluation at step 64 (after the first update, on finite weights) saved best_model.zip; the run diverges
+    # right after (step 65 for seeds 0, 1 and 2): the last finite weights, named in the line.
+    assert f"last finite checkpoint: {tmp_path / 'best_model.zip'}" in line
+    assert np.isfinite(PaperDDPG.load(tmp_path / "best_model.zip").predict(np.zeros(3), deterministic=True)[0]).all()
 
 
 NAN_ENV_MODULE = """

@@ -151,7 +151,8 @@ def test_fast_update_equals_reference(
     if compile_update:  # every step ran in the compiled graph
         assert model._compiled_update.compile_seconds is not None
     else:  # every Adam step took AdamStep's lean path (same kernel as Optimizer.step, without its wrapper)
-        assert all(step.lean and step._states() is not None for step in model._adam_steps.values())
+        steps = [model._adam_steps[id(optimizer)] for optimizer in (model.actor.optimizer, model.critic.optimizer)]
+        assert all(step.lean and step._states() is not None for step in steps)
 
     reference_updates(
         reference, batches, model.gamma, model.tau, optimizer_states, critic_l2_on, target_bn_stats, bn_statistics

@@ -460,13 +460,14 @@ def test_warm_up_acts_with_policy_from_first_step() -> None:
     model = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, seed=0, buffer_size=1000)
     recorder = ActionRecorder()
     model.learn(10, callback=recorder)
-    assert model._n_updates == 0
+    assert model._n_updates == 0 and len(recorder.pairs) == 10  # every step recorded: the loop below checks them all
     for taken, policy in recorder.pairs:
         np.testing.assert_allclose(taken, policy, atol=1e-6)
     # SB3's uniform-random warm-up stays available.
     uniform = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, learning_starts=10, seed=0, buffer_size=1000, batch_size=8)
     recorder = ActionRecorder()
     uniform.learn(11, callback=recorder)
+    assert len(recorder.pairs) == 11
     assert not any(np.allclose(taken, policy, atol=1e-3) for taken, policy in recorder.pairs[:10])
 
 
