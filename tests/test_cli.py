@@ -1,12 +1,10 @@
-"""The sb3-ddpg command end to end: through the installed console script for train and evaluate, in process
-(``cli_run``) for the error messages and options."""
+"""The sb3-ddpg command end to end: through the installed console script once (train, then evaluate: the smoke
+test of both commands), in process (``cli_run``) for everything else, Ctrl-C included."""
 
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from gymnasium import spaces
-from helpers import SB3_DDPG, assert_one_line_error, env_param, needs
+from helpers import assert_one_line_error, env_param, needs
 
 from sb3_ddpg_ext import PaperDDPG, __version__
 from sb3_ddpg_ext.envs import policy_for
@@ -120,14 +118,35 @@ def test_module_env_ids_work(cli_run, tmp_path: Path) -> None:
     assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
 
 
-def test_interrupted_training_keeps_model_and_log(tmp_path: Path) -> None:
+class CtrlCOnceSaved(gym.Wrapper):
+    """Pendulum that sends this process SIGINT (Ctrl-C) at its first step after ``path`` exists, as a user at the
+    terminal would once a run has saved something. Registered by the test that uses it."""
+
+    def __init__(self, env: gym.Env, path: Path) -> None:
+        super().__init__(env)
+        self.path, self.pressed = path, False
+
+    def step(self, action):
+        if not self.pressed and self.path.exists():
+            self.pressed = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.env.step(action)
+
+
+def test_interrupted_training_keeps_model_and_log(cli_run, tmp_path: Path) -> None:
+    # A real SIGINT in the middle of training, after the first evaluation (at step 100) saved best_model.zip.
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            SB3_DDPG,
+    env_id = "CtrlCOnceSavedPendulum-v0"
+    gym.register(
+        env_id,
+        entry_point=lambda **kw: CtrlCOnceSaved(gym.make("Pendulum-v1", **kw), out / "best_model.zip"),
+        max_episode_steps=200,
+    )
+    try:
+        result = cli_run(
             "train",
             "--env",
-            "Pendulum-v1",
+            env_id,
             "--timesteps",
             "100000",
             "--eval-every",
@@ -137,22 +156,14 @@ def test_interrupted_training_keeps_model_and_log(tmp_path: Path) -> None:
             "--out",
             str(out),
             "--no-progress-bar",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not (out / "best_model.zip").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted at" in stderr
-    interrupted_at = int(stderr.split("interrupted at ")[1].split()[0])
-    assert 100 <= PaperDDPG.load(out / "model.zip").num_timesteps == interrupted_at < 100_000
-    assert len(pd.read_csv(out / "evaluations.csv")) >= 1
+        )
+    finally:
+        gym.registry.pop(env_id, None)
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr
+    interrupted_at = int(re.search(r"interrupted at (\d+) steps", result.stderr).group(1))
+    # Ctrl-C came inside step 101, the first after best_model.zip was written: the model of step 100 is kept.
+    assert PaperDDPG.load(out / "model.zip").num_timesteps == interrupted_at == 100
+    assert list(pd.read_csv(out / "evaluations.csv")["timesteps"]) == [100]
 
 
 @pytest.mark.parametrize(
@@ -329,11 +340,11 @@ gym.register("NaNObsPendulum-v0", entry_point=lambda **kw: NaNObservations(gym.m
 """
 
 
-def test_env_side_nan_is_caught_by_vec_check_nan(tmp_path: Path) -> None:
+def test_env_side_nan_is_caught_by_vec_check_nan(cli_run, tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "nanenvs.py").write_text(NAN_ENV_MODULE)
-    result = subprocess.run(
-        [
-            SB3_DDPG,
+    monkeypatch.syspath_prepend(str(tmp_path))  # the user's own module, imported by the module:Env-v0 id
+    try:
+        result = cli_run(
             "train",
             "--env",
             "nanenvs:NaNObsPendulum-v0",
@@ -342,12 +353,10 @@ def test_env_side_nan_is_caught_by_vec_check_nan(tmp_path: Path) -> None:
             "--out",
             str(tmp_path / "run"),
             "--no-progress-bar",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        timeout=300,
-    )
+        )
+    finally:
+        gym.registry.pop("NaNObsPendulum-v0", None)
+        sys.modules.pop("nanenvs", None)
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
     assert "the environment gave nan in observations at step 0 (SB3's VecCheckNan)" in result.stderr
     assert not (tmp_path / "run" / "model.zip").exists()
@@ -379,8 +388,8 @@ def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(cli_run, tmp_path
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_version_and_every_option_has_help_with_its_default(sb3_ddpg, cli_run) -> None:
-    assert sb3_ddpg("--version").stdout == f"sb3-ddpg {__version__}\n"  # the console script itself
+def test_version_and_every_option_has_help_with_its_default(cli_run) -> None:
+    assert cli_run("--version").stdout == f"sb3-ddpg {__version__}\n"
     for command in ("train", "evaluate", "tune", "tune-report"):
         lines = cli_run(command, "--help").stdout.splitlines()
         options = [i for i, line in enumerate(lines) if re.match(r"^  -", line)]
@@ -395,7 +404,7 @@ def test_version_and_every_option_has_help_with_its_default(sb3_ddpg, cli_run) -
 
 
 @needs("robotics")
-def test_cli_train_and_evaluate_fetch_with_success_rate(sb3_ddpg, tmp_path: Path) -> None:
+def test_cli_train_and_evaluate_fetch_with_success_rate(cli_run, tmp_path: Path) -> None:
     # -p batch_size=64: the preset's batch of 256 would need 256 steps before the first update
     args = [
         "--timesteps",
@@ -411,13 +420,13 @@ def test_cli_train_and_evaluate_fetch_with_success_rate(sb3_ddpg, tmp_path: Path
         "-p",
         "batch_size=64",
     ]
-    run = sb3_ddpg("train", "--env", "FetchReach-v4", *args, "--out", str(tmp_path), "--no-progress-bar")
+    run = cli_run("train", "--env", "FetchReach-v4", *args, "--out", str(tmp_path), "--no-progress-bar")
     assert run.returncode == 0, run.stderr
     assert "HER: {'goal_selection_strategy': 'future', 'n_sampled_goal': 2}" in run.stdout and "success rate" in run.stdout
     log = pd.read_csv(tmp_path / "evaluations.csv")
     assert list(log["timesteps"]) == [100, 200] and log["success_rate"].between(0, 1).all()
     assert (tmp_path / "vecnormalize.pkl").exists() and (tmp_path / "learning_curve.png").exists()
-    evaluate = sb3_ddpg("evaluate", str(tmp_path / "model.zip"), "--env", "FetchReach-v4", "--episodes", "2")
+    evaluate = cli_run("evaluate", str(tmp_path / "model.zip"), "--env", "FetchReach-v4", "--episodes", "2")
     assert evaluate.returncode == 0, evaluate.stderr
     assert re.search(r"success rate \d\.\d\d", evaluate.stdout)
 

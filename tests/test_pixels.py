@@ -17,7 +17,6 @@ from helpers import assert_uniform, linears, needs
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
-from sb3_ddpg_ext.cli import main as cli_main
 from sb3_ddpg_ext.envs import make_pixel_env, pixel_wrapper
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg.policies import CnnPolicy, PaperCNN, norm_layers
@@ -211,9 +210,9 @@ def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
 
 
 @needs("render")
-def test_train_save_load_evaluate_from_pixels_with_the_cli(sb3_ddpg, tmp_path: Path, capsys) -> None:
-    """CI smoke: Pendulum-v1 from pixels trains 100 agent steps (300 simulator steps), saves, loads, evaluates."""
-    train = sb3_ddpg(
+def test_train_save_load_evaluate_from_pixels_with_the_cli(cli, tmp_path: Path) -> None:
+    """Pendulum-v1 from pixels trains 100 agent steps (300 simulator steps), saves, loads, evaluates (in process)."""
+    code, _, err = cli(
         "train",
         "--env",
         "Pendulum-v1",
@@ -228,12 +227,11 @@ def test_train_save_load_evaluate_from_pixels_with_the_cli(sb3_ddpg, tmp_path: P
         str(tmp_path),
         "--no-progress-bar",
     )
-    assert train.returncode == 0, train.stderr
+    assert code == 0, err
     model = PaperDDPG.load(tmp_path / "model.zip", buffer_size=1)
     assert model.num_timesteps == 100 and model._n_updates == 100 - 15 and model.batch_size == 16
     assert model.observation_space == IMAGE
-    # evaluate in this process (the same CLI code, one interpreter start fewer on a loaded CI machine)
-    assert cli_main(["evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--pixels", "--episodes", "1"]) == 0
-    assert "Pendulum-v1, 1 episodes: mean" in capsys.readouterr().out
-    assert cli_main(["evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--episodes", "1"]) == 2
-    assert "needs --pixels here too" in capsys.readouterr().err
+    code, out, err = cli("evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--pixels", "--episodes", "1")
+    assert code == 0 and out.startswith("Pendulum-v1, 1 episodes: mean"), err
+    code, _, err = cli("evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--episodes", "1")
+    assert code == 2 and "needs --pixels here too" in err, err

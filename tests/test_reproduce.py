@@ -77,9 +77,9 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     assert again.startswith(text.split("## Commands")[0]) and again.rstrip().endswith("What the evidence shows.")
 
 
-def test_killed_campaign_resumes_from_its_checkpoints(tmp_path: Path) -> None:
-    # reproduce.py run killed with SIGKILL after a checkpoint; the same command again resumes the run, which ends at
-    # its budget with every evaluation once, and its checkpoint folder is removed.
+def test_killed_campaign_resumes_from_its_checkpoints(reproduce, tmp_path: Path, capsys) -> None:
+    # reproduce.py run killed with SIGKILL after a checkpoint; the same command again (in this process: one job runs
+    # in it) resumes the run, which ends at its budget with every evaluation once, and its checkpoint folder is removed.
     import os
     import signal
     import subprocess
@@ -119,9 +119,9 @@ def test_killed_campaign_resumes_from_its_checkpoints(tmp_path: Path) -> None:
         proc.wait()
     csv_path = tmp_path / "results" / "Pendulum-v1" / "paper" / "seed0.csv"
     assert not csv_path.with_suffix(".done").exists()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert "resumed from step 400" in done.stdout or "resumed from step 600" in done.stdout
+    reproduce.main(cmd[2:])
+    out = capsys.readouterr().out
+    assert "resumed from step 400" in out or "resumed from step 600" in out, out
     assert [int(r["timesteps"]) for r in rows(csv_path)] == [200, 400, 600, 800]
     assert "resumed from step" in csv_path.with_suffix(".done").read_text()
     assert not list((tmp_path / "ckpt").rglob("step-*"))
