@@ -22,7 +22,7 @@ EXTRAS = {
     "mujoco": (("mujoco",), "pip install 'sb3-ddpg-ext[mujoco]'"),
     "box2d": (("Box2D",), "pip install 'sb3-ddpg-ext[box2d]'"),
     "robotics": (("gymnasium_robotics", "mujoco"), "pip install 'sb3-ddpg-ext[robotics]'"),
-    "zoo": (("rl_zoo3",), "pip install 'sb3-ddpg-ext[zoo]'"),
+    "zoo": (("rl_zoo3", "optuna"), "pip install 'sb3-ddpg-ext[zoo]'"),  # rl-zoo3 imports optuna
     "tune": (("optuna", "rliable"), "pip install 'sb3-ddpg-ext[tune]'"),
     "render": (("pygame",), "pip install 'gymnasium[classic-control]' (or the box2d extra)"),
     "postgres": (("psycopg",), f"the PostgreSQL 15 server binaries under {PG_BIN} (.ci/run installs them)"),
@@ -42,8 +42,9 @@ def missing(extra: str) -> str | None:
 # tests skip cleanly: conftest.py calls pretend_missing() before any test module is imported (in every xdist worker).
 # The console script's subprocesses are not affected: tests that start one are marked by what they need.
 PRETEND_MISSING: set[str] = set()
-# The modules an extra alone brings (the robotics extra's mujoco may come with the mujoco extra).
-OWN_MODULES = {"robotics": ("gymnasium_robotics",), "postgres": ()}
+# The modules an extra alone brings (the robotics extra's mujoco may come with the mujoco extra, the zoo extra's optuna
+# with the tune extra).
+OWN_MODULES = {"robotics": ("gymnasium_robotics",), "zoo": ("rl_zoo3",), "postgres": ()}
 
 
 def pretend_missing(extras: str) -> None:
