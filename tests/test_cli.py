@@ -452,3 +452,20 @@ def test_fetch_id_without_the_robotics_extra_names_it(cli, monkeypatch, tmp_path
 def test_a_command_of_an_extra_not_installed_names_the_extra(args: tuple, module: str, extra: str, cli, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
     assert_one_line_error(cli(*args), f"this command needs the '{extra}' extra: pip install 'sb3-ddpg-ext[{extra}]'")
+
+
+@pytest.mark.parametrize(
+    "env_id, module, extra",
+    [("HalfCheetah-v5", "mujoco", "mujoco"), ("LunarLanderContinuous-v3", "Box2D", "box2d")],
+)
+def test_an_env_of_an_extra_not_installed_names_the_extra(
+    env_id: str, module: str, extra: str, cli, monkeypatch, tmp_path
+) -> None:
+    # As if the extra were not installed: its module cannot be imported, and gymnasium's env modules that import it
+    # are imported afresh (an earlier test of this process may have imported them).
+    monkeypatch.setitem(sys.modules, module, None)
+    for name in [name for name in sys.modules if name.startswith(f"gymnasium.envs.{extra}")]:
+        monkeypatch.delitem(sys.modules, name)
+    result = cli("train", "--env", env_id, "--timesteps", "100", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, f"cannot make {env_id}: ")
+    assert f"Fix: pip install 'sb3-ddpg-ext[{extra}]'" in result[2] and not (tmp_path / "run").exists()
