@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from conftest import REPO
+from helpers import REPO, needs
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 
@@ -61,7 +61,12 @@ def test_wrong_integers_give_one_type_error_naming_the_parameter(kwargs: dict, m
     [
         ("CnnPolicy", "Pendulum-v1", r"Pendulum-v1 has observation space Box\(.*\(3,\), float32\): CnnPolicy needs image"),
         ("MultiInputPolicy", "Pendulum-v1", r"Pendulum-v1 has observation space Box.*: MultiInputPolicy needs Dict obs"),
-        ("CnnPolicy", "HalfCheetah-v5", r"HalfCheetah-v5 has observation space Box.*\(17,\), float64\): CnnPolicy needs"),
+        pytest.param(
+            "CnnPolicy",
+            "HalfCheetah-v5",
+            r"HalfCheetah-v5 has observation space Box.*\(17,\), float64\): CnnPolicy needs",
+            marks=needs("mujoco"),
+        ),
     ],
 )
 def test_policy_on_the_wrong_observation_space_is_one_line(policy: str, env: str, message: str) -> None:
@@ -134,6 +139,7 @@ def test_stop_on_divergence_says_it_once(nan_pendulum: str, capsys) -> None:
     assert capsys.readouterr().out == ""
 
 
+@needs("render", "robotics")
 def test_the_pixel_example_prints_nothing_on_a_headless_machine(tmp_path: Path) -> None:
     """README's pixel example, then a Fetch id, in a fresh interpreter without a display: SDL's complaints
     (XDG_RUNTIME_DIR, ALSA) about a display and a sound card it does not need, and gymnasium-robotics' notice about the

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from helpers import needs
 from stable_baselines3 import DDPG
 from stable_baselines3.common.logger import configure
 
@@ -93,6 +94,7 @@ def test_wrong_types_raise_type_error(kwargs: dict, message: str) -> None:
         PaperDDPG("MlpPolicy", "Pendulum-v1", **kwargs)
 
 
+@needs("box2d")
 def test_replay_buffer_larger_than_memory_is_refused_before_allocation() -> None:
     """CarRacing-v3 (96x96x3 pixels) with the paper's 1e6 buffer: 51.5 GiB, refused with the estimate and the fix."""
     import psutil
@@ -132,6 +134,7 @@ def test_load_refuses_a_file_that_is_not_a_model(tmp_path) -> None:
         PaperDDPG.load(tmp_path / "notes.zip")
 
 
+@needs("mujoco")
 def test_load_names_both_shapes_when_the_env_differs(tmp_path) -> None:
     PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "m.zip")
     with pytest.raises(ValueError, match=r"trained on Pendulum-v1 with observation shape \(3,\), but this env has \(17,\)"):

@@ -125,9 +125,9 @@ def wait_for(condition, timeout: float = 240.0, every: float = 0.002) -> None:
 
 
 @pytest.mark.parametrize("moment", ["training", "saving"])
-def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str) -> None:
+def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str, cli_run) -> None:
     # A real kill -9 of the console script, between checkpoints or while one is being written (a 1e6 replay buffer
-    # takes a while to write), then --resume: the run ends at its budget with every evaluation once.
+    # takes a while to write), then --resume (in this process): the run ends at its budget with every evaluation once.
     out = tmp_path / "run"
     exe = str(Path(sys.executable).parent / "sb3-ddpg")
     options = "--env Pendulum-v1 --timesteps 1200 --eval-every 200 --eval-episodes 1 --checkpoint-every 200"
@@ -159,9 +159,7 @@ def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str)
     if moment == "saving":
         assert kept.name == "step-000000000200"  # the checkpoint being written is not taken as one
     assert not (out / "model.zip").exists()
-    resumed = subprocess.run(
-        [exe, "train", "--resume", str(out), "--no-progress-bar"], capture_output=True, text=True, timeout=600
-    )
+    resumed = cli_run("train", "--resume", str(out), "--no-progress-bar")
     assert resumed.returncode == 0, resumed.stderr
     assert "Traceback" not in resumed.stderr
     assert f"resumed {out} from its checkpoint at step {int(kept.name[5:])} of 1200" in resumed.stdout

@@ -1,18 +1,18 @@
-"""The sb3-ddpg command end to end: through the installed console script for train and evaluate, in process
-(``cli_run``) for the error messages and options."""
+"""The sb3-ddpg command end to end: through the installed console script once (train, then evaluate: the smoke
+test of both commands), in process (``cli_run``) for everything else, Ctrl-C included."""
 
 import os
 import re
 import signal
-import subprocess
-import time
+import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SB3_DDPG
 from gymnasium import spaces
+from helpers import assert_one_line_error, env_param, needs
 
 from sb3_ddpg_ext import PaperDDPG, __version__
 from sb3_ddpg_ext.envs import policy_for
@@ -57,7 +57,7 @@ def test_train_then_evaluate(sb3_ddpg, tmp_path: Path) -> None:
     assert (out / "model_returns.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "LunarLanderContinuous-v3"])
+@pytest.mark.parametrize("env_id", [env_param("HalfCheetah-v5"), env_param("LunarLanderContinuous-v3")])
 def test_train_with_mujoco_and_box2d_envs(env_id: str, cli_run, tmp_path: Path) -> None:
     result = cli_run(
         "train",
@@ -118,14 +118,35 @@ def test_module_env_ids_work(cli_run, tmp_path: Path) -> None:
     assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
 
 
-def test_interrupted_training_keeps_model_and_log(tmp_path: Path) -> None:
+class CtrlCOnceSaved(gym.Wrapper):
+    """Pendulum that sends this process SIGINT (Ctrl-C) at its first step after ``path`` exists, as a user at the
+    terminal would once a run has saved something. Registered by the test that uses it."""
+
+    def __init__(self, env: gym.Env, path: Path) -> None:
+        super().__init__(env)
+        self.path, self.pressed = path, False
+
+    def step(self, action):
+        if not self.pressed and self.path.exists():
+            self.pressed = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.env.step(action)
+
+
+def test_interrupted_training_keeps_model_and_log(cli_run, tmp_path: Path) -> None:
+    # A real SIGINT in the middle of training, after the first evaluation (at step 100) saved best_model.zip.
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            SB3_DDPG,
+    env_id = "CtrlCOnceSavedPendulum-v0"
+    gym.register(
+        env_id,
+        entry_point=lambda **kw: CtrlCOnceSaved(gym.make("Pendulum-v1", **kw), out / "best_model.zip"),
+        max_episode_steps=200,
+    )
+    try:
+        result = cli_run(
             "train",
             "--env",
-            "Pendulum-v1",
+            env_id,
             "--timesteps",
             "100000",
             "--eval-every",
@@ -135,22 +156,14 @@ def test_interrupted_training_keeps_model_and_log(tmp_path: Path) -> None:
             "--out",
             str(out),
             "--no-progress-bar",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not (out / "best_model.zip").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted at" in stderr
-    interrupted_at = int(stderr.split("interrupted at ")[1].split()[0])
-    assert 100 <= PaperDDPG.load(out / "model.zip").num_timesteps == interrupted_at < 100_000
-    assert len(pd.read_csv(out / "evaluations.csv")) >= 1
+        )
+    finally:
+        gym.registry.pop(env_id, None)
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr
+    interrupted_at = int(re.search(r"interrupted at (\d+) steps", result.stderr).group(1))
+    # Ctrl-C came inside step 101, the first after best_model.zip was written: the model of step 100 is kept.
+    assert PaperDDPG.load(out / "model.zip").num_timesteps == interrupted_at == 100
+    assert list(pd.read_csv(out / "evaluations.csv")["timesteps"]) == [100]
 
 
 @pytest.mark.parametrize(
@@ -297,15 +310,18 @@ def test_diverging_run_stops_and_is_not_saved_as_the_result(cli_run, tmp_path: P
         "--no-progress-bar",
         "-p",
         "critic_learning_rate=1e8",
+        "--seed",
+        "0",
     )
     assert result.returncode == 3, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("sb3-ddpg train: diverged at step ") and "model.zip not saved" in line
     assert " is nan" in line or " is inf" in line or "nan in actions" in line  # which quantity went first varies
     assert "Traceback" not in result.stderr and not (tmp_path / "model.zip").exists()
-    if (tmp_path / "best_model.zip").exists():  # the last finite weights, named in the line
-        assert f"last finite checkpoint: {tmp_path / 'best_model.zip'}" in line
-        assert np.isfinite(PaperDDPG.load(tmp_path / "best_model.zip").predict(np.zeros(3), deterministic=True)[0]).all()
+    # The evaluation at step 64 (after the first update, on finite weights) saved best_model.zip; the run diverges
+    # right after (step 65 for seeds 0, 1 and 2): the last finite weights, named in the line.
+    assert f"last finite checkpoint: {tmp_path / 'best_model.zip'}" in line
+    assert np.isfinite(PaperDDPG.load(tmp_path / "best_model.zip").predict(np.zeros(3), deterministic=True)[0]).all()
 
 
 NAN_ENV_MODULE = """
@@ -324,11 +340,11 @@ gym.register("NaNObsPendulum-v0", entry_point=lambda **kw: NaNObservations(gym.m
 """
 
 
-def test_env_side_nan_is_caught_by_vec_check_nan(tmp_path: Path) -> None:
+def test_env_side_nan_is_caught_by_vec_check_nan(cli_run, tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "nanenvs.py").write_text(NAN_ENV_MODULE)
-    result = subprocess.run(
-        [
-            SB3_DDPG,
+    monkeypatch.syspath_prepend(str(tmp_path))  # the user's own module, imported by the module:Env-v0 id
+    try:
+        result = cli_run(
             "train",
             "--env",
             "nanenvs:NaNObsPendulum-v0",
@@ -337,12 +353,10 @@ def test_env_side_nan_is_caught_by_vec_check_nan(tmp_path: Path) -> None:
             "--out",
             str(tmp_path / "run"),
             "--no-progress-bar",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        timeout=300,
-    )
+        )
+    finally:
+        gym.registry.pop("NaNObsPendulum-v0", None)
+        sys.modules.pop("nanenvs", None)
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
     assert "the environment gave nan in observations at step 0 (SB3's VecCheckNan)" in result.stderr
     assert not (tmp_path / "run" / "model.zip").exists()
@@ -354,9 +368,9 @@ def test_evaluate_takes_the_env_saved_with_the_model_and_refuses_other_shapes(cl
     assert result.returncode == 0 and result.stdout.startswith("Pendulum-v1, 1 episodes: mean"), result.stderr
     reseeded = cli_run("evaluate", str(tmp_path / "m.zip"), "--episodes", "1", "--seed", "7")
     assert reseeded.stdout.splitlines()[0] != result.stdout.splitlines()[0]  # --seed is not replaced by the training seed
-    other = cli_run("evaluate", str(tmp_path / "m.zip"), "--env", "HalfCheetah-v5", "--episodes", "1")
+    other = cli_run("evaluate", str(tmp_path / "m.zip"), "--env", "MountainCarContinuous-v0", "--episodes", "1")
     assert other.returncode == 2 and "Traceback" not in other.stderr
-    assert "trained on Pendulum-v1 with observation shape (3,), but this env has (17,)" in other.stderr
+    assert "trained on Pendulum-v1 with observation shape (3,), but this env has (2,)" in other.stderr
 
 
 def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(cli_run, tmp_path: Path) -> None:
@@ -374,8 +388,8 @@ def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(cli_run, tmp_path
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_version_and_every_option_has_help_with_its_default(sb3_ddpg, cli_run) -> None:
-    assert sb3_ddpg("--version").stdout == f"sb3-ddpg {__version__}\n"  # the console script itself
+def test_version_and_every_option_has_help_with_its_default(cli_run) -> None:
+    assert cli_run("--version").stdout == f"sb3-ddpg {__version__}\n"
     for command in ("train", "evaluate", "tune", "tune-report"):
         lines = cli_run(command, "--help").stdout.splitlines()
         options = [i for i, line in enumerate(lines) if re.match(r"^  -", line)]
@@ -387,3 +401,71 @@ def test_version_and_every_option_has_help_with_its_default(sb3_ddpg, cli_run) -
         text = "\n".join(lines)
         assert "--threads THREADS" in text and "(default: 1)" in text, command
     assert "(default: 5000)" in cli_run("train", "--help").stdout
+
+
+@needs("robotics")
+def test_cli_train_and_evaluate_fetch_with_success_rate(cli_run, tmp_path: Path) -> None:
+    # -p batch_size=64: the preset's batch of 256 would need 256 steps before the first update
+    args = [
+        "--timesteps",
+        "200",
+        "--eval-every",
+        "100",
+        "--eval-episodes",
+        "2",
+        "--preset",
+        "her-paper",
+        "--her-n-goals",
+        "2",
+        "-p",
+        "batch_size=64",
+    ]
+    run = cli_run("train", "--env", "FetchReach-v4", *args, "--out", str(tmp_path), "--no-progress-bar")
+    assert run.returncode == 0, run.stderr
+    assert "HER: {'goal_selection_strategy': 'future', 'n_sampled_goal': 2}" in run.stdout and "success rate" in run.stdout
+    log = pd.read_csv(tmp_path / "evaluations.csv")
+    assert list(log["timesteps"]) == [100, 200] and log["success_rate"].between(0, 1).all()
+    assert (tmp_path / "vecnormalize.pkl").exists() and (tmp_path / "learning_curve.png").exists()
+    evaluate = cli_run("evaluate", str(tmp_path / "model.zip"), "--env", "FetchReach-v4", "--episodes", "2")
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert re.search(r"success rate \d\.\d\d", evaluate.stdout)
+
+
+def test_fetch_id_without_the_robotics_extra_names_it(cli, monkeypatch, tmp_path: Path) -> None:
+    # As if the extra were not installed: gymnasium_robotics cannot be imported, and no Fetch id is registered.
+    monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)
+    for env_id in [k for k in gym.registry if k.startswith("Fetch")]:
+        monkeypatch.delitem(gym.registry, env_id)
+    result = cli("train", "--env", "FetchPush-v4", "--timesteps", "100", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "FetchPush-v4 needs gymnasium-robotics: pip install 'sb3-ddpg-ext[robotics]'")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "args, module, extra",
+    [
+        (("zoo", "train", "--env", "Pendulum-v1"), "rl_zoo3", "zoo"),
+        (("tune", "--env", "Pendulum-v1"), "optuna", "tune"),
+        (("tune-report", "--study-name", "s"), "optuna", "tune"),
+    ],
+)
+def test_a_command_of_an_extra_not_installed_names_the_extra(args: tuple, module: str, extra: str, cli, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    assert_one_line_error(cli(*args), f"this command needs the '{extra}' extra: pip install 'sb3-ddpg-ext[{extra}]'")
+
+
+@pytest.mark.parametrize(
+    "env_id, module, extra",
+    [("HalfCheetah-v5", "mujoco", "mujoco"), ("LunarLanderContinuous-v3", "Box2D", "box2d")],
+)
+def test_an_env_of_an_extra_not_installed_names_the_extra(
+    env_id: str, module: str, extra: str, cli, monkeypatch, tmp_path
+) -> None:
+    # As if the extra were not installed: its module cannot be imported, and gymnasium's env modules that import it
+    # are imported afresh (an earlier test of this process may have imported them).
+    monkeypatch.setitem(sys.modules, module, None)
+    for name in [name for name in sys.modules if name.startswith(f"gymnasium.envs.{extra}")]:
+        monkeypatch.delitem(sys.modules, name)
+    result = cli("train", "--env", env_id, "--timesteps", "100", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, f"cannot make {env_id}: ")
+    assert f"Fix: pip install 'sb3-ddpg-ext[{extra}]'" in result[2] and not (tmp_path / "run").exists()

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from helpers import assert_uniform, linears
+from helpers import assert_uniform, env_param, linears, needs
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -60,6 +60,7 @@ def test_layer_shapes_and_order(cheetah: PaperDDPG) -> None:
             assert th.equal(a, b)
 
 
+@needs("mujoco")
 def test_action_enters_critic_at_second_layer() -> None:
     critic = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0).critic  # its own: hooks and modes change
     critic.set_training_mode(False)
@@ -89,11 +90,12 @@ def test_init_bounds() -> None:
     # Pool fresh policies over 64 seeds, so that even the critic's single output bias has 64 samples.
     from sb3_ddpg_ext.paper_ddpg.policies import PaperDDPGPolicy
 
-    env = gym.make("HalfCheetah-v5")
+    # HalfCheetah-v5's spaces: 17 state dims, 6 action dims.
+    observation_space, action_space = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64), gym.spaces.Box(-1, 1, (6,))
     models = []
     for seed in range(64):
         th.manual_seed(seed)
-        models.append(PaperDDPGPolicy(env.observation_space, env.action_space, lambda _: 1e-3))
+        models.append(PaperDDPGPolicy(observation_space, action_space, lambda _: 1e-3))
     checked_biases = 0
     for net in ("actor", "critic"):
         layers = [linears(getattr(m, net)) for m in models]
@@ -340,6 +342,7 @@ def test_target_bn_stats_are_tau_averaged(policy_kwargs: dict) -> None:
         assert th.equal(t, o)
 
 
+@needs("mujoco")
 def test_critic_batch_norm_option() -> None:
     # BN in the actor only: a remedy for the critic-BN instability, not the paper (docs/fidelity.md).
     model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0, policy_kwargs=dict(critic_batch_norm=False))
@@ -353,6 +356,7 @@ def test_critic_batch_norm_option() -> None:
     assert not batch_norms(critic_only.actor) and [bn.num_features for bn in batch_norms(critic_only.critic)] == [3, 400]
 
 
+@needs("mujoco")
 def test_batch_renorm_option() -> None:
     from sb3_contrib.common.torch_layers import BatchRenorm1d
 
@@ -391,6 +395,7 @@ def test_predict_and_evaluation_do_not_touch_running_stats() -> None:
     assert all(th.equal(before[k], after[k]) for k in before)
 
 
+@needs("mujoco")
 def test_ou_noise_is_the_paper_process() -> None:
     model = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, seed=0)
     noise = model.action_noise
@@ -455,13 +460,14 @@ def test_warm_up_acts_with_policy_from_first_step() -> None:
     model = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, seed=0, buffer_size=1000)
     recorder = ActionRecorder()
     model.learn(10, callback=recorder)
-    assert model._n_updates == 0
+    assert model._n_updates == 0 and len(recorder.pairs) == 10  # every step recorded: the loop below checks them all
     for taken, policy in recorder.pairs:
         np.testing.assert_allclose(taken, policy, atol=1e-6)
     # SB3's uniform-random warm-up stays available.
     uniform = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0, learning_starts=10, seed=0, buffer_size=1000, batch_size=8)
     recorder = ActionRecorder()
     uniform.learn(11, callback=recorder)
+    assert len(recorder.pairs) == 11
     assert not any(np.allclose(taken, policy, atol=1e-3) for taken, policy in recorder.pairs[:10])
 
 
@@ -504,7 +510,9 @@ class RecordActions(gym.Wrapper):
         return self.obs, *rest
 
 
-@pytest.mark.parametrize(("env_id", "low", "high"), [("Pendulum-v1", [-0.5], [3.0]), ("Reacher-v5", [-0.5, 0.0], [3.0, 10.0])])
+@pytest.mark.parametrize(
+    ("env_id", "low", "high"), [env_param("Pendulum-v1", [-0.5], [3.0]), env_param("Reacher-v5", [-0.5, 0.0], [3.0, 10.0])]
+)
 def test_env_receives_unscaled_clipped_noisy_action(env_id: str, low: list[float], high: list[float]) -> None:
     # The exploration action of Algorithm 1, a_t = mu(s_t) + N_t, kept inside the bounds: clip(mu + N, -1, 1) in the
     # actor's tanh range, then mapped to [low, high] per dimension. Asymmetric bounds catch a missing offset.

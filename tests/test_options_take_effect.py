@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from helpers import assert_one_line_error, needs
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
@@ -53,16 +53,32 @@ def test_cli_options_without_effect_are_refused(args: tuple, message: str, cli, 
         (("--her-n-goals", "2", "-p", "replay_buffer_kwargs=dict(n_sampled_goal=4)"), "--her-n-goals 2 contradicts"),
     ],
 )
+@needs("robotics")
 def test_cli_her_options_on_a_goal_env_take_effect_or_are_refused(args: tuple, message: str, cli, tmp_path: Path) -> None:
     assert_one_line_error(cli(*TRAIN, "--env", "FetchReach-v4", "--out", str(tmp_path / "run"), *args), message)
 
 
+@needs("robotics")
 def test_cli_her_flags_reach_the_buffer(cli, tmp_path: Path) -> None:
     code, out, err = cli(
         *TRAIN, "--env", "FetchReach-v4", "--out", str(tmp_path), "--her-strategy", "final", "--her-n-goals", "2"
     )
     assert code == 0, err
     assert "HER: {'goal_selection_strategy': 'final', 'n_sampled_goal': 2}" in out
+
+
+@needs("robotics")
+def test_cli_her_is_on_for_goal_envs_only(cli, tmp_path: Path) -> None:
+    # HER on a goal env by default, off with --no-her; --her on Pendulum-v1 is refused (test_cli_options_without_effect...).
+    common = ["--env", "FetchReach-v4", "--timesteps", "70", "--eval-every", "1000", "--no-progress-bar"]
+    code, out, err = cli("train", *common, "--out", str(tmp_path / "a"))
+    assert code == 0 and "HER:" in out, err
+    assert isinstance(
+        PaperDDPG.load(tmp_path / "a" / "model.zip", env=make_vec_env("FetchReach-v4")).replay_buffer, HerReplayBuffer
+    )
+    code, out, err = cli("train", *common, "--no-her", "--out", str(tmp_path / "b"))
+    assert code == 0 and "HER:" not in out, err
+    assert not isinstance(PaperDDPG.load(tmp_path / "b" / "model.zip").replay_buffer, HerReplayBuffer)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +155,7 @@ def test_constructor_refuses_options_that_would_have_no_effect(kwargs: dict, mes
         (dict(goal_selection_strategy="futur"), "goal_selection_strategy='futur' must be one of ('future', 'final', 'ep"),
     ],
 )
+@needs("robotics")
 def test_her_settings_are_checked(her_kwargs: dict, message: str) -> None:
     import gymnasium as gym
     import gymnasium_robotics

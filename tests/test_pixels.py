@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from helpers import assert_uniform, linears
+from helpers import assert_uniform, linears, needs
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
-from sb3_ddpg_ext.cli import main as cli_main
 from sb3_ddpg_ext.envs import make_pixel_env, pixel_wrapper
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg.policies import CnnPolicy, PaperCNN, norm_layers
@@ -77,6 +76,7 @@ def test_episode_ends_inside_the_repeat() -> None:
     assert terminated and reward == 2.0 and env.unwrapped.steps == 5  # sub-steps 4 and 5, then stop
 
 
+@needs("render")
 def test_pendulum_pixels_at_the_env_and_at_the_network() -> None:
     """Pendulum-v1: uint8 (9, 64, 64) at the env and in the replay buffer, float in [0, 1] at the first conv layer."""
     env = make_pixel_env("Pendulum-v1", seed=0)
@@ -94,6 +94,7 @@ def test_pendulum_pixels_at_the_env_and_at_the_network() -> None:
     np.testing.assert_allclose(x.numpy(), obs / 255.0, rtol=1e-6)
 
 
+@needs("render")
 def test_pendulum_time_limit_counts_simulator_steps() -> None:
     """The 200-step limit is 200 simulator steps: 67 agent steps, the return sums 200 rewards (Monitor's length)."""
     env = make_pixel_env("Pendulum-v1", seed=0)
@@ -105,6 +106,7 @@ def test_pendulum_time_limit_counts_simulator_steps() -> None:
     assert agent_steps == 67 and info[0]["episode"]["l"] == 200
 
 
+@needs("mujoco")
 def test_mujoco_renders_headless() -> None:
     """InvertedPendulum-v5 renders 64x64 through EGL (set by sb3_ddpg_ext.envs when no display is set)."""
     env = make_pixel_env("InvertedPendulum-v5", seed=0)
@@ -188,6 +190,7 @@ def test_pixel_init_bounds() -> None:
         assert biases.abs().max() <= 3e-4 and biases.abs().max() > 3e-5
 
 
+@needs("render")
 def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
     env = make_pixel_env("Pendulum-v1", seed=0)
     hp = PaperDDPG.pixel_hyperparameters()
@@ -206,9 +209,10 @@ def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
     assert model.policy.final_layer_init == 3e-4
 
 
-def test_train_save_load_evaluate_from_pixels_with_the_cli(sb3_ddpg, tmp_path: Path, capsys) -> None:
-    """CI smoke: Pendulum-v1 from pixels trains 100 agent steps (300 simulator steps), saves, loads, evaluates."""
-    train = sb3_ddpg(
+@needs("render")
+def test_train_save_load_evaluate_from_pixels_with_the_cli(cli, tmp_path: Path) -> None:
+    """Pendulum-v1 from pixels trains 100 agent steps (300 simulator steps), saves, loads, evaluates (in process)."""
+    code, _, err = cli(
         "train",
         "--env",
         "Pendulum-v1",
@@ -223,12 +227,11 @@ def test_train_save_load_evaluate_from_pixels_with_the_cli(sb3_ddpg, tmp_path: P
         str(tmp_path),
         "--no-progress-bar",
     )
-    assert train.returncode == 0, train.stderr
+    assert code == 0, err
     model = PaperDDPG.load(tmp_path / "model.zip", buffer_size=1)
     assert model.num_timesteps == 100 and model._n_updates == 100 - 15 and model.batch_size == 16
     assert model.observation_space == IMAGE
-    # evaluate in this process (the same CLI code, one interpreter start fewer on a loaded CI machine)
-    assert cli_main(["evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--pixels", "--episodes", "1"]) == 0
-    assert "Pendulum-v1, 1 episodes: mean" in capsys.readouterr().out
-    assert cli_main(["evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--episodes", "1"]) == 2
-    assert "needs --pixels here too" in capsys.readouterr().err
+    code, out, err = cli("evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--pixels", "--episodes", "1")
+    assert code == 0 and out.startswith("Pendulum-v1, 1 episodes: mean"), err
+    code, _, err = cli("evaluate", str(tmp_path / "model.zip"), "--env", "Pendulum-v1", "--episodes", "1")
+    assert code == 2 and "needs --pixels here too" in err, err

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import env_param
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
@@ -19,7 +20,7 @@ def test_policy_aliases() -> None:
 
 
 @pytest.mark.parametrize(
-    "env_id", ["Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "InvertedPendulum-v5"]
+    "env_id", map(env_param, ["Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "InvertedPendulum-v5"])
 )
 def test_run(env_id: str) -> None:
     model = PaperDDPG("MlpPolicy", env_id, buffer_size=1000, seed=0)

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from helpers import assert_one_line_error
 
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep

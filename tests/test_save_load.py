@@ -122,7 +122,7 @@ def test_save_load_keeps_the_fidelity_and_bn_options(tmp_path) -> None:
 
 def test_files_saved_by_0_1_0_load_as_they_were_trained() -> None:
     """tests/data/paper_ddpg_0.1.0_pendulum.zip: saved by release 0.1.0 (commit 7d5c965; net_arch [8, 8], 80 steps)."""
-    from conftest import REPO
+    from helpers import REPO
 
     old = PaperDDPG.load(REPO / "tests" / "data" / "paper_ddpg_0.1.0_pendulum.zip")
     assert (old.critic_l2_on, old.target_bn_stats) == ("all", "copy")  # the behaviour it was trained with
@@ -139,7 +139,7 @@ def test_files_saved_by_0_1_0_load_as_they_were_trained() -> None:
 def test_files_saved_by_0_2_0_load_with_their_biases() -> None:
     """tests/data/paper_ddpg_0.2.0_pendulum.zip: saved by commit 30eb157 (0.2.0 defaults, which still kept a bias on the
     Linear layers that feed batch norm; net_arch [8, 8], 80 steps, seed 0)."""
-    from conftest import REPO
+    from helpers import REPO
 
     with pytest.warns(
         UserWarning, match=r"saved by sb3_ddpg_ext a version before 0\.3\.0.*policy_kwargs bias_before_norm=True"

@@ -5,15 +5,17 @@ storage, however many workers start together."""
 import threading
 from pathlib import Path
 
-import optuna
+import numpy as np
 import pytest
 import yaml
-from conftest import assert_one_line_error
-from test_tuning import postgres_url  # noqa: F401  (the module's throwaway PostgreSQL server)
+from helpers import assert_one_line_error
 
+from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.search_space import PAPER_PARAMS
 from sb3_ddpg_ext.tune.spec import StudySpec
 from sb3_ddpg_ext.tune.workers import create_study
+
+optuna = pytest.importorskip("optuna")  # the tune extra: every test here checks a study or its spec
 
 BASE = {"env_id": "Pendulum-v1", "n_trials": 1, "timesteps": 200, "eval_every": 100, "eval_episodes": 1}
 
@@ -67,6 +69,30 @@ def test_integer_parameters_are_searched_as_integers(cli, journal, tmp_path: Pat
     assert all(isinstance(t.params["batch_size"], int) and 16 <= t.params["batch_size"] <= 64 for t in trials)
 
 
+def test_study_spec_names_wrappers_normalization_and_policy() -> None:
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from sb3_ddpg_ext.run import make_envs
+    from sb3_ddpg_ext.tune.objective import run_config
+    from sb3_ddpg_ext.tune.spec import StudySpec
+
+    wrappers = [{"gymnasium.wrappers.TimeLimit": {"max_episode_steps": 7}}]
+    spec = StudySpec.from_dict(
+        {"env_id": "Pendulum-v1", "env_wrapper": wrappers, "normalize": {"norm_reward": False}, "policy": "MlpPolicy"}
+    )
+    env, eval_env = make_envs(run_config(spec, 0, {}))
+    assert env.get_attr("spec")[0].id == "Pendulum-v1"
+    env, eval_env = env.venv, eval_env.venv  # inside SB3's VecCheckNan, as every run's
+    assert isinstance(env, VecNormalize) and env.training and not eval_env.training and not env.norm_reward
+    env.reset()
+    dones = [env.step(np.zeros((1, 1)))[2][0] for _ in range(7)]
+    assert dones == [False] * 6 + [True]
+    with pytest.raises(UserError, match=r"env wrapper 'nowhere\.Wrapper' cannot be imported"):
+        make_envs(run_config(StudySpec.from_dict({"env_id": "Pendulum-v1", "env_wrapper": ["nowhere.Wrapper"]}), 0, {}))
+    with pytest.raises(UserError, match="preset 'her' is not one of her-paper"):
+        StudySpec.from_dict({"env_id": "FetchPush-v4", "preset": "her"})
+
+
 def locked_study(storage, name: str, fixed: dict) -> None:
     """A study as the earlier version left it when ``fixed`` was refused only inside the trial: the spec recorded,
     the paper trial enqueued, then failed."""
@@ -92,18 +118,16 @@ def test_a_study_locked_by_a_failed_paper_trial_goes_on_with_a_corrected_spec(cl
     assert study.user_attrs["spec"]["fixed"] == {"batch_size": 32}  # the next resume compares with the corrected spec
 
 
-def storages(tmp_path: Path, postgres: str) -> dict[str, object]:
-    sqlite = f"sqlite:///{tmp_path / 'study.db'}"
-    optuna.storages.RDBStorage(sqlite)  # the schema, made once (open_storage retries a race on it)
-    return {"journal": tmp_path / "study.journal", "sqlite": sqlite, "postgresql": postgres}
-
-
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
-def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, request, tmp_path: Path) -> None:
     from sb3_ddpg_ext.tune.storage import open_storage
 
-    where = storages(tmp_path, postgres_url)[kind]
-    url = None if kind == "journal" else where
+    url = None  # the journal file in tmp_path, the embedded default
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'study.db'}"
+        optuna.storages.RDBStorage(url)  # the schema, made once (open_storage retries a race on it)
+    elif kind == "postgresql":
+        url = request.getfixturevalue("postgres_url")  # only this case needs the server, and skips without it
     spec = StudySpec(**BASE, study_name=f"together-{kind}")
     for _ in range(3):  # three rounds of four workers, each worker with its own storage object, as its own process has
         spec.study_name += "+"

@@ -1,30 +1,26 @@
-"""Optuna tuning: embedded journal storage, a real PostgreSQL server, pruning, divergence, resume, report."""
+"""Optuna tuning (the ``tune`` extra): embedded journal storage, a real PostgreSQL server, pruning, divergence,
+resume, report. In process (``cli``) but for the smoke tests of tune and tune-report, a killed worker, Ctrl-C, and
+workers on another host."""
 
-import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 import yaml
-from conftest import REPO, SB3_DDPG
+from helpers import SB3_DDPG, needs
 
-from sb3_ddpg_ext import zoo
 from sb3_ddpg_ext.cli import main as cli_main
-from sb3_ddpg_ext.envs import check_env_id
 from sb3_ddpg_ext.search_space import PAPER_PARAMS
 from sb3_ddpg_ext.tune import workers
 from sb3_ddpg_ext.tune.report import validate_on_fresh_seeds
 from sb3_ddpg_ext.tune.spec import StudySpec
 from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, requeue, run_worker
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+optuna = pytest.importorskip("optuna")  # the tune extra: every test here runs or reads a study
+
 TINY = ["--env", "Pendulum-v1", "--timesteps", "200", "--eval-every", "100"]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -44,7 +40,10 @@ def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(
     assert sum(bool(t.user_attrs.get("paper_defaults")) for t in study.trials) == 1
 
 
+@needs("zoo")
 def test_report_plots_and_zoo_yaml_that_rl_zoo_loads(journal, tmp_path: Path, capsys) -> None:
+    from sb3_ddpg_ext import zoo
+
     assert (
         cli_main(["tune", *TINY, "--n-trials", "3", "--out", str(tmp_path), "--study-name", "r", "--sampler-seed", "0"]) == 0
     )
@@ -130,7 +129,7 @@ def assert_killed_trial_rerun(study: optuna.Study, killed: optuna.trial.FrozenTr
     assert any(t.params == killed.params and t.state in FINISHED for t in study.trials if t.number != killed.number)
 
 
-def test_killed_local_worker_on_the_embedded_storage(journal, tmp_path: Path) -> None:
+def test_killed_local_worker_on_the_embedded_storage(journal, cli, tmp_path: Path) -> None:
     # Trials long enough to be killed mid-way; the survivor resumes with the same budget.
     args = [
         "tune",
@@ -151,11 +150,12 @@ def test_killed_local_worker_on_the_embedded_storage(journal, tmp_path: Path) ->
     time.sleep(1.0)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
-    survivor = subprocess.run([SB3_DDPG, *args], capture_output=True, text=True, timeout=600)
-    assert survivor.returncode == 0, survivor.stderr
+    code, _, err = cli(*args)  # the survivor, in this process: the victim's pid is dead, its trial is re-queued
+    assert code == 0, err
     assert_killed_trial_rerun(optuna.load_study(study_name="k", storage=journal(tmp_path / "study.journal")), killed, 3)
 
 
+@needs("tune")  # rliable
 def test_fresh_seed_validation_reports_rliable_iqm(capsys) -> None:
     spec = StudySpec(env_id="Pendulum-v1", n_trials=1, timesteps=100, eval_every=100, eval_episodes=1)
     lines = validate_on_fresh_seeds(spec, PAPER_PARAMS, dict(PAPER_PARAMS, tau=0.005), n_seeds=2)
@@ -189,12 +189,11 @@ def test_fresh_seed_validation_reports_rliable_iqm(capsys) -> None:
         ({"env_id": "Pendulum-v1", "timesteps": 1000, "eval_every": 300}, "must be a multiple of eval_every"),
     ],
 )
-def test_bad_specs(spec: dict, message: str, tmp_path: Path) -> None:
+def test_bad_specs(spec: dict, message: str, cli, tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
-    result = subprocess.run([SB3_DDPG, "tune", "--spec", str(path), "--out", str(tmp_path)], capture_output=True, text=True)
-    assert result.returncode == 2 and message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
+    code, _, err = cli("tune", "--spec", str(path), "--out", str(tmp_path))
+    assert code == 2 and message in err and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize(
@@ -204,73 +203,42 @@ def test_bad_specs(spec: dict, message: str, tmp_path: Path) -> None:
         ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot open storage postgresql+psycopg://u:***@127.0.0.1:1/db"),
     ],
 )
-def test_bad_storage_urls(url: str, message: str, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [SB3_DDPG, "tune", *TINY, "--n-trials", "1", "--storage", url, "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2 and message in result.stderr, result.stderr
-    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+def test_bad_storage_urls(url: str, message: str, cli, tmp_path: Path) -> None:
+    code, out, err = cli("tune", *TINY, "--n-trials", "1", "--storage", url, "--out", str(tmp_path))
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert "secret" not in err + out
 
 
-def test_shipped_specs_are_valid() -> None:
-    specs = sorted((REPO / "tuning").glob("*.yaml"))
-    assert {s.stem for s in specs} >= {
-        "pendulum",
-        "mountaincar_continuous",
-        "lunarlander_continuous",
-        "inverted_pendulum",
-        "halfcheetah",
-    }
-    for path in specs:
-        spec = StudySpec.from_yaml(path)
-        check_env_id(spec.env_id)  # a Fetch id imports gymnasium-robotics
-        # The HER preset explores with Gaussian noise, not OU, and tunes its own two options instead of ou_sigma.
-        her = {"tau", "actor_learning_rate", "critic_learning_rate", "random_action_eps", "actor_action_l2"}
-        assert spec.n_seeds >= 2 and set(spec.search_space) == (her if spec.preset else set(PAPER_PARAMS))
+@needs("robotics")
+def test_tune_fetch_optimizes_the_success_rate(journal, tmp_path: Path) -> None:
+    args = [
+        "tune",
+        "--spec",
+        "fetchpush",
+        "--n-trials",
+        "1",
+        "--timesteps",
+        "300",
+        "--eval-every",
+        "300",
+        "--n-seeds",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--study-name",
+        "f",
+        "--sampler-seed",
+        "0",
+    ]
+    assert cli_main(args) == 0
+    import optuna
+
+    (trial,) = optuna.load_study(study_name="f", storage=journal(tmp_path / "study.journal")).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE and 0.0 <= trial.value <= 1.0
+    assert trial.params["tau"] == 0.05 and trial.params["random_action_eps"] == 0.3  # the preset is the reference
 
 
-# --- a real PostgreSQL 15 server, started by the tests on loopback ---------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A throwaway PostgreSQL cluster (initdb + pg_ctl), as the postgres user when run as root."""
-    assert (PG_BIN / "initdb").exists(), f"PostgreSQL 15 server binaries are missing under {PG_BIN} (.ci/run installs them)"
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    data = Path(tempfile.mkdtemp(prefix="sb3-ddpg-pg-"))
-    data.chmod(0o755)
-    if as_user:
-        shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(
-        [*as_user, PG_BIN / "initdb", "-D", data / "db", "-U", "postgres", "-A", "trust", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-    subprocess.run(
-        [*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-o", options, "-l", data / "log", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        import psycopg
-
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE optuna")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
-    finally:
-        subprocess.run([*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+# --- distributed workers on a real PostgreSQL 15 server (the postgres_url fixture, conftest.py) ---------------
 
 
 def tune_worker(url: str, study_name: str, n_trials: int, out: Path, *extra: str, host: str | None = None) -> subprocess.Popen:
@@ -308,7 +276,7 @@ def test_two_postgres_workers_share_one_study_and_finish_exactly_n(postgres_url:
     assert all(re.search(r"Trial \d+ (finished|pruned)", err) for _, err in outputs), outputs
 
 
-def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(postgres_url: str, tmp_path: Path) -> None:
+def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(postgres_url: str, cli, tmp_path: Path) -> None:
     if subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode != 0:
         pytest.skip("needs unshare --uts (root) to run a worker under another hostname")
     heartbeat = ["--heartbeat-interval", "1", "--grace-period", "3"]
@@ -322,14 +290,31 @@ def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(po
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
 
-    survivor = tune_worker(postgres_url, "killed", 3, tmp_path, "--timesteps", "600", "--eval-every", "200", *heartbeat)
-    _, err = survivor.communicate(timeout=600)
-    assert survivor.returncode == 0, err
+    # The survivor, in this process: the victim's heartbeat stopped, its trial is re-queued.
+    code, _, err = cli(
+        "tune",
+        *TINY,
+        "--n-trials",
+        "3",
+        "--storage",
+        postgres_url,
+        "--study-name",
+        "killed",
+        "--out",
+        str(tmp_path),
+        "--timesteps",
+        "600",
+        "--eval-every",
+        "200",
+        *heartbeat,
+    )
+    assert code == 0, err
     assert_killed_trial_rerun(optuna.load_study(study_name="killed", storage=postgres_url), killed, 3)
 
 
 def test_shipped_spec_by_name_from_any_directory(journal, tmp_path: Path) -> None:
-    """``--spec pendulum`` finds the spec shipped in the package; the run folder is relative to the user's directory."""
+    """``--spec pendulum`` finds the spec shipped in the package; the run folder is relative to the user's directory.
+    The smoke test of tune: in its own process, through the installed console script."""
     result = subprocess.run(
         [
             SB3_DDPG,
@@ -358,15 +343,13 @@ def test_shipped_spec_by_name_from_any_directory(journal, tmp_path: Path) -> Non
     assert study.trials[0].params == PAPER_PARAMS
 
 
-def test_discrete_env_is_refused_before_the_storage_is_touched(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [SB3_DDPG, "tune", "--env", "CartPole-v1", "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 2 and "CartPole-v1: PaperDDPG needs a continuous" in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "t").exists()
+def test_discrete_env_is_refused_before_the_storage_is_touched(cli, tmp_path: Path) -> None:
+    code, _, err = cli("tune", "--env", "CartPole-v1", "--out", str(tmp_path / "t"))
+    assert code == 2 and "CartPole-v1: PaperDDPG needs a continuous" in err and "Traceback" not in err, err
+    assert not (tmp_path / "t").exists()
 
 
-def test_ctrl_c_requeues_the_running_paper_trial_and_the_study_resumes(journal, tmp_path: Path) -> None:
+def test_ctrl_c_requeues_the_running_paper_trial_and_the_study_resumes(journal, cli, tmp_path: Path) -> None:
     args = [
         SB3_DDPG,
         "tune",
@@ -392,8 +375,9 @@ def test_ctrl_c_requeues_the_running_paper_trial_and_the_study_resumes(journal, 
     assert "interrupted; re-queued trial #0 as #1" in err
     study = optuna.load_study(study_name="c", storage=journal(tmp_path / "study.journal"))
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
-    # The same command resumes: the paper's configuration runs, still marked as the paper trial.
-    assert subprocess.run(args, capture_output=True, text=True, timeout=300).returncode == 0
+    # The same command resumes (here in this process): the paper's configuration runs, still marked as the paper trial.
+    code, _, err = cli(*args[1:])
+    assert code == 0, err
     paper = optuna.load_study(study_name="c", storage=journal(tmp_path / "study.journal")).trials[1]
     assert paper.state == optuna.trial.TrialState.COMPLETE and paper.params == PAPER_PARAMS
     assert paper.user_attrs["paper_defaults"] and paper.user_attrs["retry_of"] == 0
@@ -427,31 +411,27 @@ def test_resuming_with_another_budget_is_refused_unless_allowed(journal, tmp_pat
     assert "Budgets differ (the study was resumed with --allow-spec-change)" in capsys.readouterr().out
 
 
-def test_report_on_a_wrong_name_lists_the_studies_and_a_wrong_path_creates_nothing(journal, tmp_path: Path) -> None:
+def test_report_on_a_wrong_name_lists_the_studies_and_a_wrong_path_creates_nothing(cli, tmp_path: Path) -> None:
     assert (
         cli_main(
             ["tune", *TINY, "--timesteps", "100", "--n-trials", "1", "--out", str(tmp_path), "--study-name", "pendulum-study"]
         )
         == 0
     )
-    result = subprocess.run(
-        [SB3_DDPG, "tune-report", "--study-name", "pendulum_study", "--out", str(tmp_path), "--threads", "1"],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "no study named 'pendulum_study' in this storage; did you mean 'pendulum-study'?" in result.stderr
+    code, _, err = cli("tune-report", "--study-name", "pendulum_study", "--out", str(tmp_path), "--threads", "1")
+    assert code == 2 and "Traceback" not in err, err
+    assert "no study named 'pendulum_study' in this storage; did you mean 'pendulum-study'?" in err
     missing = tmp_path / "nowhere"
-    result = subprocess.run(
-        [SB3_DDPG, "tune-report", "--study-name", "s", "--out", str(missing)], capture_output=True, text=True
-    )
-    assert result.returncode == 2 and f"no study storage at {missing / 'study.journal'}" in result.stderr
+    code, _, err = cli("tune-report", "--study-name", "s", "--out", str(missing))
+    assert code == 2 and f"no study storage at {missing / 'study.journal'}" in err, err
     assert not missing.exists()
 
 
-def test_report_html_renders_offline(journal, tmp_path: Path) -> None:
+def test_report_html_renders_offline(sb3_ddpg, tmp_path: Path) -> None:
     assert cli_main(["tune", *TINY, "--timesteps", "100", "--n-trials", "1", "--out", str(tmp_path), "--study-name", "h"]) == 0
-    assert cli_main(["tune-report", "--study-name", "h", "--out", str(tmp_path)]) == 0
+    # The smoke test of tune-report: in its own process, through the installed console script.
+    report = sb3_ddpg("tune-report", "--study-name", "h", "--out", str(tmp_path))
+    assert report.returncode == 0 and "| paper (#0) |" in report.stdout, report.stderr
     html = (tmp_path / "optimization_history.html").read_text()
     assert '<script src="https://cdn.plot.ly' not in html and "plotly.js v" in html and "h (Pendulum-v1)" in html
 

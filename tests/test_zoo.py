@@ -1,92 +1,53 @@
-"""rl-zoo3 integration: paper_ddpg through rl-zoo3's own ExperimentManager, train, enjoy and optimize."""
+"""rl-zoo3 integration (the ``zoo`` extra): paper_ddpg through rl-zoo3's own ExperimentManager, train, enjoy and
+optimize. The shipped configs' values are checked in test_shipped_configs.py; the zoo command's own messages (a bad
+-conf, Ctrl-C) in test_zoo_commands.py."""
 
 import sys
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
-import rl_zoo3.train
 import torch as th
 import yaml
-from conftest import REPO
-from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
-from rl_zoo3.utils import ALGOS
+from helpers import REPO, assert_one_line_error, env_param, needs
 
-from sb3_ddpg_ext import PaperDDPG, zoo
+from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.cli import main as cli_main
 from sb3_ddpg_ext.errors import UserError
+
+pytestmark = needs("zoo")  # rl-zoo3 is imported inside the tests (sb3_ddpg_ext.zoo imports it): collected without it
 
 CONFIG = REPO / "zoo_configs" / "paper_ddpg.yml"
 ENTRIES = yaml.safe_load(CONFIG.read_text())
 
-# Lillicrap et al. (2015), section 7, written out here so that the config cannot drift silently.
-PAPER = {
-    "actor_learning_rate": 1e-4,
-    "critic_learning_rate": 1e-3,
-    "critic_weight_decay": 1e-2,
-    "gamma": 0.99,
-    "tau": 1e-3,
-    "batch_size": 64,
-    "buffer_size": 1_000_000,
-    "learning_starts": 0,
-    "train_freq": 1,
-    "gradient_steps": 1,
-    "ou_sigma": 0.2,
-    "ou_theta": 0.15,
-    "policy_kwargs": "dict(net_arch=[400, 300], batch_norm=True, action_input_layer=1)",
-}
-# Deviations the config makes visibly, each with a comment on its line.
-OVERRIDES = {("MountainCarContinuous-v0", "ou_sigma"): 0.5}
-ENVS = [
-    "Pendulum-v1",
-    "MountainCarContinuous-v0",
-    "LunarLanderContinuous-v3",
-    "BipedalWalker-v3",
-    "HalfCheetah-v5",
-    "Hopper-v5",
-    "Walker2d-v5",
-    "Ant-v5",
-    "Reacher-v5",
-    "InvertedPendulum-v5",
-    "InvertedDoublePendulum-v5",
-]
-
 
 def zoo_main(*args: str) -> int:
+    from sb3_ddpg_ext import zoo
+
     return zoo.main([*args])
 
 
-def test_config_has_every_environment_with_the_paper_values() -> None:
-    assert sorted(ENTRIES) == sorted(ENVS)
-    lines = CONFIG.read_text().splitlines()
-    for env_id, entry in ENTRIES.items():
-        assert entry["policy"] == "MlpPolicy"
-        for key, paper_value in PAPER.items():
-            assert entry[key] == OVERRIDES.get((env_id, key), paper_value), (env_id, key)
-        assert not {"noise_type", "noise_std", "learning_rate"} & set(entry)
-    for (env_id, key), value in OVERRIDES.items():
-        assert any(line.strip().startswith(f"{key}: {value}") and "# override" in line for line in lines), (env_id, key)
-
-
-@pytest.mark.parametrize("env_id", ENVS)
+@pytest.mark.parametrize("env_id", map(env_param, ENTRIES))
 def test_every_entry_builds_and_trains(env_id: str, tmp_path: Path) -> None:
     assert zoo_main("train", "--env", env_id, "-n", "150", "-conf", str(CONFIG), "-f", str(tmp_path), "--seed", "0") == 0
     model = PaperDDPG.load(tmp_path / "paper_ddpg" / f"{env_id}_1" / f"{env_id}.zip", buffer_size=1)
     assert model.num_timesteps == 150 and model._n_updates == 150 - 63
-    assert (model.tau, model.batch_size, model.ou_sigma) == (1e-3, 64, OVERRIDES.get((env_id, "ou_sigma"), 0.2))
+    assert (model.tau, model.batch_size, model.ou_sigma) == (1e-3, 64, ENTRIES[env_id]["ou_sigma"])
 
 
 def test_tuned_config_trains_through_rl_zoo(tmp_path: Path) -> None:
     tuned = CONFIG.with_name("paper_ddpg_tuned.yml")
     entry = yaml.safe_load(tuned.read_text())["Pendulum-v1"]
-    assert set(PAPER) - {"policy_kwargs"} <= set(entry)  # a full entry: the paper's values plus the tuned four
     assert zoo_main("train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(tuned), "-f", str(tmp_path)) == 0
     model = PaperDDPG.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
     assert model.tau == entry["tau"] and model.ou_sigma == entry["ou_sigma"]
 
 
 def test_default_config_is_found_from_any_directory_and_nothing_leaks(tmp_path: Path, monkeypatch) -> None:
+    import rl_zoo3.train
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+    from rl_zoo3.utils import ALGOS
+
     monkeypatch.chdir(tmp_path)  # no zoo_configs/ here: the shipped config must be found without -conf
     argv, manager = list(sys.argv), rl_zoo3.train.ExperimentManager
     assert zoo_main("train", "--env", "Pendulum-v1", "-n", "100", "-f", "logs", "--seed", "2") == 0
@@ -98,12 +59,13 @@ def test_default_config_is_found_from_any_directory_and_nothing_leaks(tmp_path: 
 
 
 def test_train_then_enjoy_round_trip(sb3_ddpg, tmp_path: Path) -> None:
+    # The smoke test of zoo train and zoo enjoy: each in its own process, through the installed console script.
     common = ["--env", "Pendulum-v1", "-f", str(tmp_path)]
-    assert zoo_main("train", *common, "-n", "300", "-conf", str(CONFIG), "--seed", "1") == 0
+    train = sb3_ddpg("zoo", "train", *common, "-n", "300", "-conf", str(CONFIG), "--seed", "1")
+    assert train.returncode == 0, train.stderr
     saved = tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip"
     model = PaperDDPG.load(saved)
     assert type(model) is PaperDDPG and model.num_timesteps == 300
-    # enjoy runs in its own process, as a user would run it, through the installed console script.
     enjoy = sb3_ddpg("zoo", "enjoy", *common, "--no-render", "-n", "400", "--exp-id", "1")
     assert enjoy.returncode == 0, enjoy.stderr
     assert "Episode Reward" in enjoy.stdout and "Mean reward" in enjoy.stdout
@@ -140,27 +102,29 @@ def test_zoo_learning_matches_cli_learning(tmp_path: Path) -> None:
         assert th.equal(a, b)
 
 
-def test_optimize_samples_the_four_parameters_and_trial_id_reloads(tmp_path: Path) -> None:
+def test_optimize_samples_the_four_parameters_and_trial_id_reloads(sb3_ddpg, tmp_path: Path) -> None:
+    import optuna  # rl-zoo3 needs it
+
     storage = str(tmp_path / "study.log")
     args = ["--env", "Pendulum-v1", "-n", "200", "-conf", str(CONFIG), "-f", str(tmp_path), "--seed", "3"]
-    assert (
-        zoo_main(
-            "optimize",
-            *args,
-            "--n-trials",
-            "2",
-            "--n-evaluations",
-            "1",
-            "--eval-episodes",
-            "1",
-            "--storage",
-            storage,
-            "--study-name",
-            "zoo-test",
-            "--no-optim-plots",
-        )
-        == 0
+    # The smoke test of zoo optimize: in its own process, through the installed console script.
+    optimize = sb3_ddpg(
+        "zoo",
+        "optimize",
+        *args,
+        "--n-trials",
+        "2",
+        "--n-evaluations",
+        "1",
+        "--eval-episodes",
+        "1",
+        "--storage",
+        storage,
+        "--study-name",
+        "zoo-test",
+        "--no-optim-plots",
     )
+    assert optimize.returncode == 0, optimize.stderr
     study = optuna.load_study(
         study_name="zoo-test", storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
     )
@@ -200,13 +164,13 @@ def test_lin_schedules_for_both_learning_rates(tmp_path: Path) -> None:
     assert model.lr_schedule(1.0) == pytest.approx(2e-4) and model.lr_schedule(0.5) == pytest.approx(1e-4)
 
 
-def test_zoo_help(sb3_ddpg) -> None:
+def test_zoo_help(cli_run) -> None:
     for args, text in (
         (("zoo", "--help"), "usage: sb3-ddpg zoo {train,enjoy,optimize}"),
         (("zoo", "-h"), "--threads N"),
         (("zoo", "train", "--help"), "--algo"),
     ):
-        result = sb3_ddpg(*args)
+        result = cli_run(*args)
         assert result.returncode == 0 and text in result.stdout and "Traceback" not in result.stderr, result.stderr
 
 
@@ -223,18 +187,20 @@ def test_zoo_help(sb3_ddpg) -> None:
         (("fly",), "give one of train, enjoy, optimize"),
     ],
 )
-def test_zoo_mistakes_give_one_line(args: tuple, message: str, sb3_ddpg, tmp_path: Path) -> None:
-    result = sb3_ddpg("zoo", *args, timeout=120)
-    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+def test_zoo_mistakes_give_one_line(args: tuple, message: str, cli) -> None:
+    assert_one_line_error(cli("zoo", *args), message)
 
 
 def test_config_values_are_read_and_typed_as_on_the_command_line() -> None:
+    from sb3_ddpg_ext import zoo
+
     hyperparams = zoo.check_config("Pendulum-v1", {"actor_learning_rate": "1e-4", "buffer_size": 1e6, "n_timesteps": 1e4})
     assert hyperparams == {"actor_learning_rate": 1e-4, "buffer_size": 1_000_000, "n_timesteps": 1e4}
     with pytest.raises(UserError, match=r"Pendulum-v1 config: tau='fast' is a str; expected float"):
         zoo.check_config("Pendulum-v1", {"tau": "fast"})
 
 
+@needs("render")
 def test_pixel_config_trains_from_pixels_through_rl_zoo(tmp_path: Path) -> None:
     """zoo_configs/paper_ddpg_pixels.yml: env_wrapper and env_kwargs give the paper's pixels to train and eval envs."""
     pixels = CONFIG.with_name("paper_ddpg_pixels.yml")
@@ -246,3 +212,31 @@ def test_pixel_config_trains_from_pixels_through_rl_zoo(tmp_path: Path) -> None:
     assert model.num_timesteps == 40 and model._n_updates == 40 - 15
     evaluations = np.load(tmp_path / "paper_ddpg" / "Pendulum-v1_1" / "evaluations.npz")
     assert evaluations["ep_lengths"].tolist() == [[200]]  # the eval env renders too: one 200-simulator-step episode
+
+
+@needs("robotics")
+def test_zoo_train_then_enjoy_fetch_logs_success(cli_run, tmp_path: Path) -> None:
+    common = ["--env", "FetchReach-v4", "-f", str(tmp_path)]
+    # batch_size:64: the config's batch of 256 would need 256 steps before the first update
+    train = cli_run(
+        "zoo",
+        "train",
+        *common,
+        "-n",
+        "200",
+        "--eval-freq",
+        "100",
+        "--eval-episodes",
+        "2",
+        "--seed",
+        "1",
+        "-params",
+        "batch_size:64",
+    )
+    assert train.returncode == 0, train.stderr
+    assert "success_rate" in train.stdout  # rl-zoo3's eval/success_rate (and rollout/success_rate from Monitor)
+    saved = tmp_path / "paper_ddpg" / "FetchReach-v4_1"
+    assert (saved / "FetchReach-v4" / "vecnormalize.pkl").exists()
+    enjoy = cli_run("zoo", "enjoy", *common, "--no-render", "-n", "120", "--exp-id", "1")
+    assert enjoy.returncode == 0, enjoy.stderr
+    assert "Success rate" in enjoy.stdout

@@ -1,20 +1,18 @@
 """The zoo glue behaves like the rest of the command line: one line for a bad -conf or a run that cannot learn, exit
 code 130 on Ctrl-C (after saving, with train's message), and ``python -m sb3_ddpg_ext.zoo`` says what to run."""
 
-import os
 import re
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import gymnasium as gym
 import pytest
 import yaml
-from conftest import REPO, assert_one_line_error
+from helpers import REPO, assert_one_line_error, needs
 
 from sb3_ddpg_ext import PaperDDPG
+
+pytestmark = needs("zoo")
 
 PENDULUM = yaml.safe_load((REPO / "zoo_configs" / "paper_ddpg.yml").read_text())["Pendulum-v1"]
 
@@ -57,31 +55,6 @@ def test_zoo_refuses_a_run_that_cannot_learn(args: tuple, changes: dict, message
     result = cli("zoo", "train", "--env", "Pendulum-v1", *args, "-conf", config(tmp_path, **changes), "-f", str(logs))
     assert_one_line_error(result, message)
     assert not logs.exists()  # refused before rl-zoo3 made its log folder or any env
-
-
-class SigintAt(gym.Wrapper):
-    """Pendulum that sends this process SIGINT (Ctrl-C) during its ``at``-th step, as a user at the terminal would."""
-
-    def __init__(self, env: gym.Env, at: int) -> None:
-        super().__init__(env)
-        self.at, self.steps = at, 0
-
-    def step(self, action):
-        self.steps += 1
-        if self.steps == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
-        return self.env.step(action)
-
-
-@pytest.fixture
-def ctrl_c_pendulum() -> Iterator[str]:
-    """``CtrlCPendulum-v0``: Pendulum-v1 pressing Ctrl-C at its 150th step; registered for one test."""
-    env_id = "CtrlCPendulum-v0"
-    gym.register(env_id, entry_point=lambda **kw: SigintAt(gym.make("Pendulum-v1", **kw), 150), max_episode_steps=200)
-    try:
-        yield env_id
-    finally:
-        gym.registry.pop(env_id, None)
 
 
 def test_ctrl_c_in_zoo_train_saves_and_exits_130_as_train_does(ctrl_c_pendulum: str, cli, tmp_path: Path) -> None:
