@@ -108,6 +108,11 @@ def main() -> None:
         choices=["True", "cpp_wrapper"],
         help="add PaperDDPG with compile_update=True (or =cpp_wrapper)",
     )
+    parser.add_argument(
+        "--no-sbx",
+        action="store_true",
+        help="leave SBX out (e.g. to time the compiled variants in a process without JAX)",
+    )
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
@@ -117,7 +122,7 @@ def main() -> None:
     if args.compile_update:
         mode = True if args.compile_update == "True" else args.compile_update
         makers["PaperDDPG compiled"] = functools.partial(paper_ddpg_compiled, compile_update=mode)
-    if importlib.util.find_spec("sbx") is not None:
+    if importlib.util.find_spec("sbx") is not None and not args.no_sbx:
         makers["SBX DDPG"] = sbx_ddpg
     print(
         f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()}, torch {th.__version__}, "

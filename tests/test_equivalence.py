@@ -286,3 +286,35 @@ def test_graph_adam_scalars_are_the_next_steps_bias_corrections() -> None:
     assert bias_correction2_sqrt.item() == (1 - 0.99**4) ** 0.5
     optimizer.state[params[1]]["step"] += 1
     assert not step.ready()
+
+
+def _denormals_flushed() -> bool:
+    return th.tensor([1e-323], dtype=th.float64).item() == 0.0
+
+
+@pytest.mark.filterwarnings("ignore::sb3_ddpg_ext.paper_ddpg.checks.NoGradientStep")
+def test_learn_flushes_denormals_and_restores_the_mode(pendulum) -> None:
+    """``flush_denormal`` (default True) holds for the whole of ``learn()``, callbacks included, and the process's own
+    mode comes back after it; False leaves IEEE denormals in place."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    seen: list[bool] = []
+
+    class Probe(BaseCallback):
+        def _on_step(self) -> bool:
+            seen.append(_denormals_flushed())
+            return True
+
+    assert not _denormals_flushed()
+    model = pendulum()
+    model.learn(3, callback=Probe())
+    assert seen == [True, True, True] and not _denormals_flushed()
+    seen.clear()
+    pendulum(flush_denormal=False).learn(3, callback=Probe())
+    assert seen == [False, False, False]
+    th.set_flush_denormal(True)  # a process that flushes already keeps doing so after learn()
+    try:
+        model.learn(2, callback=Probe(), reset_num_timesteps=False)
+        assert _denormals_flushed()
+    finally:
+        th.set_flush_denormal(False)

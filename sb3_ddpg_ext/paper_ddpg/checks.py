@@ -43,6 +43,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "bn_stats_for_y": BN_STATISTICS,
     "bn_stats_for_policy_gradient": BN_STATISTICS,
     "compile_update": (False, True, "cpp_wrapper"),
+    "flush_denormal": (True, False),
 }
 HER_STRATEGIES = ("future", "final", "episode")
 NO_STEP = "makes no gradient step: use 1 (the paper's: one per env step) or -1 (as many as the env steps of a rollout)"
