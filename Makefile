@@ -29,8 +29,9 @@ run: install
 	@echo "Expected at 30k steps with the paper's defaults: about -161 (IQM of 5 seeds, 95% CI [-220, -149]; docs/bias_before_bn.md). A random policy scores about -1200."
 	@echo "With rllab's reading of batch norm (-p bn_stats_for_y=running -p bn_stats_for_policy_gradient=running) the same agent stays near -925 at 30k."
 
+# Every extra is installed here, so SB3_DDPG_TEST_STRICT=1 makes a missing one an error, not a skip (tests/helpers.py).
 test: install type lint
-	$(BIN)/pytest -n 2 -q
+	SB3_DDPG_TEST_STRICT=1 $(BIN)/pytest -n 2 -q
 
 # mypy at stable-baselines3's settings on the package ([tool.mypy] in pyproject.toml), as SB3's `make type`.
 type: install

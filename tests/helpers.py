@@ -3,6 +3,7 @@ script, shared assertions, and what each optional extra needs, to skip the tests
 
 import importlib.util
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -58,15 +59,29 @@ def pretend_missing(extras: str) -> None:
             sys.modules[module] = None  # type: ignore[assignment]  # import fails; find_spec gives None
 
 
+# SB3_DDPG_TEST_STRICT=1 (``make test``, which installs every extra and CI, which installs PostgreSQL too): an extra
+# that is missing, and not pretended missing, is an error instead of a skip, so a broken install step cannot pass as
+# skipped tests.
+STRICT = os.environ.get("SB3_DDPG_TEST_STRICT") == "1"
+
+
+def _reasons(extras: tuple[str, ...]) -> list[str]:
+    reasons = [r for r in map(missing, extras) if r]
+    unexpected = [r for extra, r in zip(extras, map(missing, extras), strict=True) if r and extra not in PRETEND_MISSING]
+    if STRICT and unexpected:
+        raise RuntimeError(f"SB3_DDPG_TEST_STRICT=1 and a test {'; '.join(unexpected)}")
+    return reasons
+
+
 def needs(*extras: str) -> pytest.MarkDecorator:
     """A mark that skips the test (or every test of a module, as ``pytestmark``) unless all ``extras`` are installed."""
-    reasons = [r for r in map(missing, extras) if r]
+    reasons = _reasons(extras)
     return pytest.mark.skipif(bool(reasons), reason="; ".join(reasons))
 
 
 def require(*extras: str) -> None:
     """Skips the running test or fixture unless all ``extras`` are installed."""
-    reasons = [r for r in map(missing, extras) if r]
+    reasons = _reasons(extras)
     if reasons:
         pytest.skip("; ".join(reasons))
 
