@@ -33,6 +33,20 @@ from reproduce_report import load_runs, report, summarize
 
 from sb3_ddpg_ext.stats import iqm_ci
 
+
+def code_version(package: Path) -> str:
+    """The package's version and where it was imported from, with the commit when that folder is a git checkout
+    (a campaign runs from a frozen checkout through PYTHONPATH, where the installed version number can be another's)."""
+    import subprocess
+
+    import sb3_ddpg_ext
+
+    commit = subprocess.run(
+        ["git", "-C", str(package), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return f"{sb3_ddpg_ext.__version__} at {package}" + (f", commit {commit}" if commit else "")
+
+
 # Re-exported for tests and notebooks: the harness's whole surface from one module.
 __all__ = [
     "ANCHORS",
@@ -119,7 +133,7 @@ def execute(run: Run) -> str:
     run.done.write_text(
         f"finished {date.today()} ({time.time() - start:.0f} s in this sitting{resumed}) on {platform.node()} "
         f"(torch {th.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
-        f"sb3_ddpg_ext {sb3_ddpg_ext.__version__} at {Path(sb3_ddpg_ext.__file__).parent})\n"
+        f"sb3_ddpg_ext {code_version(Path(sb3_ddpg_ext.__file__).parent)})\n"
     )
     shutil.rmtree(run.folder, ignore_errors=True)  # its checkpoint is of no further use
     return f"{run.task} {run.config} seed {run.seed}: {time.time() - start:.0f} s{resumed}"
