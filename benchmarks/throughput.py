@@ -16,20 +16,20 @@ import time
 from collections.abc import Callable
 from datetime import date
 
-import numpy as np
 import torch as th
 from stable_baselines3 import DDPG
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
 
 from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.noise import paper_ou_noise
 
 PAPER = dict(buffer_size=1_000_000, batch_size=64, tau=1e-3, gamma=0.99, train_freq=1, gradient_steps=1)
 
 
 def ou_noise(env) -> OrnsteinUhlenbeckActionNoise:
     n = env.action_space.shape[0]
-    return OrnsteinUhlenbeckActionNoise(np.zeros(n), 0.2 * np.ones(n), theta=0.15, dt=1.0)
+    return paper_ou_noise(n, sigma=0.2, theta=0.15)
 
 
 def paper_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
