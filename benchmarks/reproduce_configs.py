@@ -118,6 +118,11 @@ def make_sb3_ddpg(env, task: str, seed: int):
     )
 
 
+def describe(change: dict[str, Any]) -> str:
+    """``tau=0.005`` for a config change, in code font, for the report."""
+    return ", ".join(f"`{k}={v!r}`" for k, v in change.items())
+
+
 def paper(**kwargs: Any) -> dict[str, Any]:
     """A PaperDDPG configuration: constructor arguments over the paper's defaults (the run layer builds it)."""
     return kwargs
@@ -126,6 +131,18 @@ def paper(**kwargs: Any) -> dict[str, Any]:
 # rllab's reading of the BN statistics in the update passes, this package's default before issue 9 (without the
 # Lasagne epsilon of ``presets.rllab()``: the configs below were run with torch's).
 RUNNING_STATS = dict(bn_stats_for_y="running", bn_stats_for_policy_gradient="running")
+
+# zoo-ddpg's values for InvertedPendulum-v5 that differ from the paper's, one PaperDDPG change each (the critic's
+# learning rate, gamma, the buffer and the 400-300 sizes are the same).
+ZOO_VALUES: dict[str, dict[str, Any]] = {
+    "tau-5e-3": dict(tau=5e-3),  # SB3 DDPG's default; paper 1e-3
+    "actor-lr-1e-3": dict(actor_learning_rate=1e-3),  # rl-zoo3's one learning rate; paper 1e-4
+    "no-l2": dict(critic_weight_decay=0.0),  # SB3: none; paper 1e-2 on the critic's weights
+    "batch-256": dict(batch_size=256),  # rl-zoo3; paper 64
+    "gaussian-0.1": dict(action_noise="normal:0.1"),  # rl-zoo3: Gaussian std 0.1; paper OU (theta 0.15, sigma 0.2)
+    "warmup-10k": dict(learning_starts=10_000),  # rl-zoo3: 10k uniform random steps first; paper 0
+    "no-bn": dict(policy_kwargs=dict(batch_norm=False)),  # SB3: no batch norm; paper: batch norm
+}
 
 # A config is PaperDDPG's arguments (a dict), or a function (env, task, seed) -> model for another algorithm.
 CONFIGS: dict[str, dict[str, Any] | Callable] = {
@@ -147,6 +164,10 @@ CONFIGS: dict[str, dict[str, Any] | Callable] = {
     "paper-before-issue9": paper(**RUNNING_STATS, critic_l2_on="all", target_bn_stats="copy"),
     # The networks before 0.3.0: a bias on each Linear layer that feeds batch norm (issue 20's before/after).
     "paper-bias-before-bn": paper(policy_kwargs=dict(bias_before_norm=True)),
+    # Issue 20's ablation on InvertedPendulum-v5 (docs/ablation_inverted_pendulum.md): `paper` with one of
+    # zoo-ddpg's values each (rl-zoo3's ddpg.yml entry and SB3's DDPG defaults), then all of them together.
+    **{f"paper-{name}": paper(**change) for name, change in ZOO_VALUES.items() if name != "no-bn"},  # paper-no-bn above
+    "paper-zoo-values": paper(**{k: v for change in ZOO_VALUES.values() for k, v in change.items()}),
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -165,6 +186,13 @@ DESCRIPTIONS: dict[str, str] = {
     "running-stats-no-l2": "`paper-running-stats` with `critic_weight_decay=0`",
     "paper-before-issue9": '`paper-running-stats` with `critic_l2_on="all"`, `target_bn_stats="copy"`',
     "paper-bias-before-bn": "`PaperDDPG`, `policy_kwargs=dict(bias_before_norm=True)` (the networks before 0.3.0)",
+    **{
+        f"paper-{name}": f"`paper` with {describe(change)} (zoo-ddpg's value)"
+        for name, change in ZOO_VALUES.items()
+        if name != "no-bn"
+    },
+    "paper-zoo-values": "`PaperDDPG` with all of zoo-ddpg's values above together (its networks stay the paper's: "
+    "the action enters the critic at the second layer, the paper's initialization, two Adam optimizers)",
 }
 
 
