@@ -33,7 +33,7 @@ run: install
 test: install type lint
 	SB3_DDPG_TEST_STRICT=1 $(BIN)/pytest -n 2 -q
 
-# mypy at stable-baselines3's settings on the package ([tool.mypy] in pyproject.toml), as SB3's `make type`.
+# mypy at stable-baselines3's settings on the package and benchmarks/ ([tool.mypy] in pyproject.toml), as SB3's `make type`.
 type: install
 	$(BIN)/mypy
 
