@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= zoo,tune,mujoco,box2d,robotics,test
+EXTRAS ?= zoo,tune,mujoco,box2d,robotics,pixels,test
 SOURCES := $(shell find sb3_ddpg_ext -name '*.py') $(wildcard zoo_configs/*.yml tuning/*.yaml) pyproject.toml constraints.txt
 
 .PHONY: install run test type bench lint format clean
