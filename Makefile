@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= zoo,tune,mujoco,box2d,robotics,test
+EXTRAS ?= zoo,tune,mujoco,box2d,robotics,pixels,test
 SOURCES := $(shell find sb3_ddpg_ext -name '*.py') $(wildcard zoo_configs/*.yml tuning/*.yaml) pyproject.toml constraints.txt
 
 .PHONY: install run test type bench lint format clean
@@ -33,7 +33,7 @@ run: install
 test: install type lint
 	SB3_DDPG_TEST_STRICT=1 $(BIN)/pytest -n 2 -q
 
-# mypy at stable-baselines3's settings on the package ([tool.mypy] in pyproject.toml), as SB3's `make type`.
+# mypy at stable-baselines3's settings on the package and benchmarks/ ([tool.mypy] in pyproject.toml), as SB3's `make type`.
 type: install
 	$(BIN)/mypy
 

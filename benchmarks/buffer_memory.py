@@ -25,6 +25,7 @@ def main() -> None:
     model.learn(200)
     before = rss_mib()
     buffer = model.replay_buffer
+    assert buffer is not None  # made by the constructor
     arrays = {
         name: getattr(buffer, name)
         for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")

@@ -17,6 +17,19 @@ from stable_baselines3.td3 import TD3
 from sb3_ddpg_ext import PaperDDPG
 
 
+class RolloutOnly(PaperDDPG):
+    """PaperDDPG with ``train()`` stubbed out: the rollout side only, PaperDDPG's lean ``_sample_action``."""
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        pass
+
+
+class SB3PredictPath(RolloutOnly):
+    """The same with SB3's action path (``OffPolicyAlgorithm._sample_action``, through ``predict``)."""
+
+    _sample_action = TD3._sample_action
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v5")
@@ -26,12 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    models = {}
-    for name in ("lean _sample_action", "SB3 predict path"):
-        model = PaperDDPG("MlpPolicy", args.env, buffer_size=100_000, seed=0, device="cpu")
-        model.train = lambda gradient_steps, batch_size=64: None  # the rollout side only
-        if name == "SB3 predict path":
-            model._sample_action = lambda *a, model=model, **k: TD3._sample_action(model, *a, **k)
+    models: dict[str, RolloutOnly] = {}
+    for name, algorithm in (("lean _sample_action", RolloutOnly), ("SB3 predict path", SB3PredictPath)):
+        model = algorithm("MlpPolicy", args.env, buffer_size=100_000, seed=0, device="cpu")
         model.learn(100)
         models[name] = model
     rates: dict[str, list[float]] = {name: [] for name in models}

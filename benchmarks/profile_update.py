@@ -16,16 +16,17 @@ import os
 import pstats
 import statistics
 import time
+from typing import Any
 
 import torch as th
 from stable_baselines3 import DDPG
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
-from sb3_ddpg_ext.paper_ddpg.optim import AdamStep
 
 # name: (PaperDDPG keyword arguments, policy_kwargs)
-VARIANTS = {
+VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "PaperDDPG (default)": ({}, {}),
     "PaperDDPG, Optimizer.step": ({}, {}),  # AdamStep's lean path off: zero_grad, backward, Optimizer.step
     "PaperDDPG, Float32ReplayBuffer": ({"replay_buffer_class": Float32ReplayBuffer}, {}),
@@ -37,16 +38,12 @@ VARIANTS = {
 
 
 def without_lean_adam(model: PaperDDPG) -> None:
-    def adam_step(optimizer, cache={}):  # noqa: B006 (one non-lean AdamStep per optimizer)
-        if id(optimizer) not in cache:
-            cache[id(optimizer)] = AdamStep(optimizer)
-            cache[id(optimizer)].lean = False
-        return cache[id(optimizer)]
-
-    model._adam_step = adam_step
+    """AdamStep's lean path off: the model's cached AdamStep of each optimizer (made here) takes ``Optimizer.step``."""
+    for optimizer in (model.critic.optimizer, model.actor.optimizer):
+        model._adam_step(optimizer).lean = False
 
 
-def op_counts(model, updates: int = 50) -> dict[str, float]:
+def op_counts(model: OffPolicyAlgorithm, updates: int = 50) -> dict[str, float]:
     """Operator counts per update from ``torch.profiler`` over ``updates`` updates (``train`` after warm-up)."""
     with th.profiler.profile(activities=[th.profiler.ProfilerActivity.CPU]) as prof:
         model.train(updates, 64)
@@ -62,7 +59,7 @@ def op_counts(model, updates: int = 50) -> dict[str, float]:
     return {k: v / updates for k, v in per.items()}
 
 
-def print_op_counts(models: dict, updates: int) -> None:
+def print_op_counts(models: dict[str, OffPolicyAlgorithm], updates: int) -> None:
     print("| variant | BLAS | BN fwd | BN bwd | aten calls | top-level calls | CPU ms/update (process_time) |")
     print("|---|---|---|---|---|---|---|")
     for name, model in models.items():
@@ -89,7 +86,7 @@ def main() -> None:
     th.set_num_threads(1)
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")  # SBX: 1 thread
 
-    models = {
+    models: dict[str, OffPolicyAlgorithm] = {
         "SB3 DDPG": DDPG(
             "MlpPolicy",
             args.env,
@@ -115,11 +112,10 @@ def main() -> None:
         )
     for name in args.variants:
         kwargs, policy_kwargs = VARIANTS[name]
-        models[name] = PaperDDPG(
-            "MlpPolicy", args.env, buffer_size=10_000, policy_kwargs=policy_kwargs, device="cpu", **kwargs
-        )
+        variant = PaperDDPG("MlpPolicy", args.env, buffer_size=10_000, policy_kwargs=policy_kwargs, device="cpu", **kwargs)
         if name == "PaperDDPG, Optimizer.step":
-            without_lean_adam(models[name])
+            without_lean_adam(variant)
+        models[name] = variant
     for name, model in models.items():
         model.learn(300)
         model.train(args.updates, 64)  # SBX jits one function per number of gradient steps: compile it here

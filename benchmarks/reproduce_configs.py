@@ -7,9 +7,15 @@ import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+from gymnasium import spaces
+
+if TYPE_CHECKING:  # SB3 is imported where a model is made
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+    from stable_baselines3.common.vec_env import VecEnv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -75,7 +81,7 @@ def zoo_ddpg_hyperparams(task: str) -> dict[str, Any]:
     return dict(entries["default"])
 
 
-def make_zoo_ddpg(env, task: str, seed: int):
+def make_zoo_ddpg(env: "VecEnv", task: str, seed: int) -> "DDPG":
     """SB3's DDPG with rl-zoo3's hyperparameters, noise translated as ``rl_zoo3.exp_manager`` does."""
     from stable_baselines3 import DDPG
     from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
@@ -84,6 +90,7 @@ def make_zoo_ddpg(env, task: str, seed: int):
     hp = zoo_ddpg_hyperparams(task)
     for key in ("n_timesteps", "policy", "normalize"):
         hp.pop(key, None)
+    assert isinstance(env.action_space, spaces.Box)  # DDPG's continuous actions
     n_actions = env.action_space.shape[0]
     noise_type, noise_std = hp.pop("noise_type", None), hp.pop("noise_std", None)
     if noise_type is not None and "normal" in noise_type:
@@ -97,13 +104,14 @@ def make_zoo_ddpg(env, task: str, seed: int):
     return DDPG("MlpPolicy", env, seed=seed, **hp)
 
 
-def make_sb3_ddpg(env, task: str, seed: int):
+def make_sb3_ddpg(env: "VecEnv", task: str, seed: int) -> "DDPG":
     """SB3's DDPG at the paper's numbers: 400-300, batch 64, tau 1e-3, OU noise (theta 0.15, sigma 0.2, dt 1); SB3's own
     networks (action at the critic's input, no batch norm), one learning rate 1e-3, no L2."""
     from stable_baselines3 import DDPG
 
     from sb3_ddpg_ext.paper_ddpg.noise import paper_ou_noise
 
+    assert isinstance(env.action_space, spaces.Box)  # DDPG's continuous actions
     noise = paper_ou_noise(env.action_space.shape[0], sigma=0.2, theta=0.15)
     return DDPG(
         "MlpPolicy",
@@ -145,7 +153,8 @@ ZOO_VALUES: dict[str, dict[str, Any]] = {
 }
 
 # A config is PaperDDPG's arguments (a dict), or a function (env, task, seed) -> model for another algorithm.
-CONFIGS: dict[str, dict[str, Any] | Callable] = {
+ModelMaker: TypeAlias = "Callable[[VecEnv, str, int], OffPolicyAlgorithm]"
+CONFIGS: "dict[str, dict[str, Any] | ModelMaker]" = {
     # PaperDDPG at the paper's settings (the defaults).
     "paper": paper(),
     "paper-no-bn": paper(policy_kwargs=dict(batch_norm=False)),

@@ -15,36 +15,52 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import date
+from typing import TypedDict
 
 import torch as th
+from gymnasium import spaces
 from stable_baselines3 import DDPG
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.noise import paper_ou_noise
 
-PAPER = dict(buffer_size=1_000_000, batch_size=64, tau=1e-3, gamma=0.99, train_freq=1, gradient_steps=1)
+
+class PaperSettings(TypedDict):
+    """The keyword arguments every implementation gets: the paper's buffer, batch, tau and gamma, one update per step."""
+
+    buffer_size: int
+    batch_size: int
+    tau: float
+    gamma: float
+    train_freq: int
+    gradient_steps: int
 
 
-def ou_noise(env) -> OrnsteinUhlenbeckActionNoise:
+def paper_settings(batch_size: int = 64) -> PaperSettings:
+    return PaperSettings(buffer_size=1_000_000, batch_size=batch_size, tau=1e-3, gamma=0.99, train_freq=1, gradient_steps=1)
+
+
+def ou_noise(env: VecEnv) -> OrnsteinUhlenbeckActionNoise:
+    assert isinstance(env.action_space, spaces.Box)  # DDPG's continuous actions
     n = env.action_space.shape[0]
     return paper_ou_noise(n, sigma=0.2, theta=0.15)
 
 
-def paper_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
+def paper_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64) -> PaperDDPG:
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", **{**PAPER, "batch_size": batch_size})
+    return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", **paper_settings(batch_size))
 
 
-def paper_ddpg_compiled(env_id: str, n_envs: int = 1, batch_size: int = 64, compile_update: bool | str = True):
+def paper_ddpg_compiled(env_id: str, n_envs: int = 1, batch_size: int = 64, compile_update: bool | str = True) -> PaperDDPG:
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    return PaperDDPG(
-        "MlpPolicy", env, seed=0, device="cpu", compile_update=compile_update, **{**PAPER, "batch_size": batch_size}
-    )
+    return PaperDDPG("MlpPolicy", env, seed=0, device="cpu", compile_update=compile_update, **paper_settings(batch_size))
 
 
-def sb3_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
+def sb3_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64) -> DDPG:
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
     return DDPG(
         "MlpPolicy",
@@ -55,11 +71,11 @@ def sb3_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
         seed=0,
         device="cpu",
         policy_kwargs=dict(net_arch=[400, 300]),
-        **{**PAPER, "batch_size": batch_size},
+        **paper_settings(batch_size),
     )
 
 
-def sbx_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
+def sbx_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64) -> OffPolicyAlgorithm:
     import sbx
 
     env = make_vec_env(env_id, n_envs=n_envs, seed=0)
@@ -71,17 +87,21 @@ def sbx_ddpg(env_id: str, n_envs: int = 1, batch_size: int = 64):
         action_noise=ou_noise(env),
         seed=0,
         policy_kwargs=dict(net_arch=[400, 300]),
-        **{**PAPER, "batch_size": batch_size},
+        **paper_settings(batch_size),
     )
 
 
-def steps_per_second(model, steps: int) -> float:
+def steps_per_second(model: OffPolicyAlgorithm, steps: int) -> float:
     start = time.perf_counter()
     model.learn(steps, reset_num_timesteps=False)
     return steps / (time.perf_counter() - start)
 
 
-def measure(makers: dict[str, Callable], env_id: str, steps: int, repeats: int, warmup: int, **kwargs) -> dict[str, float]:
+# name -> (env_id, n_envs=..., batch_size=...) -> model
+Makers = dict[str, Callable[..., OffPolicyAlgorithm]]
+
+
+def measure(makers: Makers, env_id: str, steps: int, repeats: int, warmup: int, **kwargs: int) -> dict[str, float]:
     models = {name: make(env_id, **kwargs) for name, make in makers.items()}
     for model in models.values():
         model.learn(warmup)  # fills a batch, builds/compiles everything, starts the updates
@@ -118,7 +138,7 @@ def main() -> None:
     th.set_num_threads(args.threads)
     if args.threads == 1:  # hold XLA (SBX) to one thread too; read when jax is first imported
         os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-    makers: dict[str, Callable] = {"PaperDDPG": paper_ddpg, "SB3 DDPG": sb3_ddpg}
+    makers: Makers = {"PaperDDPG": paper_ddpg, "SB3 DDPG": sb3_ddpg}
     if args.compile_update:
         mode = True if args.compile_update == "True" else args.compile_update
         makers["PaperDDPG compiled"] = functools.partial(paper_ddpg_compiled, compile_update=mode)

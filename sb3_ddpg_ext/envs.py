@@ -24,8 +24,9 @@ from sb3_ddpg_ext.paper_ddpg.checks import GOAL_KEYS, ROBOTICS_PREFIXES, check_a
 # Evaluation envs are seeded apart from the training envs, so no evaluation episode replays a training one.
 EVAL_SEED_OFFSET = 10_000
 
-# gymnasium's DependencyNotInstalled message -> the extra that installs it.
-EXTRAS = {"mujoco": "mujoco", "box2d": "box2d", "robotics": "robotics"}
+# gymnasium's DependencyNotInstalled message -> the extra that installs it, first match first: Box2D's envs name
+# gymnasium[box2d] for pygame too (the box2d extra brings it); classic control renders with pygame (--pixels).
+EXTRAS = {"mujoco": "mujoco", "box2d": "box2d", "robotics": "robotics", "pygame": "pixels"}
 
 
 @overload
@@ -101,16 +102,20 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         raise UserError(f"cannot make {env_id}: {e}") from e
 
 
+def missing_dependency(error: gym.error.DependencyNotInstalled) -> str:
+    """gymnasium's missing-dependency message, its first line, and the fix: the extra that installs what it names."""
+    extra = next((x for key, x in EXTRAS.items() if key in str(error).lower()), None)
+    fix = f"pip install 'sb3-ddpg-ext[{extra}]'" if extra else "install the package it names"
+    return f"{str(error).strip().splitlines()[0]} Fix: {fix}"
+
+
 def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs: Any) -> VecEnv:
     """SB3's ``make_vec_env`` for a gymnasium id, with one readable error for unknown ids and missing extras."""
     check_env_id(env_id)
     try:
         return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
     except gym.error.DependencyNotInstalled as e:
-        text = str(e).lower()
-        extra = next((x for key, x in EXTRAS.items() if key in text), None)
-        fix = f"pip install 'sb3-ddpg-ext[{extra}]'" if extra else "install the package it names"
-        raise UserError(f"cannot make {env_id}: {str(e).strip().splitlines()[0]} Fix: {fix}") from e
+        raise UserError(f"cannot make {env_id}: {missing_dependency(e)}") from e
     except gym.error.Error as e:
         raise UserError(f"cannot make {env_id}: {e}") from e
 
@@ -195,7 +200,11 @@ def pixel_wrapper(
         raise UserError(
             f"pixel observations need an env made with render_mode='rgb_array', got render_mode={env.render_mode!r}"
         )
-    env = AddRenderObservation(env, render_only=True)
+    try:
+        env = AddRenderObservation(env, render_only=True)  # renders once here: pygame for classic control
+    except gym.error.DependencyNotInstalled as e:  # also reached through rl-zoo3's env_wrapper
+        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        raise UserError(f"cannot render {name} as pixels: {missing_dependency(e)}") from e
     frame = spaces.Box(0, 255, (size, size, 3), np.uint8)
     env = TransformObservation(env, functools.partial(resize_frame, size=size), frame)
     env = FrameStackObservation(env, n_frames)

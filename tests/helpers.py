@@ -17,15 +17,15 @@ SB3_DDPG = str(Path(sys.executable).parent / "sb3-ddpg")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")  # PostgreSQL 15 server binaries (.ci/run installs them)
 
 # What each optional dependency is, how to tell that it is installed (every module importable), and how to get it.
-# "render" and "postgres" are no extra of the package: classic-control rendering (Pendulum from pixels) needs pygame,
-# which gymnasium's box2d extra brings; the distributed-tuning tests start a PostgreSQL 15 server.
+# "pixels" is classic-control rendering (Pendulum from pixels): pygame, which the box2d extra brings too. "postgres" is
+# no extra of the package: the distributed-tuning tests start a PostgreSQL 15 server.
 EXTRAS = {
     "mujoco": (("mujoco",), "pip install 'sb3-ddpg-ext[mujoco]'"),
     "box2d": (("Box2D",), "pip install 'sb3-ddpg-ext[box2d]'"),
     "robotics": (("gymnasium_robotics", "mujoco"), "pip install 'sb3-ddpg-ext[robotics]'"),
     "zoo": (("rl_zoo3", "optuna"), "pip install 'sb3-ddpg-ext[zoo]'"),  # rl-zoo3 imports optuna
     "tune": (("optuna", "rliable"), "pip install 'sb3-ddpg-ext[tune]'"),
-    "render": (("pygame",), "pip install 'gymnasium[classic-control]' (or the box2d extra)"),
+    "pixels": (("pygame",), "pip install 'sb3-ddpg-ext[pixels]'"),
     "postgres": (("psycopg",), f"the PostgreSQL 15 server binaries under {PG_BIN} (.ci/run installs them)"),
 }
 

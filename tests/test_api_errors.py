@@ -139,7 +139,7 @@ def test_stop_on_divergence_says_it_once(nan_pendulum: str, capsys) -> None:
     assert capsys.readouterr().out == ""
 
 
-@needs("render", "robotics")
+@needs("pixels", "robotics")
 def test_the_pixel_example_prints_nothing_on_a_headless_machine(tmp_path: Path) -> None:
     """README's pixel example, then a Fetch id, in a fresh interpreter without a display: SDL's complaints
     (XDG_RUNTIME_DIR, ALSA) about a display and a sound card it does not need, and gymnasium-robotics' notice about the

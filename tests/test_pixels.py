@@ -5,6 +5,7 @@ network; 3 conv layers of 32 filters without pooling, 200-200 fully connected, f
 """
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from helpers import assert_uniform, linears, needs
+from helpers import assert_one_line_error, assert_uniform, linears, needs
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
@@ -76,7 +77,7 @@ def test_episode_ends_inside_the_repeat() -> None:
     assert terminated and reward == 2.0 and env.unwrapped.steps == 5  # sub-steps 4 and 5, then stop
 
 
-@needs("render")
+@needs("pixels")
 def test_pendulum_pixels_at_the_env_and_at_the_network() -> None:
     """Pendulum-v1: uint8 (9, 64, 64) at the env and in the replay buffer, float in [0, 1] at the first conv layer."""
     env = make_pixel_env("Pendulum-v1", seed=0)
@@ -94,7 +95,7 @@ def test_pendulum_pixels_at_the_env_and_at_the_network() -> None:
     np.testing.assert_allclose(x.numpy(), obs / 255.0, rtol=1e-6)
 
 
-@needs("render")
+@needs("pixels")
 def test_pendulum_time_limit_counts_simulator_steps() -> None:
     """The 200-step limit is 200 simulator steps: 67 agent steps, the return sums 200 rewards (Monitor's length)."""
     env = make_pixel_env("Pendulum-v1", seed=0)
@@ -117,6 +118,14 @@ def test_mujoco_renders_headless() -> None:
 def test_env_without_rgb_array_rendering_is_a_user_error() -> None:
     with pytest.raises(UserError, match="render_mode='rgb_array'"):
         pixel_wrapper(CountingEnv(render_mode=None))
+
+
+def test_pixels_without_pygame_name_the_pixels_extra(cli, monkeypatch, tmp_path: Path) -> None:
+    """Classic control renders with pygame, which the pixels extra installs: without it, one line that names the extra."""
+    monkeypatch.setitem(sys.modules, "pygame", None)  # as if it were not installed (Pendulum imports it in render())
+    result = cli("train", "--env", "Pendulum-v1", "--pixels", "--timesteps", "100", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "cannot render Pendulum-v1 as pixels: pygame is not installed")
+    assert "Fix: pip install 'sb3-ddpg-ext[pixels]'" in result[2]
 
 
 def test_conv_and_fully_connected_shapes() -> None:
@@ -190,7 +199,7 @@ def test_pixel_init_bounds() -> None:
         assert biases.abs().max() <= 3e-4 and biases.abs().max() > 3e-5
 
 
-@needs("render")
+@needs("pixels")
 def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
     env = make_pixel_env("Pendulum-v1", seed=0)
     hp = PaperDDPG.pixel_hyperparameters()
@@ -209,7 +218,7 @@ def test_pixel_hyperparameters_batch_16_no_batch_norm_uint8_replay() -> None:
     assert model.policy.final_layer_init == 3e-4
 
 
-@needs("render")
+@needs("pixels")
 def test_train_save_load_evaluate_from_pixels_with_the_cli(cli, tmp_path: Path) -> None:
     """Pendulum-v1 from pixels trains 100 agent steps (300 simulator steps), saves, loads, evaluates (in process)."""
     code, _, err = cli(

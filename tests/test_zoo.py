@@ -200,7 +200,16 @@ def test_config_values_are_read_and_typed_as_on_the_command_line() -> None:
         zoo.check_config("Pendulum-v1", {"tau": "fast"})
 
 
-@needs("render")
+def test_pixel_config_without_pygame_names_the_pixels_extra(cli, monkeypatch, tmp_path: Path) -> None:
+    """rl-zoo3 applies the pixel wrapper itself: without pygame, its error is the same one line as ``train --pixels``."""
+    monkeypatch.setitem(sys.modules, "pygame", None)  # as if it were not installed (Pendulum imports it in render())
+    pixels = CONFIG.with_name("paper_ddpg_pixels.yml")
+    result = cli("zoo", "train", "--env", "Pendulum-v1", "-n", "40", "-conf", str(pixels), "-f", str(tmp_path))
+    assert_one_line_error(result, "cannot render Pendulum-v1 as pixels: pygame is not installed")
+    assert "Fix: pip install 'sb3-ddpg-ext[pixels]'" in result[2]
+
+
+@needs("pixels")
 def test_pixel_config_trains_from_pixels_through_rl_zoo(tmp_path: Path) -> None:
     """zoo_configs/paper_ddpg_pixels.yml: env_wrapper and env_kwargs give the paper's pixels to train and eval envs."""
     pixels = CONFIG.with_name("paper_ddpg_pixels.yml")

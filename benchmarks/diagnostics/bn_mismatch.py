@@ -21,10 +21,11 @@ m = PaperDDPG("MlpPolicy", "Pendulum-v1", seed=0, bn_stats_for_y="running", bn_s
 m.learn(steps)
 critic = m.critic
 th.manual_seed(0)
+assert m.replay_buffer is not None
 batch = m.replay_buffer.sample(1024)
 
 
-def q(mode, obs, act):
+def q(mode: str, obs: th.Tensor, act: th.Tensor) -> th.Tensor:
     critic.set_bn_statistics(mode)
     out = critic.q1_forward(obs, act)
     critic.set_bn_statistics("train")
@@ -41,7 +42,7 @@ print(
 )
 obs = batch.observations
 a = m.actor(obs).detach().requires_grad_(True)
-grads = {}
+grads: dict[str, th.Tensor] = {}
 for mode in ("batch", "running"):
     critic.set_bn_statistics(mode)
     (g,) = th.autograd.grad(critic.q1_forward(obs, a).sum(), a)
@@ -55,10 +56,12 @@ print(
 )
 for i, bn in enumerate(mm for mm in critic.modules() if isinstance(mm, nn.BatchNorm1d)):
     v = bn.running_var
+    assert v is not None  # BatchNorm1d tracks running statistics by default
     print(
         f"critic BN{i} ({bn.num_features}): running_var min {v.min():.2e} median {v.median():.2e}; "
         f"units with var < 1e-3: {(v < 1e-3).sum().item()}"
     )
 lin = critic.state_net[1]
+assert isinstance(lin, nn.Linear)  # state_net: BN on the state, then Linear -> BN -> ReLU
 w = lin.weight.norm(dim=1)
 print(f"critic layer-1 weight row norms: min {w.min():.2e} median {w.median():.2e}; rows < 1e-3: {(w < 1e-3).sum().item()}")

@@ -4,6 +4,8 @@ the smallest running variance per renorm layer every 500 steps, until a tensor b
     python benchmarks/diagnostics/renorm_nan.py
 """
 
+from typing import cast
+
 import torch as th
 from sb3_contrib.common.torch_layers import BatchRenorm1d
 from stable_baselines3.common.env_util import make_vec_env
@@ -22,9 +24,9 @@ m = PaperDDPG(
 )
 
 
-def minvars():
+def minvars() -> dict[str, str]:
     return {
-        f"{net}.{n}": f"{mod.ra_var.min().item():.1e}"
+        f"{net}.{n}": f"{cast(th.Tensor, mod.ra_var).min().item():.1e}"  # a registered buffer
         for net in ("actor", "critic")
         for n, mod in getattr(m, net).named_modules()
         if isinstance(mod, BatchRenorm1d)
