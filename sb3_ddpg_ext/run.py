@@ -225,12 +225,14 @@ def train(
     make_model: Callable[[VecEnv], OffPolicyAlgorithm] | None = None,
     progress_bar: bool = False,
     callbacks: list[BaseCallback] | None = None,
+    after_evaluation: BaseCallback | None = None,
 ) -> RunResult:
     """Train ``config`` into the run folder ``out`` (which must exist): best_model.zip, evaluations.csv/.npz and,
     with ``checkpoint_every``, ``checkpoints/``. ``resume`` continues from the newest checkpoint to the budget: the step
     count, schedules, evaluations and the replay buffer continue, and a new training episode starts (an env's state
     cannot be saved in general). ``make_model`` builds another algorithm on the env (the benchmarks' SB3 DDPG).
-    The caller saves the final model: ``result.model``.
+    ``after_evaluation`` runs after each evaluation, with the ``EvalAfterUpdates`` as its ``parent``; returning False
+    stops the run (the tuning objective reports and prunes there). The caller saves the final model: ``result.model``.
     """
     started = time.time()
     env, eval_env = make_envs(config)
@@ -244,6 +246,7 @@ def train(
         model = make_model(env) if make_model is not None else build(config, env)
     divergence = StopTrainingOnDivergence(verbose=0)  # the callers say it in their own words
     log = EvaluationLog(eval_csv or out / "evaluations.csv", started, state.get("wall_s", 0.0))
+    after: BaseCallback = log if after_evaluation is None else CallbackList([log, after_evaluation])
     evaluation = EvalAfterUpdates(
         eval_env,
         config.eval_every,
@@ -253,12 +256,12 @@ def train(
         best_model_save_path=str(out),
         log_path=str(out),
         verbose=0,
-        callback_after_eval=log,
+        callback_after_eval=after,
     )
+    log.parent = evaluation  # in a CallbackList it gets it when learn() starts; a resumed log writes before
     if resume:
         evaluation.restore(state["evaluation"])
         log.walls = list(state["eval_walls"])
-        log.parent = evaluation
         log.write()  # the log as it was at the checkpoint: the steps after it are evaluated again, once
     run_callbacks: list[BaseCallback] = [divergence, evaluation, *(callbacks or [])]
     checkpointer = None

@@ -8,12 +8,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from helpers import SB3_DDPG, needs
 
 from sb3_ddpg_ext.cli import main as cli_main
-from sb3_ddpg_ext.search_space import PAPER_PARAMS
+from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, PAPER_PARAMS
 from sb3_ddpg_ext.tune import workers
 from sb3_ddpg_ext.tune.report import validate_on_fresh_seeds
 from sb3_ddpg_ext.tune.spec import StudySpec
@@ -97,9 +98,7 @@ def test_diverging_trial_is_recorded_and_the_study_goes_on(nan_pendulum: str, jo
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2  # both ran: the study went on
     reason = study.trials[0].user_attrs["failure_reason"]
     # SB3's VecCheckNan (every run's envs) names the source, the env's reward, before the critic's loss goes NaN.
-    assert reason == (
-        "diverged at step 100, seed 0: the environment gave nan in rewards at step 80 (SB3's VecCheckNan): fix or wrap the env"
-    )
+    assert reason == "seed 0: the environment gave nan in rewards at step 80 (SB3's VecCheckNan): fix or wrap the env"
 
 
 def wait_for_running_trial(study_name: str, storage, timeout: float = 120) -> optuna.trial.FrozenTrial:
@@ -445,3 +444,31 @@ def test_worker_device_is_checked_and_reaches_each_run(cli, tmp_path: Path) -> N
     assert not (tmp_path / "study").exists()
     spec = StudySpec.from_dict({"env_id": "Pendulum-v1"})
     assert run_config(spec, 0, {}, device="cuda:1").device == "cuda:1"
+
+
+def test_a_trial_trains_each_seed_as_sb3_ddpg_train_would(tmp_path: Path) -> None:
+    # A learning-rate schedule and the OU sigma annealing both run over the whole budget, the action noise is not reset
+    # between evaluations, and two seeds in one trial do not share their random streams: each seed's evaluations are
+    # those of run.train alone (sb3-ddpg train), to the last digit, and the trial reports their mean at every step.
+    from sb3_ddpg_ext.run import train
+    from sb3_ddpg_ext.tune.objective import objective, run_config
+
+    space = {k: v for k, v in DEFAULT_SEARCH_SPACE.items() if k != "critic_learning_rate"}
+    fixed = {"critic_learning_rate": "lin_1e-3", "ou_sigma_final": 0.0, "learning_starts": 100}
+    spec = StudySpec("Pendulum-v1", timesteps=600, eval_every=200, eval_episodes=1, n_seeds=2, search_space=space, fixed=fixed)
+    params = {k: PAPER_PARAMS[k] for k in space}
+    reported: dict[int, float] = {}
+
+    class Recording(optuna.trial.FixedTrial):
+        def report(self, value: float, step: int) -> None:
+            reported[step] = value
+
+    value = objective(Recording(params), spec)
+    alone = []
+    for k, seed in enumerate((spec.seed, spec.seed + 1)):
+        (tmp_path / str(k)).mkdir()
+        result = train(run_config(spec, seed, params), tmp_path / str(k))
+        alone.append([float(np.mean(r)) for r in result.evaluation.evaluations_results])
+        assert result.evaluation.evaluations_timesteps == [200, 400, 600]
+    assert reported == {step: float(np.mean([alone[0][j], alone[1][j]])) for j, step in enumerate((200, 400, 600))}
+    assert value == np.mean([alone[0][-1], alone[1][-1]])

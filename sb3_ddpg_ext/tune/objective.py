@@ -1,17 +1,24 @@
-"""The Optuna objective: sample, build (through the run layer, as ``sb3-ddpg train``), train with periodic
-deterministic evaluations that report and prune."""
+"""The Optuna objective: sample, then train each seed as ``sb3-ddpg train`` would (``run.train``: the same envs,
+model, evaluations after the updates, one ``learn()`` over the whole budget), in lockstep, reporting the mean over
+seeds at every evaluation and pruning there."""
 
+import tempfile
+import threading
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env import sync_envs_normalization
 
-from sb3_ddpg_ext.callbacks import divergence_reason
-from sb3_ddpg_ext.envs import eval_seed
-from sb3_ddpg_ext.models import evaluate_episodes
-from sb3_ddpg_ext.run import RunConfig, build, make_envs, non_finite_reason
+from sb3_ddpg_ext.callbacks import EvalAfterUpdates
+from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.run import RunConfig, train
 from sb3_ddpg_ext.search_space import sample_params
+from sb3_ddpg_ext.tune.lockstep import Lockstep, StopWhenHalted, TakeTurns
 from sb3_ddpg_ext.tune.spec import StudySpec
+
+PRUNED = "pruned"
 
 
 def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any], device: str = "cpu") -> RunConfig:
@@ -32,52 +39,72 @@ def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any], device: str 
     )
 
 
+def evaluation_value(evaluation: EvalAfterUpdates) -> float:
+    """The mean deterministic success rate where the env reports one (``info["is_success"]``, goal-conditioned
+    tasks), else the mean return, of the evaluation just run."""
+    successes = evaluation.evaluations_successes  # SB3 collects them only from envs that report is_success
+    if successes and len(successes) == len(evaluation.evaluations_results):
+        return float(np.mean(successes[-1]))
+    return float(evaluation.last_mean_reward)
+
+
 def objective(trial: Any, spec: StudySpec, device: str = "cpu") -> float:
-    """Train ``n_seeds`` agents side by side; every ``eval_every`` steps report the mean deterministic success rate
-    where the env reports one (``info["is_success"]``, goal-conditioned tasks), else the mean return."""
+    """Train ``n_seeds`` agents in lockstep; every ``eval_every`` steps report the mean of their evaluations
+    (:func:`evaluation_value`). A seed that diverges, or never takes a gradient step, prunes the trial with its
+    ``failure_reason``."""
     import optuna
 
     sampled = sample_params(trial, spec.search_space)
     seeds = [spec.seed + k for k in range(spec.n_seeds)]
     configs = [run_config(spec, seed, sampled, device) for seed in seeds]
-    envs = [make_envs(config) for config in configs]
-    models = [build(config, env) for config, (env, _) in zip(configs, envs, strict=True)]
-    try:
-        for step in range(spec.eval_every, spec.timesteps + 1, spec.eval_every):
-            returns = []
-            for seed, model, (env, eval_env) in zip(seeds, models, envs, strict=True):
-                try:
-                    model.learn(spec.eval_every, reset_num_timesteps=False)
-                    reason = divergence_reason(model)
-                except ValueError as e:  # SB3's VecCheckNan: NaN/inf from the env or in the actions
-                    reason = non_finite_reason(e, model)
-                    if reason is None:
-                        raise
-                mean_return = float("nan")
-                if reason is None:
-                    sync_envs_normalization(env, eval_env)
-                    eval_env.seed(eval_seed(seed) + step)  # the episodes EvalAfterUpdates would run at this step
-                    result = evaluate_episodes(model, eval_env, spec.eval_episodes)
-                    mean_return = float(result.returns.mean())
-                    reason = None if np.isfinite(mean_return) else f"evaluation return is {mean_return}"
-                    if reason is None and result.success_rate is not None:
-                        mean_return = result.success_rate
-                if reason is not None:
-                    trial.set_user_attr("failure_reason", f"diverged at step {step}, seed {seed}: {reason}")
-                    raise optuna.TrialPruned(f"diverged: {reason}")
-                returns.append(mean_return)
-            value = float(np.mean(returns))
-            trial.report(value, step)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        idle = [seed for seed, model in zip(seeds, models, strict=True) if model._n_updates == 0]
-        if idle:  # an episode-based train_freq: the spec check could not tell; the value would be an untrained agent's
-            reason = f"no gradient step in {spec.timesteps} steps (seed {idle[0]}): raise timesteps or lower batch_size"
-            trial.set_user_attr("failure_reason", reason)
-            raise optuna.TrialPruned(reason)
-        trial.set_user_attr("seed_returns", returns)
-        return value
-    finally:
-        for env, eval_env in envs:
-            env.close()
-            eval_env.close()
+
+    def on_round(step: int, values: list[float]) -> str | None:
+        for seed, value in zip(seeds, values, strict=True):
+            if not np.isfinite(value):
+                return f"diverged at step {step}, seed {seed}: evaluation return is {value}"
+        trial.report(float(np.mean(values)), step)
+        return PRUNED if trial.should_prune() else None
+
+    lockstep = Lockstep(len(seeds), on_round)
+    errors: list[BaseException] = []
+
+    def run_seed(i: int) -> None:
+        reason = None
+        try:
+            if not lockstep.wait_turn(i):
+                return
+            with tempfile.TemporaryDirectory(prefix="sb3-ddpg-trial-") as out:
+                taking_turns = TakeTurns(lockstep, i, evaluation_value)
+                result = train(configs[i], Path(out), callbacks=[StopWhenHalted(lockstep)], after_evaluation=taking_turns)
+            if result.stopped is not None:  # diverged, or NaN/inf from the env (SB3's VecCheckNan)
+                reason = f"seed {seeds[i]}: {result.stopped}"
+        except BaseException as e:
+            if isinstance(e, UserError) and isinstance(e.__cause__, NoGradientStep):  # episode-based train_freq
+                reason = f"no gradient step in {spec.timesteps} steps (seed {seeds[i]}): raise timesteps or lower batch_size"
+            else:
+                errors.append(e)  # raised again in the trial's thread
+                reason = f"error: {e}"
+        finally:
+            lockstep.finish(i, reason)
+
+    threads = [threading.Thread(target=run_seed, args=(i,), daemon=True) for i in range(len(seeds))]
+    with warnings.catch_warnings():  # what run.train's filters leave, entered and left by turns from the threads
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt:
+            lockstep.halt("interrupted")  # every seed stops at its next env step
+            for thread in threads:
+                thread.join()
+            raise
+    if errors:
+        raise errors[0]
+    if lockstep.stop == PRUNED:
+        raise optuna.TrialPruned()
+    if lockstep.stop is not None:
+        trial.set_user_attr("failure_reason", lockstep.stop)
+        raise optuna.TrialPruned(lockstep.stop)
+    trial.set_user_attr("seed_returns", lockstep.values)
+    return float(np.mean(lockstep.values))
