@@ -7,6 +7,8 @@ assemble their runs here, as rl-zoo3's ``ExperimentManager`` does for training a
     result = train(read_config(Path("runs/pendulum")), Path("runs/pendulum"), resume=True)  # after a stop
 """
 
+import inspect
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -18,7 +20,9 @@ import numpy as np
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, make_output_format
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.utils import get_latest_run_id
 from stable_baselines3.common.vec_env import VecCheckNan, VecEnv, VecNormalize
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates, StopTrainingOnDivergence
@@ -217,6 +221,33 @@ def non_finite_reason(error: ValueError, model: BaseAlgorithm) -> str | None:
     return f"the environment gave {found.removeprefix('found ')} at step {step} (SB3's VecCheckNan): fix or wrap the env"
 
 
+class PurgingTensorBoardOutputFormat(TensorBoardOutputFormat):
+    """SB3's TensorBoard output, its writer opened with ``purge_step``: TensorBoard hides the events of the run folder
+    at steps >= ``purge_step`` written before it (a stopped run's steps after its checkpoint)."""
+
+    def __init__(self, folder: str, purge_step: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # As TensorBoardOutputFormat.__init__, which takes no purge_step (it would open a second event file first).
+        self.writer = SummaryWriter(log_dir=folder, purge_step=purge_step)
+        self._is_closed = False
+
+
+def resumed_logger(model: BaseAlgorithm, tb_log_name: str) -> Logger | None:
+    """The logger SB3's ``configure_logger`` gives a continued run (the same formats and TensorBoard folder), with
+    the events written after the checkpoint by the run that stopped purged; None without TensorBoard."""
+    if model.tensorboard_log is None:
+        return None  # SB3's own logger: nothing is written to a file that a stopped run could have written too
+    # reset_num_timesteps=False: SB3 continues in the newest <tb_log_name>_<id> folder.
+    folder = os.path.join(model.tensorboard_log, f"{tb_log_name}_{get_latest_run_id(model.tensorboard_log, tb_log_name)}")
+    # Events at the checkpoint's own step (its evaluation, an episode's log) were written before it: kept.
+    tensorboard = PurgingTensorBoardOutputFormat(folder, purge_step=model.num_timesteps + 1)
+    outputs = [make_output_format("stdout", folder)] if model.verbose >= 1 else []
+    logger = Logger(folder=folder, output_formats=[*outputs, tensorboard])
+    logger.log(f"Logging to {folder}")
+    return logger
+
+
 def train(
     config: RunConfig,
     out: Path,
@@ -242,6 +273,10 @@ def train(
         if checkpoint is None:
             raise UserError(f"{out} holds no checkpoint to resume: start runs with --checkpoint-every N to resume them")
         model, state = load_checkpoint(checkpoint, env, config.device)
+        # SB3 has no purge on resume: without one, TensorBoard shows the stopped run's steps after the checkpoint too.
+        logger = resumed_logger(model, inspect.signature(model.learn).parameters["tb_log_name"].default)
+        if logger is not None:
+            model.set_logger(logger)
     else:
         model = make_model(env) if make_model is not None else build(config, env)
     divergence = StopTrainingOnDivergence(verbose=0)  # the callers say it in their own words

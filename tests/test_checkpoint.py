@@ -71,6 +71,48 @@ def test_interrupted_run_resumes_to_its_budget_with_every_update_and_evaluation_
     assert len(list((out / CHECKPOINTS).iterdir())) == 1  # older checkpoints are removed
 
 
+def tensorboard_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) of every scalar tag as TensorBoard shows them: EventAccumulator applies the purge events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_resumed_run_tensorboard_shows_each_step_once(tmp_path: Path) -> None:
+    # Stopped after the checkpoint at 600 with the lost timeline's events (the episode log at 800, the evaluation at
+    # 900) in the event file, then resumed in the same TensorBoard run folder: TensorBoard shows what the run did, each
+    # step once, the checkpoint's own step (its evaluation, written before it) included. The evaluations are off the
+    # logged episodes' steps (every 4th episode: 800), where any run also logs train/* twice at one step.
+    out, tb = tmp_path / "run", tmp_path / "tb"
+    out.mkdir()
+    run = config(eval_every=300, eval_episodes=1, checkpoint_every=600, tensorboard_log=str(tb))
+    first = train(run, out, callbacks=[CtrlCAt(950)])
+    assert first.interrupted and latest_checkpoint(out / CHECKPOINTS).name == "step-000000000600"
+    first.model.logger.close()  # the lost timeline's events on disk, as a process's writes may be when it is killed
+    run_dir = tb / "PaperDDPG_1"
+    lost = tensorboard_scalars(run_dir)
+    assert [step for step, _ in lost["eval/mean_reward"]] == [300, 600, 900]
+    assert [step for step, _ in lost["rollout/ep_rew_mean"]] == [800]
+
+    resumed = train(read_config(out), out, resume=True)
+    assert resumed.resumed_from == 600 and resumed.model.num_timesteps == 1000
+    resumed.model.logger.close()
+    assert sorted(p.name for p in tb.iterdir()) == ["PaperDDPG_1"]  # SB3's folder for a continued run
+    scalars = tensorboard_scalars(run_dir)
+    assert {"eval/mean_reward", "train/critic_loss", "rollout/ep_rew_mean", "time/fps"} <= set(scalars)
+    for tag, points in scalars.items():
+        steps = [step for step, _ in points]
+        assert len(steps) == len(set(steps)), f"{tag}: {steps}"
+    log = pd.read_csv(out / "evaluations.csv")
+    assert list(log.timesteps) == [300, 600, 900]
+    shown = dict(scalars["eval/mean_reward"])
+    assert list(shown) == list(log.timesteps)  # the evaluation steps, each once
+    np.testing.assert_allclose(list(shown.values()), log.mean_return, rtol=1e-6)  # the resumed run's values
+    assert shown[900] != dict(lost["eval/mean_reward"])[900]  # the lost timeline's evaluation is hidden
+
+
 def test_resume_restores_noise_buffer_normalization_and_optimizer(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
