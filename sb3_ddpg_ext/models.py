@@ -16,6 +16,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_ddpg_ext.envs import is_goal_env, policy_for
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+from sb3_ddpg_ext.paper_ddpg.loading import check_saved_by_paper_ddpg
 from sb3_ddpg_ext.preflight import make_action_noise
 
 
@@ -45,11 +46,14 @@ def build_model(
 
 
 def saved_env_id(path: Path) -> str:
-    """The env id saved with a model by ``sb3-ddpg train`` (or the PaperDDPG constructor)."""
+    """The env id saved with a model by ``sb3-ddpg train`` (or the PaperDDPG constructor); another algorithm's file is
+    refused as such first (SB3's own DDPG saves no env id)."""
     try:
-        env_id = PaperDDPG.read_saved_data(model_file(path)).get("env_id")
+        data = PaperDDPG.read_saved_data(model_file(path))
+        check_saved_by_paper_ddpg(path, data)
     except ValueError as e:
         raise UserError(str(e).strip().splitlines()[0]) from e
+    env_id = data.get("env_id")
     if not env_id:
         raise UserError(f"{path} does not record the env it was trained on: pass --env ENV_ID")
     return env_id

@@ -373,17 +373,19 @@ def test_evaluate_takes_the_env_saved_with_the_model_and_refuses_other_shapes(cl
     assert "trained on Pendulum-v1 with observation shape (3,), but this env has (2,)" in other.stderr
 
 
-def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(cli_run, tmp_path: Path) -> None:
+@pytest.mark.parametrize("env", [[], ["--env", "Pendulum-v1"]], ids=["saved env", "--env"])
+def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(env: list[str], cli_run, tmp_path: Path) -> None:
+    # Another algorithm's file is named as such first, whether or not --env is given (SB3's DDPG saves no env id).
     from stable_baselines3 import DDPG
 
     DDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "sb3.zip")
     (tmp_path / "notes.txt").write_text("hello")
     for path, message in (
-        (tmp_path / "sb3.zip", "was not saved by PaperDDPG"),
+        (tmp_path / "sb3.zip", "sb3.zip was not saved by PaperDDPG: it holds a stable_baselines3.td3.policies.TD3Policy"),
         (tmp_path / "notes.txt", "not a saved model"),
         (tmp_path, "is a folder: pass the model file in it"),
     ):
-        result = cli_run("evaluate", str(path), "--env", "Pendulum-v1")
+        result = cli_run("evaluate", str(path), *env)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
 

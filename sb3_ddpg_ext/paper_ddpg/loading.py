@@ -125,8 +125,9 @@ def apply_load_overrides(model: Any, overrides: dict[str, Any]) -> None:
     update_learning_rate(model.critic.optimizer, model.critic_lr_schedule(progress))
 
 
-def _check_saved_model(path: Any, data: dict[str, Any], env: Any) -> None:
-    """The file holds a PaperDDPG model, and ``env`` (if given) has the spaces it was trained on."""
+def check_saved_by_paper_ddpg(path: Any, data: dict[str, Any]) -> None:
+    """A ValueError unless ``data`` (``read_saved_data`` of ``path``) holds a PaperDDPG model: another algorithm's file
+    is named as such before anything else is read from it."""
     policy_class = data.get("policy_class")
     if not isinstance(policy_class, type) or not issubclass(policy_class, PaperDDPGPolicy):
         name = getattr(policy_class, "__qualname__", None)
@@ -135,6 +136,11 @@ def _check_saved_model(path: Any, data: dict[str, Any], env: Any) -> None:
             f"{path} was not saved by PaperDDPG: it holds {held}; load it with the algorithm that saved it "
             "(e.g. stable_baselines3.DDPG, TD3 or SAC)"
         )
+
+
+def _check_saved_model(path: Any, data: dict[str, Any], env: Any) -> None:
+    """The file holds a PaperDDPG model, and ``env`` (if given) has the spaces it was trained on."""
+    check_saved_by_paper_ddpg(path, data)
     if env is None:
         return
     for kind, saved, given in (
