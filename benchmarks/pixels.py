@@ -109,6 +109,14 @@ def main() -> None:
     rep_p.add_argument("--results", type=Path, default=RESULTS)
     rep_p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.command == "report":  # the figure's format comes from --out's extension: checked before any result is read
+        from sb3_ddpg_ext.errors import UserError
+        from sb3_ddpg_ext.plots import check_figure_path
+
+        try:
+            check_figure_path(args.out, "--out")
+        except UserError as e:
+            parser.error(str(e))
     if args.command == "run":
         for seed in args.seeds:
             for config in args.configs:

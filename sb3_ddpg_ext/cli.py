@@ -137,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_pixel_arguments(evaluate)
     evaluate.add_argument("--episodes", type=at_least(1), default=10, help="episodes to run")
     evaluate.add_argument("--seed", type=at_least(0), default=0, help="seed of the evaluation env")
-    evaluate.add_argument("--histogram", default=None, help="PNG path (default: <model>_returns.png next to the model)")
+    evaluate.add_argument(
+        "--histogram",
+        default=None,
+        help="figure path; its extension picks the format: .png, .pdf, .svg, ... (default: <model>_returns.png next to "
+        "the model)",
+    )
     evaluate.add_argument("--device", default="auto", help="torch device: auto, cpu or cuda")
     _threads(evaluate)
     evaluate.set_defaults(func=evaluate_command.run)

@@ -1,4 +1,5 @@
-"""Every figure the project writes: learning curve, return histogram and Optuna's study plots (PNG, headless)."""
+"""Every figure the project writes: learning curve, return histogram and Optuna's study plots (PNG, headless), and
+the check of a figure path a user gives."""
 
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,24 @@ matplotlib.use("Agg")  # files only: no display is needed or assumed
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.ticker import MaxNLocator
+
+from sb3_ddpg_ext.errors import UserError
+
+
+def check_figure_path(path: Path, option: str) -> Path:
+    """``path`` if matplotlib can write a figure there: ``savefig`` takes the format from the extension (and adds
+    ``.png`` to a name without one), so the extension is checked where the option enters, before any work."""
+    formats = FigureCanvasBase.get_supported_filetypes()
+    extension = path.suffix.removeprefix(".").lower()
+    if extension not in formats:
+        what = f"'.{extension}' files" if extension else "a name without an extension"
+        raise UserError(
+            f"{option} {path}: matplotlib cannot write {what}; give a name ending in .png, .pdf, .svg or another of "
+            f"its formats ({', '.join(sorted(formats))})"
+        )
+    return path
 
 
 def learning_curve(csv_path: Path, png_path: Path, title: str, n_episodes: int) -> None:

@@ -390,6 +390,24 @@ def test_evaluate_refuses_files_that_are_not_paper_ddpg_models(env: list[str], c
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_evaluate_refuses_a_histogram_matplotlib_cannot_write_before_any_episode(cli, tmp_path: Path) -> None:
+    # matplotlib picks the format from the extension (and adds .png to a name without one): checked before the
+    # episodes run, not after them.
+    model = str(tmp_path / "m.zip")
+    PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(model)
+    for name, message in (
+        ("out.txt", "matplotlib cannot write '.txt' files; give a name ending in .png, .pdf, .svg or another of"),
+        ("out", "matplotlib cannot write a name without an extension; give a name ending in .png, .pdf, .svg"),
+    ):
+        path = tmp_path / name
+        result = cli("evaluate", model, "--episodes", "2", "--histogram", str(path))
+        assert_one_line_error(result, f"sb3-ddpg evaluate: error: --histogram {path}: {message}")
+        assert result[1] == "" and not path.exists() and not path.with_suffix(".png").exists()
+    code, out, err = cli("evaluate", model, "--episodes", "1", "--histogram", str(tmp_path / "h.PDF"))
+    assert code == 0 and out.endswith(f"histogram: {tmp_path / 'h.PDF'}\n"), err
+    assert (tmp_path / "h.PDF").read_bytes().startswith(b"%PDF")
+
+
 def test_version_and_every_option_has_help_with_its_default(cli_run) -> None:
     assert cli_run("--version").stdout == f"sb3-ddpg {__version__}\n"
     for command in ("train", "evaluate", "tune", "tune-report"):

@@ -2,6 +2,7 @@
 
 import csv
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -161,3 +162,16 @@ def test_campaign_blocks_name_known_configs_and_anchored_tasks(reproduce) -> Non
     assert reproduce.CAMPAIGN  # the loop checks something
     for task, steps, seeds, configs in reproduce.CAMPAIGN:
         assert set(configs) <= set(reproduce.CONFIGS) and task in reproduce.ANCHORS and steps >= 100_000 and seeds
+
+
+def test_pixels_report_refuses_a_figure_format_matplotlib_cannot_write(tmp_path: Path, monkeypatch, capsys) -> None:
+    # benchmarks/pixels.py report --out: the format comes from the extension, checked before any result is read.
+    spec = importlib.util.spec_from_file_location("pixels_benchmark", ROOT / "benchmarks" / "pixels.py")
+    pixels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pixels)
+    out = tmp_path / "pixels.txt"
+    monkeypatch.setattr(sys, "argv", ["pixels.py", "report", "--results", str(tmp_path), "--out", str(out)])
+    with pytest.raises(SystemExit) as exited:
+        pixels.main()
+    assert exited.value.code == 2
+    assert f"--out {out}: matplotlib cannot write '.txt' files" in capsys.readouterr().err

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     env_id = args.env or saved_env_id(model_path)
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
-    writable_file(png, "--histogram")
+    writable_file(plots.check_figure_path(png, "--histogram"), "--histogram")
     env = saved_normalization((make_pixel_env if args.pixels else make_vec_env)(env_id, n_envs=1, seed=args.seed), model_path)
     try:
         model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
