@@ -4,10 +4,12 @@ A checkpoint is a folder ``checkpoints/step-<N>/`` holding the model (weights, o
 SB3's ``save``), the replay buffer (SB3's ``save_replay_buffer``), the VecNormalize statistics where present, and
 ``state.pkl`` (the run's options, the random generators, the evaluation history). It is written under a temporary
 name and renamed into place once every file is on disk, so a kill or a full disk mid-save leaves the previous
-checkpoint as the newest complete one. SB3's ``CheckpointCallback`` is not used as it is: it writes a new set of
+checkpoint as the newest complete one. A run that completes writes ``checkpoints/finished.json`` last: nothing is
+left to resume. SB3's ``CheckpointCallback`` is not used as it is: it writes a new set of
 files per checkpoint, in place, without the generators or the evaluation history.
 """
 
+import json
 import os
 import pickle
 import random
@@ -25,10 +27,12 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
 from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
 
 CHECKPOINTS = "checkpoints"
 PREFIX = "step-"
+FINISHED = "finished.json"  # under CHECKPOINTS: the run reached its budget and wrote its files
 
 
 def random_states(model: BaseAlgorithm) -> dict[str, Any]:
@@ -86,6 +90,25 @@ def latest_checkpoint(folder: Path) -> Path | None:
     """The newest complete checkpoint under ``folder`` (only complete ones carry the ``step-`` name), or None."""
     found = sorted(p for p in folder.glob(f"{PREFIX}*") if (p / "state.pkl").is_file()) if folder.is_dir() else []
     return found[-1] if found else None
+
+
+def write_finished(folder: Path, timesteps: int) -> Path:
+    """Records under ``folder`` (a run's checkpoints) that the run finished at ``timesteps``: the last write of a run
+    that completed and saved its files, atomic, so a run stopped, interrupted or killed before its end has none."""
+    with atomic_file(folder / FINISHED) as tmp:
+        tmp.write_text(json.dumps({"timesteps": timesteps}) + "\n")
+    return folder / FINISHED
+
+
+def read_finished(folder: Path) -> int | None:
+    """The step at which the run of the checkpoints in ``folder`` finished (``write_finished``), or None."""
+    path = folder / FINISHED
+    if not path.is_file():
+        return None
+    try:
+        return int(json.loads(path.read_text())["timesteps"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is not readable ({type(e).__name__}: {e}): the run finished; nothing to resume") from e
 
 
 def read_state(checkpoint: Path) -> dict[str, Any]:

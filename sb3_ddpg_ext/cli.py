@@ -69,24 +69,8 @@ def _threads(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from sb3_ddpg_ext import __version__
-
-    formatter = HelpFormatter
-    parser = argparse.ArgumentParser(prog="sb3-ddpg", description=__doc__.splitlines()[0], formatter_class=formatter)
-    parser.add_argument("--version", action="version", version=f"sb3-ddpg {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    codes = (
-        "Exit codes: 0 done, 2 a mistake in the command, 3 stopped on non-finite values (divergence or NaN from the "
-        "env; model.zip is not written), 4 a write failed (full disk), 130 Ctrl-C."
-    )
-    train = sub.add_parser(
-        "train",
-        help="train PaperDDPG with the paper's defaults",
-        formatter_class=formatter,
-        description=f"Train PaperDDPG. {codes}",
-    )
+def add_train_arguments(train: argparse.ArgumentParser) -> None:
+    """The options of ``sb3-ddpg train``."""
     train.add_argument("--env", default=None, help="gymnasium environment id, e.g. Pendulum-v1 (required)")
     add_pixel_arguments(train)
     train.add_argument("--timesteps", type=at_least(1), default=None, help="environment steps to train (required)")
@@ -106,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         default=None,
         metavar="RUN_FOLDER",
-        help="continue the run in RUN_FOLDER from its last checkpoint to its budget, with its options (a new episode starts)",
+        help="continue the run in RUN_FOLDER from its last checkpoint to its budget, with its options (a new episode "
+        "starts); a run that finished is refused",
     )
     train.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are removed)")
     train.add_argument("--eval-every", type=at_least(1), default=5000, help="deterministic evaluation every K steps")
@@ -128,8 +113,40 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress-bar", action="store_true", help="hide the progress bar")
     train.add_argument("-v", "--verbose", type=at_least(0), default=0, help="SB3 verbosity: 0 none, 1 training log")
     add_her_arguments(train)
+
+
+def given_train_options(argv: list[str]) -> set[str]:
+    """The options of ``train`` that ``argv`` (its arguments) gives, whatever their values: ``--seed 0`` is given
+    although 0 is the default. Parsed again into a namespace that holds a marker for each, which argparse leaves in
+    place of the default where an option is absent; ``--resume`` refuses each given one that differs from the run's."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(parser)
+    absent = object()
+    options = train_command.TRAIN_OPTIONS
+    namespace, _ = parser.parse_known_args(argv, argparse.Namespace(**dict.fromkeys(options, absent)))
+    return {option for option in options if getattr(namespace, option) is not absent}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sb3_ddpg_ext import __version__
+
+    formatter = HelpFormatter
+    parser = argparse.ArgumentParser(prog="sb3-ddpg", description=__doc__.splitlines()[0], formatter_class=formatter)
+    parser.add_argument("--version", action="version", version=f"sb3-ddpg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    codes = (
+        "Exit codes: 0 done, 2 a mistake in the command, 3 stopped on non-finite values (divergence or NaN from the "
+        "env; model.zip is not written), 4 a write failed (full disk), 130 Ctrl-C."
+    )
+    train = sub.add_parser(
+        "train",
+        help="train PaperDDPG with the paper's defaults",
+        formatter_class=formatter,
+        description=f"Train PaperDDPG. {codes}",
+    )
+    add_train_arguments(train)
     train.set_defaults(func=train_command.run)
-    train.set_defaults(defaults={option: train.get_default(option) for option in train_command.TRAIN_OPTIONS})
 
     evaluate = sub.add_parser("evaluate", help="noise-free evaluation of a saved model", formatter_class=formatter)
     evaluate.add_argument("model", help="a model.zip written by 'sb3-ddpg train' (or PaperDDPG.save)")
@@ -197,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(command="zoo", func=zoo_command.run, zoo_args=argv[1:], threads=1)
     else:
         args = build_parser().parse_args(argv)
+        if args.command == "train":
+            args.given = given_train_options(argv[1:])  # argv[0] is "train": the main parser has no other arguments
     try:
         import torch as th
 

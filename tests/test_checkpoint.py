@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_one_line_error
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_ddpg_ext import PaperDDPG, cli
-from sb3_ddpg_ext.checkpoint import CHECKPOINTS, latest_checkpoint
+from sb3_ddpg_ext import PaperDDPG
+from sb3_ddpg_ext.checkpoint import CHECKPOINTS, FINISHED, latest_checkpoint
 from sb3_ddpg_ext.run import RunConfig, read_config, train
 
 
@@ -130,33 +131,88 @@ def test_resume_restores_noise_buffer_normalization_and_optimizer(tmp_path: Path
     assert model.critic.optimizer.state_dict()["state"][0]["step"] == saved.critic.optimizer.state_dict()["state"][0]["step"]
 
 
-def run_cli(*args: str) -> tuple[int, str]:
-    import contextlib
-    import io
+def interrupted_run(out: Path, **changes) -> RunConfig:
+    """A run of ``config(**changes)`` (400 steps, a checkpoint every 100) stopped by Ctrl-C at step 250: its newest
+    checkpoint is at step 200, and it has not finished."""
+    out.mkdir()
+    run = config(**{"timesteps": 400, "checkpoint_every": 100, **changes})
+    assert train(run, out, callbacks=[CtrlCAt(250)]).interrupted
+    return run
 
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(list(args))
-    return code, err.getvalue()
+
+def files_of(folder: Path) -> dict[Path, tuple[int, bytes]]:
+    """Every file under ``folder`` with its modification time and content: what a refused command must leave as is."""
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_path: Path) -> None:
+def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_path: Path, cli) -> None:
     out = tmp_path / "run"
-    options = "--env Pendulum-v1 --timesteps 200 --eval-every 100 --eval-episodes 1 --checkpoint-every 100"
-    code, _ = run_cli("train", *options.split(), "-p", "buffer_size=500", "--out", str(out), "--no-progress-bar")
-    assert code == 0 and latest_checkpoint(out / CHECKPOINTS) is not None
-    code, err = run_cli("train", "--resume", str(out), "--timesteps", "5000", "-p", "tau=0.01")
+    interrupted_run(out)
+    code, _, err = cli("train", "--resume", str(out), "--timesteps", "5000", "-p", "tau=0.01")
     assert code == 2 and "Traceback" not in err
     assert err.strip() == (
         "sb3-ddpg train: error: --resume takes the run's options from its checkpoint; these differ: --timesteps 5000 "
-        "(the run's: 200); -p tau=0.01 (the run's: 'default'). Drop them, or start a new run"
+        "(the run's: 400); -p tau=0.01 (the run's: 'default'). Drop them, or start a new run"
     )
-    code, err = run_cli("train", "--resume", str(out), "--timesteps", "200", "-p", "buffer_size=500")  # the same: fine
-    assert code == 0, err
-    code, err = run_cli("train", "--resume", str(tmp_path))
+    code, _, err = cli("train", "--resume", str(out), "--timesteps", "400", "-p", "buffer_size=2000", "--no-progress-bar")
+    assert code == 0, err  # the same values: fine
+    code, _, err = cli("train", "--resume", str(tmp_path))
     assert code == 2 and "holds no checkpoint to resume: start runs with --checkpoint-every N" in err
-    code, err = run_cli("train", "--env", "Pendulum-v1")
+    code, _, err = cli("train", "--env", "Pendulum-v1")
     assert code == 2 and err.strip().endswith("--timesteps, --out required (or --resume RUN_FOLDER to continue a run)")
+
+
+def test_resume_refuses_given_options_that_differ_even_at_their_default(tmp_path: Path, cli) -> None:
+    # An option given on the command line counts, whatever its value: --seed 0 is the default, not the run's seed.
+    out = tmp_path / "run"
+    interrupted_run(out, seed=3, eval_every=100, eval_episodes=1)
+    before = files_of(out)
+    for given, message in (
+        (["--seed", "0"], "these differ: --seed 0 (the run's: 3). Drop them"),
+        (["--eval-episodes", "10"], "these differ: --eval-episodes 10 (the run's: 1). Drop them"),
+        (["--eval-every", "5000"], "these differ: --eval-every 5000 (the run's: 100). Drop them"),
+        (["--device", "auto", "--seed", "0"], "these differ: --seed 0 (the run's: 3). Drop them"),
+        (["--overwrite"], "--overwrite replaces a run and --resume continues one: drop --overwrite"),
+    ):
+        assert_one_line_error(cli("train", "--resume", str(out), *given), message)
+    assert files_of(out) == before  # refused before anything was built or written
+    code, _, err = cli("train", "--resume", str(out), "--seed", "3", "--eval-episodes", "1", "--no-progress-bar")
+    assert code == 0, err  # given, and the run's own values: fine
+
+
+def test_resume_refuses_a_finished_run_and_rewrites_nothing(tmp_path: Path, cli) -> None:
+    # Budget 300, checkpoints every 200: the run finished (model.zip, the evaluation at 300) after its last checkpoint
+    # (200). Resuming it would train 200..300 again and replace its finished files.
+    out = tmp_path / "run"
+    options = "--env Pendulum-v1 --timesteps 300 --eval-every 150 --eval-episodes 1 --checkpoint-every 200".split()
+    small = ["-p", "policy_kwargs=dict(net_arch=[32, 32])", "-p", "buffer_size=500", "--no-progress-bar"]
+    code, _, err = cli("train", *options, *small, "--out", str(out))
+    assert code == 0, err
+    assert latest_checkpoint(out / CHECKPOINTS).name == "step-000000000200"
+    assert PaperDDPG.load(out / "model.zip").num_timesteps == 300
+    before = files_of(out)
+    refused = cli("train", "--resume", str(out))
+    assert_one_line_error(refused, f"{out} finished at step 300 of 300: nothing to resume; ")
+    assert refused[1] == "" and files_of(out) == before
+    # A run finished before runs recorded their end (no checkpoints/finished.json): its model.zip is at the budget.
+    (out / CHECKPOINTS / FINISHED).unlink()
+    before = files_of(out)
+    assert_one_line_error(cli("train", "--resume", str(out)), f"{out} finished at step 300 of 300: nothing to resume; ")
+    assert files_of(out) == before
+
+
+def test_only_a_completed_run_is_recorded_finished(ctrl_c_pendulum: str, tmp_path: Path, cli) -> None:
+    # A real SIGINT at the training env's 150th step: exit code 130, model.zip saved, and no record of a finished run
+    # (the checkpoint at 100 is resumed). The resumed env starts its count again and the run completes: recorded.
+    out = tmp_path / "run"
+    options = ["--timesteps", "200", "--eval-every", "1000", "--checkpoint-every", "100", "--no-progress-bar"]
+    code, _, err = cli("train", "--env", ctrl_c_pendulum, *options, "-p", "buffer_size=500", "--out", str(out))
+    assert code == 130 and "continues from the checkpoint at step 100" in err, err
+    assert (out / "model.zip").is_file() and not (out / CHECKPOINTS / FINISHED).exists()
+    code, out_text, err = cli("train", "--resume", str(out), "--no-progress-bar")
+    assert code == 0 and f"resumed {out} from its checkpoint at step 100 of 200" in out_text, err
+    assert (out / CHECKPOINTS / FINISHED).read_text() == '{"timesteps": 200}\n'
+    assert_one_line_error(cli("train", "--resume", str(out)), f"{out} finished at step 200 of 200: nothing to resume; ")
 
 
 def wait_for(condition, timeout: float = 240.0, every: float = 0.002) -> None:
@@ -208,6 +264,7 @@ def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str,
     assert list(pd.read_csv(out / "evaluations.csv").timesteps) == [200, 400, 600, 800, 1000, 1200]
     assert PaperDDPG.load(out / "model.zip").num_timesteps == 1200
     assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
+    assert (folder / FINISHED).is_file()  # the resumed run finished: a second --resume is refused
 
 
 def test_save_that_fails_mid_write_keeps_the_previous_file(tmp_path: Path) -> None:

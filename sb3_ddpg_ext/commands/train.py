@@ -53,8 +53,19 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
     out = Path(args.resume)
     if args.out is not None and Path(args.out) != out:
         raise UserError(f"--resume continues the run in {out}: drop --out {args.out}")
+    if args.overwrite:
+        raise UserError(
+            f"--overwrite replaces a run and --resume continues one: drop --overwrite to continue {out}, or --resume to "
+            "start a new run in its place"
+        )
     config = read_config(out)
-    given = {option: getattr(args, option) for option in TRAIN_OPTIONS if getattr(args, option) != args.defaults[option]}
+    finished = finished_step(out, config.timesteps)
+    if finished is not None:
+        raise UserError(
+            f"{out} finished at step {finished} of {config.timesteps}: nothing to resume; to train longer, start a new "
+            f"run (--out NEW_FOLDER, or --out {out} --overwrite to replace this one)"
+        )
+    given = {option: getattr(args, option) for option in TRAIN_OPTIONS if option in args.given}  # at the default too
     conflicts = [
         f"--{o.replace('_', '-')} {v} (the run's: {getattr(config, TRAIN_OPTIONS[o])})"
         for o, v in given.items()
@@ -73,11 +84,28 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
     return config, out
 
 
+def finished_step(out: Path, budget: int) -> int | None:
+    """The step at which the run in ``out`` finished, or None: from the record its end wrote (``checkpoint.FINISHED``);
+    for a run from before that record, from its model.zip, saved at the budget only by a run that reached it."""
+    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, read_finished
+    from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data
+
+    finished = read_finished(out / CHECKPOINTS)
+    if finished is None and (out / "model.zip").is_file():
+        try:
+            saved = int(read_saved_data(out / "model.zip").get("num_timesteps", 0))
+        except (OSError, ValueError):
+            return None  # not a readable model: resuming replaces it
+        finished = saved if saved >= budget else None
+    return finished
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from stable_baselines3 import HerReplayBuffer
 
     from sb3_ddpg_ext import plots
+    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, write_finished
     from sb3_ddpg_ext.errors import interrupted_message
     from sb3_ddpg_ext.run import train
     from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
@@ -104,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         written += [out / "evaluations.csv", out / "evaluations.npz", out / "learning_curve.png"]
     if result.checkpoint is not None:
         written.append(result.checkpoint)
+    if (out / CHECKPOINTS).is_dir() and result.stopped is None and not result.interrupted:
+        written.append(write_finished(out / CHECKPOINTS, model.num_timesteps))  # last: --resume refuses a finished run
     if best is not None:
         written.insert(1 if result.stopped is None else 0, out / "best_model.zip")
         print(
