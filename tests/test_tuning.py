@@ -26,14 +26,20 @@ TINY = ["--env", "Pendulum-v1", "--timesteps", "200", "--eval-every", "100"]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
-def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(journal, tmp_path: Path) -> None:
+def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(journal, tmp_path: Path, capsys) -> None:
     args = ["tune", *TINY, "--n-trials", "2", "--out", str(tmp_path), "--study-name", "s", "--sampler-seed", "1"]
     assert cli_main(args) == 0
+    assert "study 's': 2 finished trials of 2 (2 finished in this run)" in capsys.readouterr().out
     study = optuna.load_study(study_name="s", storage=journal(tmp_path / "study.journal"))
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert study.trials[0].params == PAPER_PARAMS and study.trials[0].user_attrs["paper_defaults"]
-    # The same command again: nothing to do. A larger budget: resumes where it stopped.
-    assert cli_main(args) == 0
+    # The same command again would do nothing: refused in one line. A larger budget: resumes where it stopped.
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "sb3-ddpg tune: error: study 's' already has 2 finished trials of the 2 asked: no trial to run; raise"
+    )
+    assert len(err.splitlines()) == 1
     assert cli_main([*args[:-6], "--n-trials", "3", "--out", str(tmp_path), "--study-name", "s", "--sampler-seed", "2"]) == 0
     study = optuna.load_study(study_name="s", storage=journal(tmp_path / "study.journal"))
     assert len(study.trials) == 3

@@ -46,6 +46,14 @@ def run(args: argparse.Namespace) -> int:
     storage = open_storage(args.storage, Path(args.out), args.heartbeat_interval, args.grace_period)
     seed = worker_seed(spec.seed) if args.sampler_seed is None else args.sampler_seed
     study = create_study(spec, storage, seed, allow_spec_change=args.allow_spec_change)
+    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    finished = len(study.get_trials(deepcopy=False, states=finished_states))
+    if finished >= spec.n_trials:  # a run that would do nothing
+        raise UserError(
+            f"study '{spec.name}' already has {finished} finished trials of the {spec.n_trials} asked: no trial to run; "
+            f"raise --n-trials to run more, or report it (sb3-ddpg tune-report --study-name {spec.name}, same --out or "
+            "--storage)"
+        )
     print(f"study '{spec.name}' on {args.storage or Path(args.out) / EMBEDDED_STORAGE}; sampler seed {seed}")
     optuna.logging.set_verbosity(optuna.logging.INFO)
     try:
@@ -58,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         requeued = "; ".join(said) or "no trial was running"
         print(f"sb3-ddpg tune: interrupted; {requeued}; the same command resumes the study", file=sys.stderr)
         return EXIT_INTERRUPTED
+    now = len(study.get_trials(deepcopy=False, states=finished_states))
+    print(f"study '{spec.name}': {now} finished trials of {spec.n_trials} ({now - finished} finished in this run)")
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         print(f"no trial of study '{spec.name}' completed (all pruned or failed): see each trial's failure_reason")
