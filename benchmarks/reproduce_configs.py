@@ -177,6 +177,8 @@ CONFIGS: "dict[str, dict[str, Any] | ModelMaker]" = {
     # zoo-ddpg's values each (rl-zoo3's ddpg.yml entry and SB3's DDPG defaults), then all of them together.
     **{f"paper-{name}": paper(**change) for name, change in ZOO_VALUES.items() if name != "no-bn"},  # paper-no-bn above
     "paper-zoo-values": paper(**{k: v for change in ZOO_VALUES.values() for k, v in change.items()}),
+    # The L2 scope the paper leaves open: OpenAI baselines' (no decay on Q's output layer) against rllab's (the default).
+    "paper-l2-hidden": paper(critic_l2_on="hidden_weights"),
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -200,6 +202,8 @@ DESCRIPTIONS: dict[str, str] = {
         for name, change in ZOO_VALUES.items()
         if name != "no-bn"
     },
+    "paper-l2-hidden": "`paper` with `critic_l2_on=\"hidden_weights\"` (OpenAI baselines' L2 scope: not on Q's output "
+    "layer; rllab's, the default, decays it too)",
     "paper-zoo-values": "`PaperDDPG` with all of zoo-ddpg's values above together (its networks stay the paper's: "
     "the action enters the critic at the second layer, the paper's initialization, two Adam optimizers)",
 }

@@ -163,6 +163,13 @@ def test_critic_l2_on_weights_only(cheetah: PaperDDPG) -> None:
     every = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, critic_l2_on="all", seed=0)
     assert set(weight_decay_per_tensor(every.critic.optimizer).values()) == {1e-2}
     assert len(weight_decay_per_tensor(every.critic.optimizer)) == len(list(every.critic.parameters()))
+    # critic_l2_on="hidden_weights": OpenAI baselines' scope, every weight matrix but the output layer's.
+    hidden = PaperDDPG("MlpPolicy", "HalfCheetah-v5", buffer_size=100, critic_l2_on="hidden_weights", seed=0)
+    decay = weight_decay_per_tensor(hidden.critic.optimizer)
+    layers = linears(hidden.critic)
+    assert [decay[id(layer.weight)] for layer in layers] == [1e-2] * (len(layers) - 1) + [0.0]
+    assert layers[-1].out_features == 1 and len(decay) == len(list(hidden.critic.parameters()))
+    assert all(decay[id(p)] == 0 for p in hidden.critic.parameters() if p.dim() <= 1)
     # critic_weight_decay=0: no L2 anywhere (a BN-stability candidate, not the paper).
     off = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, critic_weight_decay=0.0, seed=0)
     assert set(weight_decay_per_tensor(off.critic.optimizer).values()) == {0.0}

@@ -38,7 +38,7 @@ NUMBERS = (
     *INTEGERS,
 )
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "critic_l2_on": ("weights", "all"),
+    "critic_l2_on": ("weights", "hidden_weights", "all"),
     "target_bn_stats": ("average", "copy"),
     "bn_stats_for_y": BN_STATISTICS,
     "bn_stats_for_policy_gradient": BN_STATISTICS,

@@ -65,8 +65,9 @@ class PaperDDPG(PaperDDPGBase):
     :param actor_learning_rate: Adam learning rate of the actor, float or schedule of progress remaining (1e-4)
     :param critic_learning_rate: Adam learning rate of the critic, float or schedule (1e-3)
     :param critic_weight_decay: L2 penalty on the critic weights, as Adam's ``weight_decay`` (1e-2)
-    :param critic_l2_on: "weights" (default): the L2 penalty applies to the critic's weight matrices only, not to
-        biases or batch-norm scale/shift, as rllab and OpenAI baselines do; "all": every critic parameter
+    :param critic_l2_on: "weights" (default): the L2 penalty applies to the critic's weight matrices only, the
+        output layer's included, not to biases or batch-norm scale/shift, as rllab does; "hidden_weights": the
+        weight matrices but the output layer's, as OpenAI baselines does; "all": every critic parameter
     :param target_bn_stats: "average" (default): the target networks' BN running statistics are soft-updated with
         tau like every other target parameter (rllab), so each target is a lagged copy of its network (section 3);
         "copy": copied from the online networks at every update (SB3's TD3)
@@ -238,13 +239,16 @@ class PaperDDPG(PaperDDPGBase):
         """Adam on Q with the paper's L2 weight decay (section 7; Adam's ``weight_decay`` adds it to the gradient).
 
         "weights": two parameter groups, the weight matrices (Linear, Conv) decayed and the biases and BN scale/shift
-        not, as rllab (``regularizable=True``) and OpenAI baselines do; "all": one group, every parameter decayed.
+        not, as rllab does (``regularizable=True``); "hidden_weights": the same without the output layer's weights,
+        as OpenAI baselines does (``critic_l2_reg``: every ``/w`` but the output's); "all": every parameter decayed.
         """
         params = [p for group in self.critic.optimizer.param_groups for p in group["params"]]  # TD3Policy's choice
-        if self.critic_l2_on == "weights":
+        if self.critic_l2_on in ("weights", "hidden_weights"):
+            output = self.critic.q_net[-1].weight
+            decayed = [p for p in params if p.dim() > 1 and (self.critic_l2_on == "weights" or p is not output)]
             groups = [
-                {"params": [p for p in params if p.dim() > 1], "weight_decay": self.critic_weight_decay},
-                {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0},
+                {"params": decayed, "weight_decay": self.critic_weight_decay},
+                {"params": [p for p in params if all(p is not d for d in decayed)], "weight_decay": 0.0},
             ]
         else:
             groups = [{"params": params, "weight_decay": self.critic_weight_decay}]
