@@ -14,7 +14,7 @@ import os
 import pickle
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
 CHECKPOINTS = "checkpoints"
 PREFIX = "step-"
 FINISHED = "finished.json"  # under CHECKPOINTS: the run reached its budget and wrote its files
+RUN_FILE_PREFIX = "run-"  # a run file as it was at the checkpoint (run-best_model.zip), beside the checkpoint's own
 
 
 def random_states(model: BaseAlgorithm) -> dict[str, Any]:
@@ -58,13 +59,17 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(f.fileno())
 
 
-def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, Any]) -> Path:
-    """Write the checkpoint of ``model`` at its current step under ``folder``; older checkpoints are removed after."""
+def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, Any], run_files: Sequence[Path] = ()) -> Path:
+    """Write the checkpoint of ``model`` at its current step under ``folder``, with a copy of each of ``run_files``
+    that exists (the run's best model as it is now); older checkpoints are removed after."""
     name = f"{PREFIX}{model.num_timesteps:012d}"
     partial = folder / f".{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
+        for path in run_files:
+            if path.is_file():
+                shutil.copyfile(path, partial / f"{RUN_FILE_PREFIX}{path.name}")
         model.save(partial / "model.zip")
         model.save_replay_buffer(partial / "replay_buffer.pkl")
         normalize = model.get_vec_normalize_env()
@@ -119,6 +124,18 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
         raise UserError(f"{checkpoint} is not a readable checkpoint ({type(e).__name__}: {e})") from e
 
 
+def restore_run_files(checkpoint: Path, out: Path, names: Sequence[str]) -> None:
+    """Put back the run files ``names`` in ``out`` as ``checkpoint`` holds them, and remove those it does not hold: a
+    run that stopped after its checkpoint may have written a new best model, of weights the resumed run never has."""
+    for name in names:
+        saved = checkpoint / f"{RUN_FILE_PREFIX}{name}"
+        if saved.is_file():
+            with atomic_file(out / name) as tmp:
+                shutil.copyfile(saved, tmp)
+        else:
+            (out / name).unlink(missing_ok=True)
+
+
 def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tuple[OffPolicyAlgorithm, dict[str, Any]]:
     """The model of ``checkpoint`` on ``env`` (a new episode starts), with its replay buffer, normalization statistics
     and random generators restored; and the checkpoint's state."""
@@ -140,13 +157,14 @@ class Checkpointer(BaseCallback):
     :param folder: where the ``step-<N>`` folders go
     :param every: env steps between checkpoints
     :param state: returns what else the run needs to continue (its options, the evaluation history)
+    :param run_files: files of the run folder saved with each checkpoint as they are then (its best model)
     """
 
     model: OffPolicyAlgorithm  # a checkpoint holds the replay buffer
 
-    def __init__(self, folder: Path, every: int, state: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, folder: Path, every: int, state: Callable[[], dict[str, Any]], run_files: Sequence[Path] = ()) -> None:
         super().__init__()
-        self.folder, self.every, self.state = folder, every, state
+        self.folder, self.every, self.state, self.run_files = folder, every, state, run_files
         self.next_checkpoint = every
         self.written: Path | None = None
 
@@ -166,4 +184,4 @@ class Checkpointer(BaseCallback):
         if self.model.num_timesteps < self.next_checkpoint:
             return
         self.next_checkpoint = (self.model.num_timesteps // self.every + 1) * self.every
-        self.written = save_checkpoint(self.folder, self.model, self.state())
+        self.written = save_checkpoint(self.folder, self.model, self.state(), self.run_files)

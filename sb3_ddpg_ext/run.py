@@ -26,14 +26,21 @@ from stable_baselines3.common.utils import get_latest_run_id
 from stable_baselines3.common.vec_env import VecCheckNan, VecEnv, VecNormalize
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates, StopTrainingOnDivergence
-from sb3_ddpg_ext.checkpoint import CHECKPOINTS, Checkpointer, latest_checkpoint, load_checkpoint, read_state
+from sb3_ddpg_ext.checkpoint import (
+    CHECKPOINTS,
+    Checkpointer,
+    latest_checkpoint,
+    load_checkpoint,
+    read_state,
+    restore_run_files,
+)
 from sb3_ddpg_ext.envs import eval_seed, is_goal_env, make_pixel_env, make_vec_env, wrapper_chain
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.models import build_model, with_her
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
-from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
+from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE
 
 PRESETS = ("her-paper", "rllab")
 EVAL_COLUMNS = ["timesteps", "mean_return", "std_return", "min_return", "max_return", "episodes", "wall_s"]
@@ -273,6 +280,7 @@ def train(
         if checkpoint is None:
             raise UserError(f"{out} holds no checkpoint to resume: start runs with --checkpoint-every N to resume them")
         model, state = load_checkpoint(checkpoint, env, config.device)
+        restore_run_files(checkpoint, out, [BEST_MODEL_FILE])  # the best as the evaluations restored below know it
         # SB3 has no purge on resume: without one, TensorBoard shows the stopped run's steps after the checkpoint too.
         logger = resumed_logger(model, inspect.signature(model.learn).parameters["tb_log_name"].default)
         if logger is not None:
@@ -306,7 +314,7 @@ def train(
             wall = log.wall_before + time.time() - started
             return {"config": config, "evaluation": evaluation.state(), "eval_walls": log.walls, "wall_s": wall}
 
-        checkpointer = Checkpointer(out / CHECKPOINTS, config.checkpoint_every, run_state)
+        checkpointer = Checkpointer(out / CHECKPOINTS, config.checkpoint_every, run_state, [out / BEST_MODEL_FILE])
         run_callbacks.append(checkpointer)
     result = RunResult(model, evaluation, resumed_from=model.num_timesteps if resume else None)
     remaining = config.timesteps - model.num_timesteps

@@ -9,10 +9,13 @@ from sb3_ddpg_ext.errors import UserError
 # SB3's VecNormalize statistics of a run (``VecNormalize.save``), beside its model and in each checkpoint.
 NORMALIZATION_FILE = "vecnormalize.pkl"
 
+# The best evaluation's model (SB3's ``EvalCallback``), in a run folder and, as it was then, in each checkpoint.
+BEST_MODEL_FILE = "best_model.zip"
+
 # The files a run folder of ``sb3-ddpg train`` may hold: a folder with any of them holds a run.
 RUN_FILES = (
     "model.zip",
-    "best_model.zip",
+    BEST_MODEL_FILE,
     "evaluations.csv",
     "evaluations.npz",
     "learning_curve.png",

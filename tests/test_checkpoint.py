@@ -72,6 +72,35 @@ def test_interrupted_run_resumes_to_its_budget_with_every_update_and_evaluation_
     assert len(list((out / CHECKPOINTS).iterdir())) == 1  # older checkpoints are removed
 
 
+def test_resume_puts_back_the_best_model_the_checkpoint_knew(tmp_path: Path) -> None:
+    # A run stopped after its checkpoint may have saved a new best_model.zip (SB3's EvalCallback) from weights that the
+    # resumed run never has; the resumed run must not list it as the best of its evaluations.
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_ddpg_ext.envs import eval_seed, make_vec_env
+
+    out = tmp_path / "run"
+    out.mkdir()
+    first = train(config(checkpoint_every=400), out, callbacks=[CtrlCAt(700)])
+    assert latest_checkpoint(out / CHECKPOINTS).name == "step-000000000400"
+    first.model.save(out / "best_model.zip")  # as EvalCallback does on a new best after the checkpoint: step 700's weights
+
+    resumed = train(read_config(out), out, resume=True, callbacks=[CtrlCAt(401)])  # stop before anything new is evaluated
+    log = pd.read_csv(out / "evaluations.csv")
+    assert list(log.timesteps) == [200, 400]
+    best = PaperDDPG.load(out / "best_model.zip")
+    assert not np.array_equal(
+        best.get_parameters()["policy"]["actor.mu.1.weight"], first.model.get_parameters()["policy"]["actor.mu.1.weight"]
+    )
+    # best_model.zip is the model of the best logged evaluation: evaluated as EvalAfterUpdates did, it scores the same.
+    step = int(log.timesteps[log.mean_return.idxmax()])
+    env = make_vec_env("Pendulum-v1", n_envs=1, seed=eval_seed(0))
+    env.seed(eval_seed(0) + step)
+    returns, _ = evaluate_policy(best, env, n_eval_episodes=2, deterministic=True, return_episode_rewards=True)
+    assert np.mean(returns) == pytest.approx(log.mean_return.max(), abs=1e-6)
+    assert resumed.interrupted
+
+
 def tensorboard_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """(step, value) of every scalar tag as TensorBoard shows them: EventAccumulator applies the purge events."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

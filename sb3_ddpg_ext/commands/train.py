@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext.checkpoint import CHECKPOINTS, write_finished
     from sb3_ddpg_ext.errors import interrupted_message
     from sb3_ddpg_ext.run import train
-    from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
+    from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE
 
     config, out = train_config(args)
     result = train(config, out, resume=args.resume is not None, progress_bar=not args.no_progress_bar)
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     if (out / CHECKPOINTS).is_dir() and result.stopped is None and not result.interrupted:
         written.append(write_finished(out / CHECKPOINTS, model.num_timesteps))  # last: --resume refuses a finished run
     if best is not None:
-        written.insert(1 if result.stopped is None else 0, out / "best_model.zip")
+        written.insert(1 if result.stopped is None else 0, out / BEST_MODEL_FILE)
         print(
             f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
             f"({config.eval_episodes} episodes): {out / 'best_model.zip'}"
