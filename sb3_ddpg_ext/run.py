@@ -197,14 +197,12 @@ class RunResult:
     checkpoint: Path | None = None  # the last checkpoint written
 
     def best(self) -> tuple[int, float, float] | None:
-        """(step, mean, std) of the best finite evaluation: the one ``best_model.zip`` holds."""
+        """(step, mean, std) of the best finite evaluation: the one ``best_model.zip`` holds, the first of equal means
+        (SB3's ``EvalCallback`` saves only on a strictly greater mean; sparse rewards tie often: -50 on Fetch)."""
         ev = self.evaluation
         rows = zip(ev.evaluations_timesteps, ev.evaluations_results, strict=True)
-        finite = [(float(np.mean(r)), float(np.std(r)), int(t)) for t, r in rows if np.isfinite(np.mean(r))]
-        if not finite:
-            return None
-        mean, std, step = max(finite)
-        return step, mean, std
+        finite = [(int(t), float(np.mean(r)), float(np.std(r))) for t, r in rows if np.isfinite(np.mean(r))]
+        return max(finite, key=lambda row: row[1]) if finite else None  # max() keeps the first of equal keys
 
 
 def read_config(out: Path) -> RunConfig:

@@ -95,6 +95,19 @@ def nan_pendulum() -> Iterator[str]:
 
 
 @pytest.fixture
+def zero_reward_pendulum() -> Iterator[str]:
+    """``ZeroRewardPendulum-v0`` (every reward 0, so every evaluation ties) registered for one test."""
+    from helpers import ZeroReward
+
+    env_id = "ZeroRewardPendulum-v0"
+    gym.register(env_id, entry_point=lambda **kw: ZeroReward(gym.make("Pendulum-v1", **kw)), max_episode_steps=200)
+    try:
+        yield env_id
+    finally:
+        gym.registry.pop(env_id, None)
+
+
+@pytest.fixture
 def cli_run() -> Callable[..., subprocess.CompletedProcess]:
     """``sb3-ddpg`` run in this process (``cli.main``), its exit code and output captured as the console script's
     would be: error-message tests without a ~10 s interpreter start each. One subprocess test per command remains."""

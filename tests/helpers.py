@@ -123,3 +123,10 @@ def assert_uniform(tensor: th.Tensor, bound: float) -> None:
     se = bound / math.sqrt(3 * n)
     assert abs(x.mean()) < 5 * se
     assert abs(x.std() - bound / math.sqrt(3)) < 6 * bound / math.sqrt(n)
+
+
+class ZeroReward(gym.RewardWrapper):
+    """Every reward 0 (ZeroRewardPendulum-v0 in conftest.py): every evaluation ties, as failed Fetch episodes (-50) do."""
+
+    def reward(self, reward: float) -> float:
+        return 0.0

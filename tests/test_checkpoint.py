@@ -101,6 +101,18 @@ def test_resume_puts_back_the_best_model_the_checkpoint_knew(tmp_path: Path) -> 
     assert resumed.interrupted
 
 
+def test_the_best_evaluation_reported_is_the_one_best_model_zip_holds_when_evaluations_tie(
+    zero_reward_pendulum: str, tmp_path: Path
+) -> None:
+    # SB3's EvalCallback keeps the first of equal means; sparse-reward tasks tie often (-50 for every failed Fetch run).
+    out = tmp_path / "run"
+    out.mkdir()
+    result = train(config(env_id=zero_reward_pendulum, timesteps=600, checkpoint_every=None), out)
+    assert list(pd.read_csv(out / "evaluations.csv").mean_return) == [0.0, 0.0, 0.0]
+    assert result.best() == (200, 0.0, 0.0)
+    assert PaperDDPG.load(out / "best_model.zip").num_timesteps == 200
+
+
 def tensorboard_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """(step, value) of every scalar tag as TensorBoard shows them: EventAccumulator applies the purge events."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
