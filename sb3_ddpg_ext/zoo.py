@@ -37,7 +37,7 @@ from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
 from sb3_ddpg_ext.params import check_names, read_config_values
 from sb3_ddpg_ext.preflight import check_run_budget
 from sb3_ddpg_ext.resources import default_zoo_config, her_zoo_config
-from sb3_ddpg_ext.search_space import sample_params
+from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, sample_params
 
 ALGO = "paper_ddpg"
 COMMANDS = ("train", "enjoy", "optimize")
@@ -91,6 +91,8 @@ class PaperExperimentManager(ExperimentManager):
     missing from the config in one line, and ``--trial-id 0``."""
 
     interrupted: ClassVar[list[bool]] = []  # the Ctrl-C presses of the command that runs (:func:`noting_interrupts`)
+    # What optimize samples (:func:`sample_paper_ddpg_params`): without ou_sigma when the config brings other noise.
+    search_space: ClassVar[dict[str, Any]] = dict(DEFAULT_SEARCH_SPACE)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,6 +109,10 @@ class PaperExperimentManager(ExperimentManager):
             raise UserError(f"{self.env_name.gym_id} has no entry in {self.config}; add one, or use one of: {envs}") from e
         if self.algo == ALGO:
             hyperparams = check_config(self.env_name.gym_id, hyperparams)
+            # A config with its own noise (noise_type: normal, the HER preset's, with ou_sigma: 0): a sampled ou_sigma
+            # would be refused next to it, or turn on an OU noise the config turned off.
+            own_noise = "noise_type" in hyperparams or "action_noise" in hyperparams or hyperparams.get("ou_sigma") == 0
+            type(self).search_space = {k: v for k, v in DEFAULT_SEARCH_SPACE.items() if not (own_noise and k == "ou_sigma")}
         return hyperparams, saved_hyperparams
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
@@ -160,8 +166,9 @@ class _EnjoyPaperDDPG(PaperDDPG):
 
 
 def sample_paper_ddpg_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """rl-zoo3 sampler: tau, actor and critic learning rates and OU sigma (dt stays 1)."""
-    return sample_params(trial)
+    """rl-zoo3 sampler: tau, actor and critic learning rates and OU sigma (dt stays 1); not OU sigma where the config
+    brings its own noise (``PaperExperimentManager.search_space``)."""
+    return sample_params(trial, PaperExperimentManager.search_space)
 
 
 def convert_paper_ddpg_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +219,7 @@ def registered(argv: list[str], enjoy: bool = False, interrupted: list[bool] | N
             mock.patch.object(PaperExperimentManager, "interrupted", [] if interrupted is None else interrupted)
         )
         stack.enter_context(mock.patch.dict(ALGOS, {ALGO: _EnjoyPaperDDPG if enjoy else PaperDDPG}))
+        stack.enter_context(mock.patch.object(PaperExperimentManager, "search_space", dict(DEFAULT_SEARCH_SPACE)))
         stack.enter_context(mock.patch.dict(HYPERPARAMS_SAMPLER, {ALGO: sample_paper_ddpg_params}))
         stack.enter_context(mock.patch.dict(HYPERPARAMS_CONVERTER, {ALGO: convert_paper_ddpg_params}))
         stack.enter_context(mock.patch.object(rl_zoo3.train, "ExperimentManager", PaperExperimentManager))

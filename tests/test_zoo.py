@@ -249,3 +249,22 @@ def test_zoo_train_then_enjoy_fetch_logs_success(cli_run, tmp_path: Path) -> Non
     enjoy = cli_run("zoo", "enjoy", *common, "--no-render", "-n", "120", "--exp-id", "1")
     assert enjoy.returncode == 0, enjoy.stderr
     assert "Success rate" in enjoy.stdout
+
+
+@needs("robotics")
+def test_optimize_a_config_with_its_own_noise_samples_no_ou_sigma(cli_run, tmp_path: Path) -> None:
+    # zoo_configs/paper_ddpg_her.yml brings Gaussian noise (noise_type: normal, ou_sigma: 0): a sampled ou_sigma was
+    # refused next to it, and every trial failed with a traceback.
+    import optuna
+
+    storage = str(tmp_path / "study.log")
+    optimize = cli_run(
+        *("zoo", "optimize", "--env", "FetchReach-v4", "-n", "200", "-f", str(tmp_path), "--n-trials", "1"),
+        *("--n-evaluations", "1", "--eval-episodes", "1", "--storage", storage, "--study-name", "her", "--no-optim-plots"),
+        *("-params", "batch_size:64", "buffer_size:5000"),
+    )
+    assert optimize.returncode == 0, optimize.stderr
+    backend = optuna.storages.journal.JournalFileBackend(storage)
+    (trial,) = optuna.load_study(study_name="her", storage=optuna.storages.JournalStorage(backend)).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert set(trial.params) == {"tau", "actor_learning_rate", "critic_learning_rate"}
