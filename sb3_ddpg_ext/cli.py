@@ -44,13 +44,14 @@ def add_her_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --pixels (train, evaluate): the paper's pixel variant, section 7.
-def add_pixel_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--pixels",
-        action="store_true",
-        help="learn from 9x64x64 renders (3 frames, action repeat 3) with the paper's pixel settings "
-        "(CnnPolicy, batch 16, uint8 replay of 1e5 transitions); -p values override them",
+def add_pixel_arguments(parser: argparse.ArgumentParser, training: bool = True) -> None:
+    what = (
+        "learn from 9x64x64 renders (3 frames, action repeat 3) with the paper's pixel settings (CnnPolicy, batch 16, "
+        "uint8 replay of 1e5 transitions); -p values override them"
+        if training
+        else "evaluate on 9x64x64 renders (3 frames, action repeat 3), for a model trained with --pixels"
     )
+    parser.add_argument("--pixels", action="store_true", help=what)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="noise-free evaluation of a saved model", formatter_class=formatter)
     evaluate.add_argument("model", help="a model.zip written by 'sb3-ddpg train' (or PaperDDPG.save)")
     evaluate.add_argument("--env", default=None, help="gymnasium id (default: the env saved with the model)")
-    add_pixel_arguments(evaluate)
+    add_pixel_arguments(evaluate, training=False)
     evaluate.add_argument("--episodes", type=at_least(1), default=10, help="episodes to run")
     evaluate.add_argument("--seed", type=at_least(0), default=0, help="seed of the evaluation env")
     evaluate.add_argument(

@@ -1,5 +1,8 @@
 """SB3-style save/load tests."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch as th
@@ -165,3 +168,17 @@ def test_saved_files_record_the_version_and_load_without_warning(trained: PaperD
     explicit = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, policy_kwargs=dict(bias_before_norm=True))
     explicit.save(tmp_path / "explicit.zip")
     assert PaperDDPG.load(tmp_path / "explicit.zip").critic.state_net[1].bias is not None
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_saved_files_get_the_mode_of_the_users_umask(trained: PaperDDPG, tmp_path, umask: int, mode: int) -> None:
+    # Saves are atomic (a temporary file renamed into place); the temporary file must not keep mkstemp's 0600, or
+    # colleagues on a shared machine could not read a model saved under umask 022.
+    old = os.umask(umask)
+    try:
+        trained.save(tmp_path / "model.zip")
+        trained.save_replay_buffer(tmp_path / "buffer.pkl")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "model.zip").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "buffer.pkl").stat().st_mode) == mode

@@ -88,6 +88,13 @@ def legacy_message(data: dict[str, Any], attributes: dict[str, Any], policy_kwar
     )
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back, as there is no getter before Python 3.13's)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_file(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
     """A temporary path beside ``path`` to write to; renamed over ``path`` once written and flushed to disk.
@@ -104,6 +111,7 @@ def atomic_file(path: str | pathlib.Path) -> Iterator[pathlib.Path]:
         yield tmp
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is 0600: give it the mode open() would have
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
