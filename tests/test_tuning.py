@@ -478,3 +478,26 @@ def test_a_trial_trains_each_seed_as_sb3_ddpg_train_would(tmp_path: Path) -> Non
         assert result.evaluation.evaluations_timesteps == [200, 400, 600]
     assert reported == {step: float(np.mean([alone[0][j], alone[1][j]])) for j, step in enumerate((200, 400, 600))}
     assert value == np.mean([alone[0][-1], alone[1][-1]])
+
+
+def test_ctrl_c_in_a_trial_leaves_no_seed_thread_running() -> None:
+    # Ctrl-C (KeyboardInterrupt in the main thread, here from a timer) stops every seed of the trial, and the objective
+    # returns only once their threads have ended: one left inside torch aborts the interpreter at exit.
+    import threading
+
+    from sb3_ddpg_ext.tune.objective import objective
+
+    spec = StudySpec("Pendulum-v1", timesteps=20_000, eval_every=1_000, eval_episodes=1, n_seeds=2)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            objective(optuna.trial.FixedTrial(PAPER_PARAMS), spec)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("trial seed")]

@@ -30,6 +30,7 @@ class Lockstep:
         self.values: list[float] = [float("nan")] * n
         self.stop: str | None = None  # why every run stops early (the first reason given)
         self.rng_states: list[tuple[Any, Any, th.Tensor] | None] = [None] * n
+        self.ended = 0  # runs that called finish()
 
     def wait_turn(self, i: int) -> bool:
         """Block until it is run ``i``'s turn, then give it back its random states; False when the runs are stopping."""
@@ -61,11 +62,18 @@ class Lockstep:
             if reason is not None and self.stop is None:
                 self.stop = reason
             self.turn = (i + 1) % self.n
+            self.ended += i >= 0
             self.cond.notify_all()
 
     def halt(self, reason: str) -> None:
         """Stop every run at its next env step (Ctrl-C in the thread that waits for them)."""
         self.finish(-1, reason)
+
+    def wait_ended(self, n: int) -> None:
+        """Block until ``n`` runs have ended. Waiting here, not in ``Thread.join``: a join that Ctrl-C interrupts
+        marks its thread stopped in Python 3.11, and a later join then returns while the thread still runs."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.ended >= n)
 
 
 class TakeTurns(BaseCallback):

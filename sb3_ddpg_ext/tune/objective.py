@@ -87,18 +87,23 @@ def objective(trial: Any, spec: StudySpec, device: str = "cpu") -> float:
         finally:
             lockstep.finish(i, reason)
 
-    threads = [threading.Thread(target=run_seed, args=(i,), daemon=True) for i in range(len(seeds))]
+    threads = [
+        threading.Thread(target=run_seed, args=(i,), name=f"trial seed {seed}", daemon=True) for i, seed in enumerate(seeds)
+    ]
     with warnings.catch_warnings():  # what run.train's filters leave, entered and left by turns from the threads
-        for thread in threads:
-            thread.start()
         try:
             for thread in threads:
-                thread.join()
+                thread.start()  # waits for the thread to start: Ctrl-C can land here too
+            lockstep.wait_ended(len(threads))
         except KeyboardInterrupt:
             lockstep.halt("interrupted")  # every seed stops at its next env step
-            for thread in threads:
-                thread.join()
+            # A thread left running in torch aborts the interpreter's exit ("terminate called ...").
+            lockstep.wait_ended(sum(thread.ident is not None for thread in threads))
             raise
+        finally:
+            for thread in threads:
+                if thread.ident is not None:
+                    thread.join()  # each has called finish(): only its return is left
     if errors:
         raise errors[0]
     if lockstep.stop == PRUNED:
