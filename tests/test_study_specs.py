@@ -146,9 +146,10 @@ def start_worker(spec: StudySpec, url: str | None, run_dir: Path, barrier: threa
     """What ``sb3-ddpg tune`` does when it starts: open the storage, then create or resume the study."""
     from sb3_ddpg_ext.tune.storage import open_storage
 
-    storage = open_storage(url, run_dir)
-    barrier.wait()
     try:
+        storage = open_storage(url, run_dir)
+        barrier.wait(timeout=120)
         create_study(spec, storage, sampler_seed=0)
-    except Exception as e:
+    except Exception as e:  # a worker that fails before the barrier breaks it: the others fail too, none waits forever
+        barrier.abort()
         errors.append(e)

@@ -56,8 +56,11 @@ def open_storage(
             for attempt in range(3):
                 try:
                     return optuna.storages.RDBStorage(url, **kwargs)
-                except sqlalchemy.exc.IntegrityError:  # workers started together on an empty database race to create
-                    if attempt == 2:  # its schema: the loser finds it made on the next try
+                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as e:
+                    # Workers started together on an empty database race to create its schema (the loser finds it
+                    # made on the next try); on SQLite, a writer holds the file lock ("database is locked").
+                    race = isinstance(e, sqlalchemy.exc.IntegrityError) or "database is locked" in str(e)
+                    if not race or attempt == 2:
                         raise
                     time.sleep(1.0 + attempt)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as e:
