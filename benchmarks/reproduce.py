@@ -22,7 +22,7 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date
 from multiprocessing import get_context
@@ -146,7 +146,8 @@ def pending(runs: list[Run]) -> list[Run]:
 
 
 def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
-    """Run what is pending, ``jobs`` processes at a time (spawned: one torch thread each). Returns the runs executed."""
+    """Run what is pending, ``jobs`` processes at a time (spawned: one torch thread each), started in list order, so a
+    job freed at the tail of one block starts the next block instead of idling. Returns the runs executed."""
     todo = pending(runs)
     print(f"{len(runs) - len(todo)} of {len(runs)} runs already finished; running {len(todo)} with {jobs} job(s)")
     if jobs <= 1:
@@ -154,8 +155,8 @@ def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
             print(execute(run), flush=True)
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            for message in pool.map(execute, todo):
-                print(message, flush=True)
+            for future in as_completed([pool.submit(execute, run) for run in todo]):
+                print(future.result(), flush=True)
     return todo
 
 
@@ -197,17 +198,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "run":
         print(" ".join(["python", *sys.argv]), flush=True)
         blocks = CAMPAIGN if args.campaign else [(args.task, args.steps, args.seeds, args.configs)]
+        runs = []  # one queue: blocks start in order, and a block's last run overlaps the next block's first
         for task, steps, seeds, configs in blocks:
             eval_every = args.eval_every or default_eval_every(steps)
             every = 2 * eval_every if args.checkpoint_every is None else args.checkpoint_every or None
             # Seed-major order: every config advances together, so a campaign cut short still compares them.
-            runs = [
+            block = [
                 Run(task, config, seed, steps, eval_every, args.eval_episodes, args.results, every, args.checkpoints)
                 for seed in seeds
                 for config in configs
             ]
-            print(f"{task}, {steps} steps, seeds {seeds}, configs {configs}:", flush=True)
-            run_campaign(runs, args.jobs)
+            print(f"{task}, {steps} steps, seeds {seeds}, configs {configs}: {len(pending(block))} to run", flush=True)
+            runs += block
+        run_campaign(runs, args.jobs)
     else:
         budget = {k: int(v) for k, v in (item.split("=") for item in args.budget)}
         print(report(args.results, args.out, args.reps, budget, args.command, args.title, args.notes))
