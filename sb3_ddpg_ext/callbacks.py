@@ -3,6 +3,7 @@ after the updates of the steps an evaluation is labelled with."""
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from stable_baselines3.common.vec_env import VecEnv
 
 
 def divergence_reason(model: BaseAlgorithm) -> str | None:
@@ -86,14 +88,25 @@ class EvalAfterUpdates(EvalCallback):
     The schedule counts env steps (every ``eval_every``), not callback calls, so a resumed run keeps it; each
     evaluation seeds its env with ``seed + step``: the same episodes for every configuration at a step, whether or
     not the run was resumed. ``state()`` and ``restore()`` carry the evaluation history across a resume.
+    With ``make_eval_env``, each evaluation after the first plays in a new env from it: a reseeded env is not enough
+    where the simulator keeps state across resets (Box2D's world: BipedalWalker-v3 replays other episodes), and then
+    an evaluation depends only on the weights and the step, as ``sb3-ddpg evaluate --seed`` replays it.
     Every other argument is ``EvalCallback``'s; its ``log_path`` file (evaluations.npz) is replaced atomically.
     """
 
-    def __init__(self, eval_env: Any, eval_every: int, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        eval_env: Any,
+        eval_every: int,
+        seed: int | None = None,
+        make_eval_env: Callable[[], VecEnv] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(eval_env, eval_freq=1, **kwargs)
-        self.eval_every, self.seed = eval_every, seed
+        self.eval_every, self.seed, self.make_eval_env = eval_every, seed, make_eval_env
         self.next_evaluation = eval_every
         self.stop = False  # an evaluation callback (callback_on_new_best) asked to stop
+        self.eval_env_used = False
 
     def _on_step(self) -> bool:
         return not self.stop
@@ -109,6 +122,10 @@ class EvalAfterUpdates(EvalCallback):
         if self.num_timesteps < self.next_evaluation:
             return
         self.next_evaluation = (self.num_timesteps // self.eval_every + 1) * self.eval_every
+        if self.make_eval_env is not None and self.eval_env_used:
+            self.eval_env.close()
+            self.eval_env = self.make_eval_env()  # EvalCallback copies the training env's normalization into it
+        self.eval_env_used = True
         if self.seed is not None:
             self.eval_env.seed(self.seed + self.num_timesteps)
         # SB3 keeps the history only when it writes evaluations.npz, and writes it in place: here it writes a scratch

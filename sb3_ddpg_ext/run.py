@@ -95,11 +95,17 @@ class RunConfig:
 def make_envs(config: RunConfig) -> tuple[VecEnv, VecEnv]:
     """The training and evaluation envs: wrappers, pixels, normalization (the preset's or the config's) and SB3's
     ``VecCheckNan``, which stops a run on NaN/inf from the env or in the actions."""
+    return make_env(config, training=True), make_env(config, training=False)
+
+
+def make_env(config: RunConfig, training: bool) -> VecEnv:
+    """The training env (``n_envs`` copies, seeded with ``seed``) or one evaluation env (seeded with ``eval_seed``,
+    normalization statistics frozen: each evaluation copies the training env's)."""
     make = make_pixel_env if config.pixels else make_vec_env
     wrap = wrapper_chain(config.env_wrapper)
     kwargs: dict[str, Any] = {"wrapper_class": wrap} if wrap is not None else {}
-    env = make(config.env_id, n_envs=config.n_envs, seed=config.seed, **kwargs)
-    eval_env = make(config.env_id, n_envs=1, seed=eval_seed(config.seed), **kwargs)
+    n_envs, seed = (config.n_envs, config.seed) if training else (1, eval_seed(config.seed))
+    env = make(config.env_id, n_envs=n_envs, seed=seed, **kwargs)
     normalize = config.normalize
     if normalize is None and config.preset == "her-paper":
         from sb3_ddpg_ext.presets import HER_PAPER, NORMALIZE
@@ -107,8 +113,8 @@ def make_envs(config: RunConfig) -> tuple[VecEnv, VecEnv]:
         normalize = {**NORMALIZE, "gamma": config.params.get("gamma", HER_PAPER["gamma"])}
     if normalize:
         kwargs = normalize if isinstance(normalize, dict) else {}
-        env, eval_env = VecNormalize(env, **kwargs), VecNormalize(eval_env, training=False, **kwargs)
-    return VecCheckNan(env, raise_exception=True), VecCheckNan(eval_env, raise_exception=True)
+        env = VecNormalize(env, **kwargs) if training else VecNormalize(env, **{**kwargs, "training": False})
+    return VecCheckNan(env, raise_exception=True)
 
 
 def model_params(config: RunConfig, env: VecEnv) -> dict[str, Any]:
@@ -292,6 +298,7 @@ def train(
         eval_env,
         config.eval_every,
         seed=eval_seed(config.seed),
+        make_eval_env=lambda: make_env(config, training=False),
         n_eval_episodes=config.eval_episodes,
         deterministic=True,
         best_model_save_path=str(out),
@@ -339,21 +346,22 @@ def train(
 
 def saved_normalization(env: VecEnv, model_path: str | Path) -> VecEnv:
     """``env`` normalized as the saved model saw its observations in training, for evaluation (statistics frozen,
-    rewards raw): from the vecnormalize.pkl beside the model (what ``sb3-ddpg train`` and rl-zoo3 write), else from
-    the statistics saved inside it (``PaperDDPG.save``); ``env`` itself for a model trained without normalization."""
+    rewards raw): with the statistics saved inside it (``PaperDDPG.save``: those of the moment its weights were saved,
+    so best_model.zip gets its step's, not the run's last), else from the vecnormalize.pkl beside the model (what
+    rl-zoo3 and SB3 users write); ``env`` itself for a model trained without normalization."""
     from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data, zip_path
 
+    try:
+        state = read_saved_data(zip_path(model_path)).get("observation_normalization")
+    except (OSError, ValueError):
+        return env  # not a readable model: loading it says why, in one line
     stats = Path(model_path).with_name(NORMALIZATION_FILE)
-    if stats.is_file():
-        normalized = VecNormalize.load(str(stats), env)
-    else:
-        try:
-            state = read_saved_data(zip_path(model_path)).get("observation_normalization")
-        except (OSError, ValueError):
-            return env  # not a readable model: loading it says why, in one line
-        if not state:
-            return env
+    if state:
         normalized = VecNormalize(env, training=False, norm_reward=False)
         normalized.__dict__.update(state)
+    elif stats.is_file():
+        normalized = VecNormalize.load(str(stats), env)
+    else:
+        return env
     normalized.training, normalized.norm_reward = False, False
     return normalized

@@ -18,7 +18,7 @@ from sb3_ddpg_ext import PaperDDPG, __version__
 from sb3_ddpg_ext.envs import policy_for
 
 
-def test_train_then_evaluate(sb3_ddpg, tmp_path: Path) -> None:
+def test_train_then_evaluate(sb3_ddpg, cli, tmp_path: Path) -> None:
     out = tmp_path / "run"
     train = sb3_ddpg(
         "train",
@@ -47,6 +47,11 @@ def test_train_then_evaluate(sb3_ddpg, tmp_path: Path) -> None:
     assert set(log.columns) >= {"mean_return", "std_return", "min_return", "max_return"}
     model = PaperDDPG.load(out / "model.zip")
     assert (model.tau, model.batch_size, model.num_timesteps) == (0.005, 32, 300)  # the -p values reached the model
+    # The command it prints replays the best evaluation: the same weights, env seed and episodes.
+    replay = next(line for line in train.stdout.splitlines() if line.startswith("replay it: sb3-ddpg "))
+    code, replayed, err = cli(*replay.removeprefix("replay it: sb3-ddpg ").split(), "--histogram", str(tmp_path / "h.png"))
+    assert code == 0, err
+    assert f"mean {log.mean_return.max():.2f}," in replayed.splitlines()[0]
 
     evaluate = sb3_ddpg("evaluate", str(out / "model.zip"), "--env", "Pendulum-v1", "--episodes", "3")
     assert evaluate.returncode == 0, evaluate.stderr

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
+from helpers import needs
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 
 from sb3_ddpg_ext import PaperDDPG
@@ -102,3 +103,84 @@ def test_model_zip_alone_evaluates_with_its_normalization(tmp_path: Path, capsys
 
     raw_mean = evaluate_episodes(raw, make_vec_env("Pendulum-v1", seed=0), 2).returns.mean()
     assert f"mean {raw_mean:.2f}," not in with_pkl  # the statistics matter: without them the numbers differ
+
+
+class ReplayAtEvaluation(BaseCallback):
+    """After each evaluation of ``run.train``: the same weights on a new env seeded as ``sb3-ddpg evaluate --seed
+    eval_seed + step`` seeds it, and a copy of the model as it was then (``save_as``, with ``{step}``)."""
+
+    def __init__(self, env_id: str, episodes: int, save_as: Path | None = None) -> None:
+        super().__init__()
+        self.env_id, self.episodes, self.save_as = env_id, episodes, save_as
+        self.replays: list[np.ndarray] = []
+
+    def _on_step(self) -> bool:
+        from sb3_ddpg_ext.envs import eval_seed
+        from sb3_ddpg_ext.models import evaluate_episodes
+        from sb3_ddpg_ext.run import saved_normalization
+
+        step = self.model.num_timesteps
+        if self.save_as is not None:
+            self.model.save(str(self.save_as).format(step=step))
+            env = saved_normalization(make_vec_env(self.env_id, seed=eval_seed(0) + step), str(self.save_as).format(step=step))
+        else:
+            env = make_vec_env(self.env_id, seed=eval_seed(0) + step)
+        self.replays.append(evaluate_episodes(self.model, env, self.episodes).returns)
+        return True
+
+
+@needs("box2d")
+def test_each_evaluation_plays_in_a_new_env_where_a_reseeded_one_replays_other_episodes() -> None:
+    # Box2D keeps its world across resets: BipedalWalker reseeded after other episodes plays other episodes (here,
+    # from a PaperDDPG whose actor outputs 0). With make_eval_env (the run layer's), each evaluation plays in a new env,
+    # so what it logs is what `sb3-ddpg evaluate --seed eval_seed + step` replays.
+    from stable_baselines3.common.logger import configure
+
+    from sb3_ddpg_ext.models import evaluate_episodes
+
+    model = PaperDDPG("MlpPolicy", make_vec_env("BipedalWalker-v3", seed=0), seed=0, buffer_size=1000)
+    model.set_logger(configure(None, []))
+    with th.no_grad():
+        for p in model.actor.mu[-2].parameters():  # the output layer, before tanh: every action is 0
+            p.zero_()
+    replay = evaluate_episodes(model, make_vec_env("BipedalWalker-v3", seed=10_200), 2).returns
+    logged = {}
+    for fresh in (False, True):
+        make = (lambda: make_vec_env("BipedalWalker-v3", seed=10_000)) if fresh else None
+        evaluation = EvalAfterUpdates(
+            make_vec_env("BipedalWalker-v3", seed=10_000), 100, 10_000, make, n_eval_episodes=2, verbose=0
+        )
+        evaluation.init_callback(model)
+        for step in (100, 200):
+            model.num_timesteps = step
+            evaluation.evaluate_if_due()
+        logged[fresh] = np.asarray(evaluation.evaluations_results[-1], dtype=float)
+    assert np.array_equal(logged[True], replay)
+    assert not np.array_equal(logged[False], replay)  # the same env reseeded: not the episodes of step 200's seed
+
+
+def test_a_saved_model_evaluates_with_the_normalization_of_its_own_step(tmp_path: Path, cli) -> None:
+    # best_model.zip is saved mid-run; the folder's vecnormalize.pkl holds the run's last statistics. `evaluate` must
+    # replay the logged figure of the saved weights, so it normalizes with the statistics saved with them.
+    from sb3_ddpg_ext.envs import eval_seed
+    from sb3_ddpg_ext.run import RunConfig, train
+
+    replay = ReplayAtEvaluation("Pendulum-v1", 2, save_as=tmp_path / "at_{step}.zip")
+    config = RunConfig("Pendulum-v1", 600, eval_every=200, eval_episodes=2, normalize=True, params={"buffer_size": 1000})
+    result = train(config, tmp_path, after_evaluation=replay)
+    result.model.get_vec_normalize_env().save(str(tmp_path / "vecnormalize.pkl"))  # as `sb3-ddpg train` does at its end
+    logged = result.evaluation.evaluations_results
+    for step, figure in zip((200, 400), logged, strict=False):
+        png = str(tmp_path / f"h{step}.png")
+        code, out, err = cli(
+            "evaluate",
+            str(tmp_path / f"at_{step}.zip"),
+            "--seed",
+            str(eval_seed(0) + step),
+            "--episodes",
+            "2",
+            "--histogram",
+            png,
+        )
+        assert code == 0, err
+        assert f"mean {np.mean(figure):.2f}," in out.splitlines()[0], (step, figure)

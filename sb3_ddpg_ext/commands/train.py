@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.checkpoint import CHECKPOINTS, write_finished
+    from sb3_ddpg_ext.envs import eval_seed
     from sb3_ddpg_ext.errors import interrupted_message
     from sb3_ddpg_ext.run import train
     from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE
@@ -139,6 +140,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
             f"({config.eval_episodes} episodes): {out / 'best_model.zip'}"
+        )
+        pixels = " --pixels" if config.pixels else ""  # the same episodes: evaluations seed with eval_seed + step
+        print(
+            f"replay it: sb3-ddpg evaluate {out / 'best_model.zip'} --seed {eval_seed(config.seed) + best[0]} "
+            f"--episodes {config.eval_episodes}{pixels}"
         )
         if evaluation.evaluations_successes:
             at = evaluation.evaluations_timesteps[-1]
