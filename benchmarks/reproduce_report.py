@@ -50,6 +50,37 @@ def summarize(config: str, seeds: dict[int, np.ndarray], n_finished: int, reps: 
     )
 
 
+def versus_sb3(summaries: list[Summary]) -> str | None:
+    """The plain sentence the report gives per task: where `paper` (PaperDDPG at the paper's settings) stands against
+    `zoo-ddpg` (SB3's DDPG at rl-zoo3's settings) at the last step both reached, and whether the 95% CIs separate them
+    (with 3 seeds or more each: fewer give no interval worth the name)."""
+    by = {s.config: s for s in summaries}
+    if "paper" not in by or "zoo-ddpg" not in by:
+        return None
+    paper, zoo = by["paper"], by["zoo-ddpg"]
+    enough = min(paper.n_seeds, zoo.n_seeds) >= 3
+
+    def versus(ours: np.ndarray | tuple[float, ...], theirs: np.ndarray | tuple[float, ...]) -> str:
+        gap = ours[0] - theirs[0]
+        side = "behind by" if gap < 0 else "ahead by" if gap > 0 else "level, a gap of"
+        apart = "CIs apart" if ours[2] < theirs[1] or theirs[2] < ours[1] else "CIs overlap"
+        return f"{ours[0]:.0f} against {theirs[0]:.0f}, {side} {abs(gap):.0f} ({apart if enough else 'too few seeds for CIs'})"
+
+    seeds = f"{paper.n_seeds} and {zoo.n_seeds} seeds"
+    if paper.steps[-1] == zoo.steps[-1]:
+        return (
+            f"- **`paper` against `zoo-ddpg`** ({seeds}, at {int(paper.steps[-1]):,} steps): PaperDDPG at the paper's "
+            f"settings ends at an IQM of {versus(paper.final, zoo.final)}; its best evaluations give "
+            f"{versus(paper.best, zoo.best)}."
+        )
+    step = min(paper.steps[-1], zoo.steps[-1])  # runs in progress: compare where both are
+    at = [s.curve[:, int(np.searchsorted(s.steps, step))] for s in (paper, zoo)]
+    return (
+        f"- **`paper` against `zoo-ddpg`** so far ({seeds}, at {int(step):,} steps, the last both reached): PaperDDPG "
+        f"at the paper's settings is at an IQM of {versus(at[0], at[1])}."
+    )
+
+
 def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> None:
     import matplotlib
 
@@ -156,6 +187,8 @@ def report(
         lines += ["", f"![{task}]({png.name})", ""]
         if any(np.isnan(s.final[0]) or np.isnan(s.best[0]) for s in summaries):
             lines += ["nan: at least one evaluation returned NaN (the run diverged to non-finite weights).", ""]
+        if (sentence := versus_sb3(summaries)) is not None:
+            lines.append(sentence)
         for anchor in ANCHORS.get(task, []):
             short = f" Our budget ({task_budget:,}) is short of it." if task_budget < anchor.steps else ""
             lines.append(f"- Anchor: {anchor.label}: {anchor.value:g} at {anchor.steps:,} steps.{short}")

@@ -129,6 +129,26 @@ def test_killed_campaign_resumes_from_its_checkpoints(reproduce, tmp_path: Path,
 
 
 @needs("tune")  # rliable
+@needs("tune")  # rliable
+def test_report_says_where_paper_stands_against_zoo_ddpg(reproduce) -> None:
+    def seeds(finals: list[float], steps: int = 3) -> dict[int, np.ndarray]:
+        return {k: np.array([[5000 * (i + 1), f * (i + 1) / steps] for i in range(steps)]) for k, f in enumerate(finals)}
+
+    zoo = reproduce.summarize("zoo-ddpg", seeds([1000, 1000, 990, 1000]), 4, reps=200)
+    behind = reproduce.versus_sb3([reproduce.summarize("paper", seeds([60, 40, 220, 100]), 4, reps=200), zoo])
+    assert behind.startswith("- **`paper` against `zoo-ddpg`** (4 and 4 seeds, at 15,000 steps)")
+    assert "IQM of 80 against 1000, behind by 920 (CIs apart)" in behind
+    level = reproduce.versus_sb3([reproduce.summarize("paper", seeds([1000, 980, 1000, 1000]), 4, reps=200), zoo])
+    assert "against 1000" in level and "(CIs overlap)" in level
+    # In progress: compared at the last step both reached; one seed gives no interval.
+    partial = reproduce.versus_sb3(
+        [reproduce.summarize("paper", seeds([-60], 6), 0, 200), reproduce.summarize("zoo-ddpg", seeds([-3], 2), 0, 200)]
+    )
+    assert "so far (1 and 1 seeds, at 10,000 steps" in partial and "IQM of -20 against -3" in partial
+    assert partial.endswith("(too few seeds for CIs).")
+    assert reproduce.versus_sb3([zoo]) is None
+
+
 def test_bootstrap_is_seeded_and_leaves_numpy_alone(reproduce) -> None:
     scores = np.array([-810.0, -828.0, -638.0, -226.0, -914.0])  # spread enough that resamples differ between draws
     np.random.seed(5)
