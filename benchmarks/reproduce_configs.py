@@ -177,6 +177,11 @@ CONFIGS: "dict[str, dict[str, Any] | ModelMaker]" = {
     # zoo-ddpg's values each (rl-zoo3's ddpg.yml entry and SB3's DDPG defaults), then all of them together.
     **{f"paper-{name}": paper(**change) for name, change in ZOO_VALUES.items() if name != "no-bn"},  # paper-no-bn above
     "paper-zoo-values": paper(**{k: v for change in ZOO_VALUES.values() for k, v in change.items()}),
+    # Leave one out: zoo-ddpg's values but one, where the paper's is back. Which paper value alone loses the task?
+    **{
+        f"zoo-values-but-{name}": paper(**{k: v for other, c in ZOO_VALUES.items() if other != name for k, v in c.items()})
+        for name in ZOO_VALUES
+    },
     # The L2 scope the paper leaves open: OpenAI baselines' (no decay on Q's output layer) against rllab's (the default).
     "paper-l2-hidden": paper(critic_l2_on="hidden_weights"),
 }
@@ -206,6 +211,10 @@ DESCRIPTIONS: dict[str, str] = {
     "layer; rllab's, the default, decays it too)",
     "paper-zoo-values": "`PaperDDPG` with all of zoo-ddpg's values above together (its networks stay the paper's: "
     "the action enters the critic at the second layer, the paper's initialization, two Adam optimizers)",
+    **{
+        f"zoo-values-but-{name}": f"`paper-zoo-values` with the paper's value back in place of {describe(change)}"
+        for name, change in ZOO_VALUES.items()
+    },
 }
 
 
