@@ -56,10 +56,13 @@ def open_storage(
             for attempt in range(3):
                 try:
                     return optuna.storages.RDBStorage(url, **kwargs)
-                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as e:
+                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as e:
                     # Workers started together on an empty database race to create its schema (the loser finds it
-                    # made on the next try); on SQLite, a writer holds the file lock ("database is locked").
-                    race = isinstance(e, sqlalchemy.exc.IntegrityError) or "database is locked" in str(e)
+                    # made on the next try: a duplicate key, or PostgreSQL's 'relation "studies" already exists');
+                    # on SQLite, a writer holds the file lock ("database is locked").
+                    race = isinstance(e, sqlalchemy.exc.IntegrityError) or any(
+                        sign in str(e) for sign in ("database is locked", "already exists")
+                    )
                     if not race or attempt == 2:
                         raise
                     time.sleep(1.0 + attempt)
