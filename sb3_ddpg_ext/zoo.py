@@ -9,6 +9,7 @@ rl-zoo3 reads its algorithms, samplers and arguments from module globals (``ALGO
 """
 
 import contextlib
+import functools
 import importlib.util
 import itertools
 import re
@@ -16,7 +17,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
@@ -198,12 +199,29 @@ class ZooEvalAfterUpdates(EvalAfterUpdates):
             self.is_pruned = self.stop = self.stop or self.trial.should_prune()
 
 
-def _model_path(*args: Any, **kwargs: Any) -> Any:
-    """rl-zoo3's ``get_model_path``; a missing folder or checkpoint is one line, not an AssertionError traceback."""
+def _model_path(loaded: list[str], *args: Any, **kwargs: Any) -> Any:
+    """rl-zoo3's ``get_model_path``, the file it picks noted in ``loaded``; a missing folder or checkpoint is one line,
+    not an AssertionError traceback."""
     try:
-        return get_model_path(*args, **kwargs)
+        name, model_path, log_path = get_model_path(*args, **kwargs)
     except (AssertionError, ValueError) as e:
         raise UserError(f"{e}: train an agent first with 'sb3-ddpg zoo train --env ENV -f FOLDER', then pass -f FOLDER") from e
+    loaded.append(model_path)
+    return name, model_path, log_path
+
+
+def _test_env(loaded: list[str], create_test_env: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """rl-zoo3's ``create_test_env``, normalized with the statistics saved in the model enjoy loads (``PaperDDPG.save``
+    keeps them): rl-zoo3 reads the folder's vecnormalize.pkl, the run's last, for best_model.zip and checkpoints too."""
+    from stable_baselines3.common.vec_env import unwrap_vec_normalize
+
+    from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data
+
+    env = create_test_env(*args, **kwargs)
+    normalize = unwrap_vec_normalize(env)
+    if normalize is not None and loaded:
+        normalize.__dict__.update(read_saved_data(loaded[-1]).get("observation_normalization") or {})
+    return env
 
 
 def _no_hub_download(*args: Any, **kwargs: Any) -> None:
@@ -227,7 +245,10 @@ def registered(argv: list[str], enjoy: bool = False, interrupted: list[bool] | N
             stack.enter_context(mock.patch.object(rl_zoo3.exp_manager, name, ZooEvalAfterUpdates))
         stack.enter_context(mock.patch.object(sys, "argv", argv))
         if enjoy:
-            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "get_model_path", _model_path))
+            loaded: list[str] = []
+            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "get_model_path", functools.partial(_model_path, loaded)))
+            test_env = functools.partial(_test_env, loaded, rl_zoo3.enjoy.create_test_env)
+            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "create_test_env", test_env))
             stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "download_from_hub", _no_hub_download))
         yield
 

@@ -71,6 +71,33 @@ def test_train_then_enjoy_round_trip(sb3_ddpg, tmp_path: Path) -> None:
     assert "Episode Reward" in enjoy.stdout and "Mean reward" in enjoy.stdout
 
 
+def test_enjoy_normalizes_a_checkpoint_with_its_own_statistics(cli_run, tmp_path: Path) -> None:
+    # rl-zoo3's enjoy reads the folder's vecnormalize.pkl (the run's end) for any model it loads; a PaperDDPG
+    # checkpoint keeps the statistics of its own step, and enjoy plays it as `sb3-ddpg evaluate` does.
+    config = tmp_path / "normalized.yml"
+    config.write_text("Pendulum-v1:\n  n_timesteps: 600\n  policy: MlpPolicy\n  buffer_size: 1000\n  normalize: true\n")
+    common = ["--env", "Pendulum-v1", "-f", str(tmp_path)]
+    train = cli_run("zoo", "train", *common, "-conf", str(config), "--save-freq", "200", "--seed", "1")
+    assert train.returncode == 0, train.stderr
+    folder = tmp_path / "paper_ddpg" / "Pendulum-v1_1"
+    enjoy = cli_run("zoo", "enjoy", *common, "--no-render", "-n", "200", "--exp-id", "1", "--load-checkpoint", "200")
+    assert enjoy.returncode == 0, enjoy.stderr
+    played = float(next(line for line in enjoy.stdout.splitlines() if line.startswith("Episode Reward:")).split()[-1])
+    evaluate = cli_run(
+        "evaluate",
+        str(folder / "rl_model_200_steps.zip"),
+        "--seed",
+        "0",
+        "--episodes",
+        "1",
+        "--histogram",
+        str(tmp_path / "h.png"),
+    )
+    assert evaluate.returncode == 0, evaluate.stderr
+    expected = float(evaluate.stdout.split("mean ")[1].split(",")[0])
+    assert played == pytest.approx(expected, abs=0.05)  # enjoy sums float32 rewards in float32
+
+
 def test_zoo_learning_matches_cli_learning(tmp_path: Path) -> None:
     assert (
         zoo_main("train", "--env", "Pendulum-v1", "-n", "300", "--seed", "5", "-conf", str(CONFIG), "-f", str(tmp_path)) == 0
