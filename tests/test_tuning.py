@@ -29,7 +29,7 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 def test_embedded_study_completes_and_resumes_without_repeating_the_paper_trial(journal, tmp_path: Path, capsys) -> None:
     args = ["tune", *TINY, "--n-trials", "2", "--out", str(tmp_path), "--study-name", "s", "--sampler-seed", "1"]
     assert cli_main(args) == 0
-    assert "study 's': 2 finished trials of 2 (2 finished in this run)" in capsys.readouterr().out
+    assert "study 's': 2 finished trials of 2 (2 finished by this worker)" in capsys.readouterr().out
     study = optuna.load_study(study_name="s", storage=journal(tmp_path / "study.journal"))
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert study.trials[0].params == PAPER_PARAMS and study.trials[0].user_attrs["paper_defaults"]
@@ -241,6 +241,11 @@ def test_tune_fetch_optimizes_the_success_rate(journal, tmp_path: Path) -> None:
     (trial,) = optuna.load_study(study_name="f", storage=journal(tmp_path / "study.journal")).trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and 0.0 <= trial.value <= 1.0
     assert trial.params["tau"] == 0.05 and trial.params["random_action_eps"] == 0.3  # the preset is the reference
+    assert trial.user_attrs["value_is"] == "success rate"
+    assert cli_main(["tune-report", "--study-name", "f", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "Value = mean final deterministic success rate over" in report
+    assert "other values: the her-paper preset's" in (tmp_path / "paper_ddpg_tuned.yml").read_text()
 
 
 # --- distributed workers on a real PostgreSQL 15 server (the postgres_url fixture, conftest.py) ---------------
@@ -414,6 +419,41 @@ def test_resuming_with_another_budget_is_refused_unless_allowed(journal, tmp_pat
     capsys.readouterr()
     assert cli_main(["tune-report", "--study-name", "b", "--out", str(tmp_path)]) == 0
     assert "Budgets differ (the study was resumed with --allow-spec-change)" in capsys.readouterr().out
+
+
+def test_resuming_with_other_env_settings_is_refused_and_the_zoo_entry_keeps_them(journal, tmp_path: Path, capsys) -> None:
+    from sb3_ddpg_ext import zoo
+
+    settings = {
+        "normalize": {"norm_obs": True, "norm_reward": False},
+        "env_wrapper": ["gymnasium.wrappers.TimeAwareObservation"],
+    }
+    spec = {"env_id": "Pendulum-v1", "n_trials": 1, "timesteps": 100, "eval_every": 100, "eval_episodes": 2}
+    tuned, plain = tmp_path / "tuned.yaml", tmp_path / "plain.yaml"
+    tuned.write_text(yaml.safe_dump({**spec, **settings}))
+    plain.write_text(yaml.safe_dump({**spec, "n_trials": 2}))
+    base = ["--out", str(tmp_path), "--study-name", "e"]
+    assert cli_main(["tune", "--spec", str(tuned), *base]) == 0
+    capsys.readouterr()
+    # Trials without the normalization and the wrapper would not compare with the first.
+    assert cli_main(["tune", "--spec", str(plain), *base]) == 2
+    err = capsys.readouterr().err
+    assert "env_wrapper=['gymnasium.wrappers.TimeAwareObservation'] (now [])" in err and "normalize={" in err
+    study = optuna.load_study(study_name="e", storage=journal(tmp_path / "study.journal"))
+    assert len(study.trials) == 1
+    assert cli_main(["tune-report", "--study-name", "e", "--out", str(tmp_path)]) == 0
+    exported = tmp_path / "paper_ddpg_tuned.yml"
+    entry = yaml.safe_load(exported.read_text())["Pendulum-v1"]
+    assert entry["normalize"] == "dict(norm_obs=True, norm_reward=False)"  # rl-zoo3 evaluates a string, ignores a dict
+    assert entry["env_wrapper"] == ["gymnasium.wrappers.TimeAwareObservation"]
+    assert zoo.main(["train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(exported), "-f", str(tmp_path / "logs")]) == 0
+    assert (tmp_path / "logs" / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1" / "vecnormalize.pkl").exists()
+
+    # A study saved by a version before these keys were compared resumes with the same settings as before.
+    old = {k: v for k, v in study.user_attrs["spec"].items() if k not in ("policy", "preset", "env_wrapper", "normalize")}
+    study.set_user_attr("spec", old)
+    assert cli_main(["tune", "--spec", str(plain), *base, "--n-trials", "1"]) == 2  # complete: refused for that reason
+    assert "already has 1 finished trials" in capsys.readouterr().err
 
 
 def test_report_on_a_wrong_name_lists_the_studies_and_a_wrong_path_creates_nothing(cli, tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sb3_ddpg_ext.params import check_device
     from sb3_ddpg_ext.tune.storage import EMBEDDED_STORAGE, open_storage
-    from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, run_worker, worker_seed
+    from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, run_worker, worker_id, worker_seed
 
     spec = spec_from_args(args)
     check_device(args.device)
@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     seed = worker_seed(spec.seed) if args.sampler_seed is None else args.sampler_seed
     study = create_study(spec, storage, seed, allow_spec_change=args.allow_spec_change)
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    finished = len(study.get_trials(deepcopy=False, states=finished_states))
+    before = {t.number for t in study.get_trials(deepcopy=False, states=finished_states)}
+    finished = len(before)
     if finished >= spec.n_trials:  # a run that would do nothing
         raise UserError(
             f"study '{spec.name}' already has {finished} finished trials of the {spec.n_trials} asked: no trial to run; "
@@ -66,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
         requeued = "; ".join(said) or "no trial was running"
         print(f"sb3-ddpg tune: interrupted; {requeued}; the same command resumes the study", file=sys.stderr)
         return EXIT_INTERRUPTED
-    now = len(study.get_trials(deepcopy=False, states=finished_states))
-    print(f"study '{spec.name}': {now} finished trials of {spec.n_trials} ({now - finished} finished in this run)")
+    now = study.get_trials(deepcopy=False, states=finished_states)
+    mine = sum(t.number not in before and t.user_attrs.get("worker") == worker_id() for t in now)
+    print(f"study '{spec.name}': {len(now)} finished trials of {spec.n_trials} ({mine} finished by this worker)")
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         print(f"no trial of study '{spec.name}' completed (all pruned or failed): see each trial's failure_reason")

@@ -41,11 +41,16 @@ def run_config(spec: StudySpec, seed: int, sampled: dict[str, Any], device: str 
 
 def evaluation_value(evaluation: EvalAfterUpdates) -> float:
     """The mean deterministic success rate where the env reports one (``info["is_success"]``, goal-conditioned
-    tasks), else the mean return, of the evaluation just run."""
-    successes = evaluation.evaluations_successes  # SB3 collects them only from envs that report is_success
-    if successes and len(successes) == len(evaluation.evaluations_results):
-        return float(np.mean(successes[-1]))
+    tasks), else the mean return, of the evaluation just run (:func:`value_kind` says which)."""
+    if value_kind(evaluation) == "success rate":
+        return float(np.mean(evaluation.evaluations_successes[-1]))
     return float(evaluation.last_mean_reward)
+
+
+def value_kind(evaluation: EvalAfterUpdates) -> str:
+    """ "success rate" or "return": what :func:`evaluation_value` measures (recorded on each trial as ``value_is``)."""
+    successes = evaluation.evaluations_successes  # SB3 collects them only from envs that report is_success
+    return "success rate" if successes and len(successes) == len(evaluation.evaluations_results) else "return"
 
 
 def objective(trial: Any, spec: StudySpec, device: str = "cpu") -> float:
@@ -67,6 +72,7 @@ def objective(trial: Any, spec: StudySpec, device: str = "cpu") -> float:
 
     lockstep = Lockstep(len(seeds), on_round)
     errors: list[BaseException] = []
+    kinds: set[str] = set()
 
     def run_seed(i: int) -> None:
         reason = None
@@ -76,6 +82,7 @@ def objective(trial: Any, spec: StudySpec, device: str = "cpu") -> float:
             with tempfile.TemporaryDirectory(prefix="sb3-ddpg-trial-") as out:
                 taking_turns = TakeTurns(lockstep, i, evaluation_value)
                 result = train(configs[i], Path(out), callbacks=[StopWhenHalted(lockstep)], after_evaluation=taking_turns)
+            kinds.add(value_kind(result.evaluation))
             if result.stopped is not None:  # diverged, or NaN/inf from the env (SB3's VecCheckNan)
                 reason = f"seed {seeds[i]}: {result.stopped}"
         except BaseException as e:
@@ -111,5 +118,6 @@ def objective(trial: Any, spec: StudySpec, device: str = "cpu") -> float:
     if lockstep.stop is not None:
         trial.set_user_attr("failure_reason", lockstep.stop)
         raise optuna.TrialPruned(lockstep.stop)
-    trial.set_user_attr("seed_returns", lockstep.values)
+    trial.set_user_attr("seed_returns", lockstep.values)  # each seed's value (a success rate where value_is says so)
+    trial.set_user_attr("value_is", " and ".join(sorted(kinds)))
     return float(np.mean(lockstep.values))

@@ -39,9 +39,10 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
     lines = [f"# Study '{study_name}': PaperDDPG on {spec.env_id}", ""]
     counts = {s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
     budgets = {t.number: trial_budget(t, spec) for t in study.trials if t.state.is_finished()}
+    kind = best.user_attrs.get("value_is") or "return (success rate on goal-conditioned envs)"  # before 0.5.1: unsaid
     lines.append(
         f"Trials: {', '.join(f'{k.lower()} {v}' for k, v in counts.items() if v)}. "
-        f"Value = mean final deterministic return over {spec.eval_episodes} episodes."
+        f"Value = mean final deterministic {kind} over {spec.eval_episodes} episodes."
     )
     by_budget: dict[str, list[int]] = {}
     for number, text in budgets.items():
@@ -68,7 +69,8 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
     zoo_yaml.write_text(zoo_entry(spec, best))
     lines += ["", f"rl-zoo3 entry: {zoo_yaml.name}"]
     if fresh_seeds:
-        lines += ["", *validate_on_fresh_seeds(spec, paper.params if paper else PAPER_PARAMS, best.params, fresh_seeds)]
+        paper_params = paper.params if paper else PAPER_PARAMS
+        lines += ["", *validate_on_fresh_seeds(spec, paper_params, best.params, fresh_seeds, kind)]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     return text
@@ -77,7 +79,10 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
 def trial_budget(trial: Any, spec: StudySpec) -> str:
     """A trial's budget as recorded when it ran (``budget`` attribute), else the study's."""
     b = (trial.user_attrs.get("budget") if trial is not None else None) or spec.to_dict()
-    return f"{b['timesteps']} steps x {b['n_seeds']} seeds, evaluated every {b['eval_every']} steps"
+    settings = [f"{k} {b[k]}" for k in ("policy", "preset", "env_wrapper", "normalize") if b.get(k)]
+    return f"{b['timesteps']} steps x {b['n_seeds']} seeds, evaluated every {b['eval_every']} steps" + "".join(
+        f", {setting}" for setting in settings
+    )
 
 
 def zoo_entry(spec: StudySpec, best: Any) -> str:
@@ -87,14 +92,21 @@ def zoo_entry(spec: StudySpec, best: Any) -> str:
         from sb3_ddpg_ext.resources import her_zoo_config
 
         base = yaml.safe_load(her_zoo_config().read_text())["FetchReach-v4"]
-    entry = {**base, "n_timesteps": spec.timesteps, **spec.fixed, **best.params}
-    header = (
-        f"# Tuned by Optuna study '{spec.name}' (trial #{best.number}, value {best.value:.2f}); other values: paper defaults\n"
-    )
+    settings: dict[str, Any] = {}  # the env the values were tuned on, in rl-zoo3's keys (a dict normalize as a string)
+    if spec.normalize:
+        kwargs = spec.normalize if isinstance(spec.normalize, dict) else {}
+        settings["normalize"] = f"dict({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})" if kwargs else True
+    if spec.env_wrapper:
+        settings["env_wrapper"] = list(spec.env_wrapper)
+    entry = {**base, **settings, "n_timesteps": spec.timesteps, **spec.fixed, **best.params}
+    others = "the her-paper preset's (zoo_configs/paper_ddpg_her.yml)" if spec.preset == "her-paper" else "paper defaults"
+    header = f"# Tuned by Optuna study '{spec.name}' (trial #{best.number}, value {best.value:.2f}); other values: {others}\n"
     return header + yaml.safe_dump({spec.env_id: entry}, sort_keys=False)
 
 
-def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict[str, float], n_seeds: int) -> list[str]:
+def validate_on_fresh_seeds(
+    spec: StudySpec, paper: dict[str, float], best: dict[str, float], n_seeds: int, kind: str = "return"
+) -> list[str]:
     """Re-train the paper and best configurations on seeds the study never used; IQM and 95% CIs via rliable."""
     import optuna
 
@@ -114,10 +126,14 @@ def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict
             one = StudySpec.from_dict({**spec.to_dict(), "seed": first + k, "n_seeds": 1, "study_name": None})
             finals.append(objective(optuna.trial.FixedTrial(params), one))
         scores[label] = np.array(finals)[:, None]
-    lines = [f"Fresh seeds {first}..{first + n_seeds - 1} (never used by the study), final return:", ""]
+    lines = [f"Fresh seeds {first}..{first + n_seeds - 1} (never used by the study), final {kind}:", ""]
     lines += ["| config | mean | IQM | 95% CI of IQM | per seed |", "|---|---|---|---|---|"]
     for label in ("paper", "best"):
         iqm, low, high = iqm_ci(scores[label])
-        per_seed = ", ".join(f"{x:.0f}" for x in scores[label][:, 0])
-        lines.append(f"| {label} | {scores[label].mean():.1f} | {iqm:.1f} | [{low:.1f}, {high:.1f}] | {per_seed} |")
+        digits, seed_digits = (2, 2) if kind == "success rate" else (1, 0)  # a success rate of 0.33 is not "0"
+        per_seed = ", ".join(f"{x:.{seed_digits}f}" for x in scores[label][:, 0])
+        mean = scores[label].mean()
+        lines.append(
+            f"| {label} | {mean:.{digits}f} | {iqm:.{digits}f} | [{low:.{digits}f}, {high:.{digits}f}] | {per_seed} |"
+        )
     return lines

@@ -73,14 +73,33 @@ def requeue_dead_local_trials(study: Any) -> None:
         requeue(study, t.number)
 
 
-# What a study's trials must share, or their values do not compare: the budget and the evaluation schedule.
-BUDGET_KEYS = ("timesteps", "n_seeds", "seed", "eval_every", "eval_episodes", "fixed")
+# What a study's trials must share, or their values do not compare: the budget, the evaluation schedule and what
+# the runs are made of around the sampled values (the env's wrappers and normalization, the preset, the policy).
+BUDGET_KEYS = (
+    "timesteps",
+    "n_seeds",
+    "seed",
+    "eval_every",
+    "eval_episodes",
+    "fixed",
+    "policy",
+    "preset",
+    "env_wrapper",
+    "normalize",
+)
 
 
 def budget(spec: StudySpec) -> dict[str, Any]:
-    """The budget and schedule of a trial run under ``spec`` (recorded on each trial as its ``budget`` attribute)."""
+    """The budget, schedule and run settings of a trial run under ``spec`` (recorded on each trial as its ``budget``
+    attribute); a key that a spec saved by an older version lacks has its default there."""
     data = spec.to_dict()
     return {k: data[k] for k in BUDGET_KEYS}
+
+
+def saved_budget(saved: dict[str, Any]) -> dict[str, Any]:
+    """:func:`budget` of a spec saved in a study (or on a trial), the keys it lacks at their defaults."""
+    defaults = budget(StudySpec(env_id=saved["env_id"]))
+    return {k: saved.get(k, defaults[k]) for k in BUDGET_KEYS}
 
 
 class WorkerInterrupted(Exception):
@@ -152,7 +171,7 @@ def create_study(
             f"study '{spec.name}' in this storage was made for {saved['env_id']} with another search space; "
             "use another --study-name or the same spec"
         )
-    stored = {k: saved.get(k) for k in BUDGET_KEYS}
+    stored = saved_budget(saved)
     changed = {k: (stored[k], v) for k, v in budget(spec).items() if stored[k] != v}
     finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
     if changed and finished and not allow_spec_change:
