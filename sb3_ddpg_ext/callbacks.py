@@ -139,13 +139,32 @@ class EvalAfterUpdates(EvalCallback):
             self.stop = not super()._on_step()
         finally:
             self.log_path = log_path
-        written = scratch.with_name(scratch.name + ".npz")
-        if log_path is None or not written.exists():
+        self._replace_history(scratch.with_name(scratch.name + ".npz"))
+
+    def write_history(self) -> None:
+        """Rewrite ``evaluations.npz`` from the history held (a resumed run's, as at its checkpoint): the stopped
+        run's evaluations after the checkpoint leave it; no history, no file."""
+        if self.log_path is None:
+            return
+        if not self.evaluations_timesteps:
+            Path(f"{self.log_path}.npz").unlink(missing_ok=True)
+            return
+        scratch = Path(self.log_path).parent / f".evaluations-{os.getpid()}-{id(self)}.partial.npz"
+        arrays: dict[str, Any] = dict(
+            timesteps=self.evaluations_timesteps, results=self.evaluations_results, ep_lengths=self.evaluations_length
+        )
+        if self.evaluations_successes:  # as EvalCallback writes it
+            arrays["successes"] = self.evaluations_successes
+        np.savez(scratch, **arrays)
+        self._replace_history(scratch)
+
+    def _replace_history(self, written: Path) -> None:
+        if self.log_path is None or not written.exists():
             written.unlink(missing_ok=True)
             return
         with written.open("rb+") as f:
             os.fsync(f.fileno())
-        os.replace(written, f"{log_path}.npz")
+        os.replace(written, f"{self.log_path}.npz")
 
     def state(self) -> dict[str, Any]:
         keys = ("evaluations_timesteps", "evaluations_results", "evaluations_length", "evaluations_successes")

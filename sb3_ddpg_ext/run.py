@@ -244,13 +244,14 @@ class PurgingTensorBoardOutputFormat(TensorBoardOutputFormat):
         self._is_closed = False
 
 
-def resumed_logger(model: BaseAlgorithm, tb_log_name: str) -> Logger | None:
-    """The logger SB3's ``configure_logger`` gives a continued run (the same formats and TensorBoard folder), with
-    the events written after the checkpoint by the run that stopped purged; None without TensorBoard."""
+def resumed_logger(model: BaseAlgorithm, tb_log_name: str, folder: str | None = None) -> Logger | None:
+    """The logger SB3's ``configure_logger`` gives a continued run (the same formats), in the run's own TensorBoard
+    folder (``folder``, saved with the checkpoint), with the events written after the checkpoint by the run that
+    stopped purged; None without TensorBoard."""
     if model.tensorboard_log is None:
         return None  # SB3's own logger: nothing is written to a file that a stopped run could have written too
-    # reset_num_timesteps=False: SB3 continues in the newest <tb_log_name>_<id> folder.
-    folder = os.path.join(model.tensorboard_log, f"{tb_log_name}_{get_latest_run_id(model.tensorboard_log, tb_log_name)}")
+    if folder is None:  # a checkpoint from before 0.5.1: SB3's choice (reset_num_timesteps=False), the newest folder
+        folder = os.path.join(model.tensorboard_log, f"{tb_log_name}_{get_latest_run_id(model.tensorboard_log, tb_log_name)}")
     # Events at the checkpoint's own step (its evaluation, an episode's log) were written before it: kept.
     tensorboard = PurgingTensorBoardOutputFormat(folder, purge_step=model.num_timesteps + 1)
     outputs = [make_output_format("stdout", folder)] if model.verbose >= 1 else []
@@ -286,7 +287,8 @@ def train(
         model, state = load_checkpoint(checkpoint, env, config.device)
         restore_run_files(checkpoint, out, [BEST_MODEL_FILE])  # the best as the evaluations restored below know it
         # SB3 has no purge on resume: without one, TensorBoard shows the stopped run's steps after the checkpoint too.
-        logger = resumed_logger(model, inspect.signature(model.learn).parameters["tb_log_name"].default)
+        tb_log_name = inspect.signature(model.learn).parameters["tb_log_name"].default
+        logger = resumed_logger(model, tb_log_name, state.get("tensorboard_dir"))  # not a later run's in the same folder
         if logger is not None:
             model.set_logger(logger)
     else:
@@ -310,14 +312,22 @@ def train(
     if resume:
         evaluation.restore(state["evaluation"])
         log.walls = list(state["eval_walls"])
-        log.write()  # the log as it was at the checkpoint: the steps after it are evaluated again, once
+        log.write()  # the logs as they were at the checkpoint: the steps after it are evaluated again, once
+        evaluation.write_history()
     run_callbacks: list[BaseCallback] = [divergence, evaluation, *(callbacks or [])]
     checkpointer = None
     if config.checkpoint_every:
 
         def run_state() -> dict[str, Any]:
             wall = log.wall_before + time.time() - started
-            return {"config": config, "evaluation": evaluation.state(), "eval_walls": log.walls, "wall_s": wall}
+            tensorboard = model.logger.get_dir() if model.tensorboard_log is not None else None
+            return {
+                "config": config,
+                "evaluation": evaluation.state(),
+                "eval_walls": log.walls,
+                "wall_s": wall,
+                "tensorboard_dir": tensorboard,
+            }
 
         checkpointer = Checkpointer(out / CHECKPOINTS, config.checkpoint_every, run_state, [out / BEST_MODEL_FILE])
         run_callbacks.append(checkpointer)

@@ -88,6 +88,9 @@ def test_resume_puts_back_the_best_model_the_checkpoint_knew(tmp_path: Path) -> 
     resumed = train(read_config(out), out, resume=True, callbacks=[CtrlCAt(401)])  # stop before anything new is evaluated
     log = pd.read_csv(out / "evaluations.csv")
     assert list(log.timesteps) == [200, 400]
+    history = np.load(out / "evaluations.npz")  # the stopped run's evaluation at 600 leaves it too
+    assert list(history["timesteps"]) == [200, 400]
+    np.testing.assert_allclose(history["results"].mean(axis=1), log.mean_return)
     best = PaperDDPG.load(out / "best_model.zip")
     assert not np.array_equal(
         best.get_parameters()["policy"]["actor.mu.1.weight"], first.model.get_parameters()["policy"]["actor.mu.1.weight"]
@@ -137,11 +140,17 @@ def test_resumed_run_tensorboard_shows_each_step_once(tmp_path: Path) -> None:
     lost = tensorboard_scalars(run_dir)
     assert [step for step, _ in lost["eval/mean_reward"]] == [300, 600, 900]
     assert [step for step, _ in lost["rollout/ep_rew_mean"]] == [800]
+    # Another run logs to the same TensorBoard folder meanwhile (PaperDDPG_2, the newest): not the resumed run's.
+    (tmp_path / "other").mkdir()
+    other_run = config(timesteps=900, eval_every=300, eval_episodes=1, checkpoint_every=None, tensorboard_log=str(tb))
+    train(other_run, tmp_path / "other").model.logger.close()
+    others = tensorboard_scalars(tb / "PaperDDPG_2")
 
     resumed = train(read_config(out), out, resume=True)
     assert resumed.resumed_from == 600 and resumed.model.num_timesteps == 1000
     resumed.model.logger.close()
-    assert sorted(p.name for p in tb.iterdir()) == ["PaperDDPG_1"]  # SB3's folder for a continued run
+    assert sorted(p.name for p in tb.iterdir()) == ["PaperDDPG_1", "PaperDDPG_2"]  # the run's own folder continues
+    assert tensorboard_scalars(tb / "PaperDDPG_2") == others
     scalars = tensorboard_scalars(run_dir)
     assert {"eval/mean_reward", "train/critic_loss", "rollout/ep_rew_mean", "time/fps"} <= set(scalars)
     for tag, points in scalars.items():

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from stable_baselines3 import HerReplayBuffer
 
     from sb3_ddpg_ext import plots
-    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, write_finished
+    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, latest_checkpoint, write_finished
     from sb3_ddpg_ext.envs import eval_seed
     from sb3_ddpg_ext.errors import interrupted_message
     from sb3_ddpg_ext.run import train
@@ -160,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_NON_FINITE
     if result.interrupted:
         resume = ""
-        if result.checkpoint is not None:
-            step = int(result.checkpoint.name.removeprefix("step-"))
+        checkpoint = latest_checkpoint(out / CHECKPOINTS)  # this sitting's, or the one a resumed run started from
+        if checkpoint is not None:
+            step = int(checkpoint.name.removeprefix("step-"))
             resume = f"; 'sb3-ddpg train --resume {out}' continues from the checkpoint at step {step}"
         print(interrupted_message(model.num_timesteps, out) + resume, file=sys.stderr)
         return EXIT_INTERRUPTED
