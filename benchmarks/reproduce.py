@@ -142,7 +142,16 @@ def execute(run: Run) -> str:
 
 def pending(runs: list[Run]) -> list[Run]:
     """Runs without a completion marker (never started, or interrupted: those resume from their last checkpoint,
-    or restart when they have none)."""
+    or restart when they have none). A run finished at another budget (its CSV's last evaluation) is refused."""
+    for run in runs:
+        last = run.csv.read_text().strip().splitlines()[-1].split(",")[0] if run.done.exists() else None
+        if last is not None and not (last.isdigit() and run.steps - run.eval_every < int(last) <= run.steps):
+            print(
+                f"reproduce.py: {run.csv} finished with its last evaluation at step {last}, not at the {run.steps} "
+                "steps asked: give that run's --steps, or another --results folder",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
     return [run for run in runs if not run.done.exists()]
 
 

@@ -350,6 +350,12 @@ def train(
             raise
     if divergence.reason is not None:
         result.stopped = f"diverged at step {divergence.diverged_at}: {divergence.reason}"
+    finished = not (result.interrupted or result.stopped or evaluation.stop)
+    if finished and remaining > 0 and getattr(model, "_n_updates", 1) == 0:  # PaperDDPG says it above; SB3's say nothing
+        raise UserError(
+            f"{type(model).__name__} took no gradient step in {config.timesteps} steps (learning_starts "
+            f"{getattr(model, 'learning_starts', '?')}): raise the budget ({out} holds the evaluations, if any ran)"
+        )
     result.checkpoint = checkpointer.written if checkpointer is not None else None
     return result
 

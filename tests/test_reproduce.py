@@ -29,7 +29,7 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 @needs("tune")  # rliable: the report's IQM and bootstrap CIs
-def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
+def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     # 2 seeds x 2 evaluations on Pendulum-v1, the seeds in 2 parallel processes.
     runs = [
         reproduce.Run("Pendulum-v1", "paper", seed, 200, 100, 2, tmp_path / "results", checkpoints=tmp_path / "ckpt")
@@ -54,6 +54,10 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path) -> None:
     assert finished.csv.stat().st_mtime_ns == mtime
     assert [int(r["timesteps"]) for r in rows(unfinished.csv)] == [100, 200] and unfinished.done.exists()
     assert reproduce.run_campaign(runs, jobs=1) == []
+    longer = [reproduce.Run(r.task, r.config, r.seed, 400, 100, 2, r.results, checkpoints=r.checkpoints) for r in runs]
+    with pytest.raises(SystemExit) as stop:  # finished at 200 steps: not a run of 400
+        reproduce.pending(longer)
+    assert stop.value.code == 2 and "last evaluation at step 200, not at the 400 steps asked" in capsys.readouterr().err
 
     # Aggregation: with 2 seeds the IQM is the mean; the report has the table, the anchor and the plot.
     finals = [float(rows(run.csv)[-1]["mean_return"]) for run in runs]

@@ -53,6 +53,19 @@ def test_cli_reports_a_run_that_made_no_gradient_step_as_an_error_at_its_end(cli
     assert not (out / "model.zip").exists()  # an untrained agent is not saved as the result
 
 
+def test_run_layer_reports_another_algorithm_that_made_no_gradient_step(tmp_path: Path) -> None:
+    # SB3's own DDPG (the benchmarks' zoo-ddpg, through make_model) says nothing when learning_starts outlasts the run.
+    from stable_baselines3 import DDPG
+
+    from sb3_ddpg_ext.errors import UserError
+    from sb3_ddpg_ext.run import RunConfig, train
+
+    config = RunConfig("Pendulum-v1", 300, eval_every=300, eval_episodes=1)
+    with pytest.raises(UserError, match=r"DDPG took no gradient step in 300 steps \(learning_starts 1000\): raise the"):
+        train(config, tmp_path, make_model=lambda env: DDPG("MlpPolicy", env, learning_starts=1000, buffer_size=1000))
+    assert train(config, tmp_path, make_model=lambda env: DDPG("MlpPolicy", env, learning_starts=100)).model._n_updates > 0
+
+
 @pytest.mark.parametrize("total", [0, -5])
 def test_learn_refuses_no_timesteps(total: int, pendulum) -> None:
     model = pendulum()
