@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= zoo,tune,mujoco,box2d,robotics,pixels,test
-SOURCES := $(shell find sb3_ddpg_ext -name '*.py') $(wildcard zoo_configs/*.yml tuning/*.yaml) pyproject.toml constraints.txt
+SOURCES := $(shell find sb3_ddpg_ext -name '*.py') sb3_ddpg_ext/version.txt $(wildcard zoo_configs/*.yml tuning/*.yaml) pyproject.toml constraints.txt
 
 .PHONY: install run test type bench lint format clean
 

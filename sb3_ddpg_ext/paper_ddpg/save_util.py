@@ -12,15 +12,13 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NamedTuple
 
 from stable_baselines3.common.save_util import json_to_data, open_path
 
-try:
-    PACKAGE_VERSION = version("sb3-ddpg-ext")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    PACKAGE_VERSION = "0.0.0"
+# The version of the code that runs, from the package's own version.txt (as stable-baselines3 does): not the installed
+# distribution's metadata, which is another version's when this source tree is imported over an older install.
+PACKAGE_VERSION = (pathlib.Path(__file__).resolve().parent.parent / "version.txt").read_text().strip()
 
 # The attribute under which a saved file records the package version that wrote it (from 0.3.0 on).
 VERSION_KEY = "sb3_ddpg_ext_version"
