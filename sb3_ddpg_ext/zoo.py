@@ -9,7 +9,6 @@ rl-zoo3 reads its algorithms, samplers and arguments from module globals (``ALGO
 """
 
 import contextlib
-import functools
 import importlib.util
 import itertools
 import re
@@ -17,7 +16,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
@@ -28,7 +27,7 @@ import rl_zoo3.train
 import yaml
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
-from rl_zoo3.utils import ALGOS, get_model_path
+from rl_zoo3.utils import ALGOS
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates
 from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES, register_robotics_envs
@@ -39,6 +38,7 @@ from sb3_ddpg_ext.params import check_names, read_config_values
 from sb3_ddpg_ext.preflight import check_run_budget
 from sb3_ddpg_ext.resources import default_zoo_config, her_zoo_config
 from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, sample_params
+from sb3_ddpg_ext.zoo_enjoy import EnjoyPaperDDPG, patch_enjoy
 
 ALGO = "paper_ddpg"
 COMMANDS = ("train", "enjoy", "optimize")
@@ -153,19 +153,6 @@ def configured_envs(config: str) -> list[str]:
         return sorted(yaml.safe_load(f) or {})
 
 
-class _EnjoyPaperDDPG(PaperDDPG):
-    """rl-zoo3's enjoy loads the off-policy algorithms of its hard-coded list with a 1-transition buffer. It also
-    passes every algorithm zeroed schedules (``learning_rate: 0.0``, for files whose schedules do not unpickle):
-    PaperDDPG's do, and a zero learning rate is not a value PaperDDPG accepts."""
-
-    @classmethod
-    def load(cls, path: Any, **kwargs: Any) -> PaperDDPG:  # type: ignore[override]  # for rl-zoo3 enjoy: path and keywords, gives a PaperDDPG
-        kwargs.setdefault("buffer_size", 1)
-        kwargs.setdefault("optimize_memory_usage", False)
-        kwargs.pop("custom_objects", None)
-        return PaperDDPG.load(path, **kwargs)
-
-
 def sample_paper_ddpg_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """rl-zoo3 sampler: tau, actor and critic learning rates and OU sigma (dt stays 1); not OU sigma where the config
     brings its own noise (``PaperExperimentManager.search_space``)."""
@@ -199,35 +186,6 @@ class ZooEvalAfterUpdates(EvalAfterUpdates):
             self.is_pruned = self.stop = self.stop or self.trial.should_prune()
 
 
-def _model_path(loaded: list[str], *args: Any, **kwargs: Any) -> Any:
-    """rl-zoo3's ``get_model_path``, the file it picks noted in ``loaded``; a missing folder or checkpoint is one line,
-    not an AssertionError traceback."""
-    try:
-        name, model_path, log_path = get_model_path(*args, **kwargs)
-    except (AssertionError, ValueError) as e:
-        raise UserError(f"{e}: train an agent first with 'sb3-ddpg zoo train --env ENV -f FOLDER', then pass -f FOLDER") from e
-    loaded.append(model_path)
-    return name, model_path, log_path
-
-
-def _test_env(loaded: list[str], create_test_env: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """rl-zoo3's ``create_test_env``, normalized with the statistics saved in the model enjoy loads (``PaperDDPG.save``
-    keeps them): rl-zoo3 reads the folder's vecnormalize.pkl, the run's last, for best_model.zip and checkpoints too."""
-    from stable_baselines3.common.vec_env import unwrap_vec_normalize
-
-    from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data
-
-    env = create_test_env(*args, **kwargs)
-    normalize = unwrap_vec_normalize(env)
-    if normalize is not None and loaded:
-        normalize.__dict__.update(read_saved_data(loaded[-1]).get("observation_normalization") or {})
-    return env
-
-
-def _no_hub_download(*args: Any, **kwargs: Any) -> None:
-    raise UserError("no trained paper_ddpg agent here (the SB3 hub has none): pass -f FOLDER of 'sb3-ddpg zoo train'")
-
-
 @contextlib.contextmanager
 def registered(argv: list[str], enjoy: bool = False, interrupted: list[bool] | None = None) -> Iterator[None]:
     """``paper_ddpg`` in rl-zoo3's registries and ``argv`` as ``sys.argv``, for the duration of the block only;
@@ -236,7 +194,7 @@ def registered(argv: list[str], enjoy: bool = False, interrupted: list[bool] | N
         stack.enter_context(
             mock.patch.object(PaperExperimentManager, "interrupted", [] if interrupted is None else interrupted)
         )
-        stack.enter_context(mock.patch.dict(ALGOS, {ALGO: _EnjoyPaperDDPG if enjoy else PaperDDPG}))
+        stack.enter_context(mock.patch.dict(ALGOS, {ALGO: EnjoyPaperDDPG if enjoy else PaperDDPG}))
         stack.enter_context(mock.patch.object(PaperExperimentManager, "search_space", dict(DEFAULT_SEARCH_SPACE)))
         stack.enter_context(mock.patch.dict(HYPERPARAMS_SAMPLER, {ALGO: sample_paper_ddpg_params}))
         stack.enter_context(mock.patch.dict(HYPERPARAMS_CONVERTER, {ALGO: convert_paper_ddpg_params}))
@@ -245,11 +203,7 @@ def registered(argv: list[str], enjoy: bool = False, interrupted: list[bool] | N
             stack.enter_context(mock.patch.object(rl_zoo3.exp_manager, name, ZooEvalAfterUpdates))
         stack.enter_context(mock.patch.object(sys, "argv", argv))
         if enjoy:
-            loaded: list[str] = []
-            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "get_model_path", functools.partial(_model_path, loaded)))
-            test_env = functools.partial(_test_env, loaded, rl_zoo3.enjoy.create_test_env)
-            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "create_test_env", test_env))
-            stack.enter_context(mock.patch.object(rl_zoo3.enjoy, "download_from_hub", _no_hub_download))
+            patch_enjoy(stack)
         yield
 
 
