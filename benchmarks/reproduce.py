@@ -108,6 +108,7 @@ def execute(run: Run) -> str:
 
     import sb3_ddpg_ext
     from sb3_ddpg_ext.checkpoint import CHECKPOINTS, latest_checkpoint
+    from sb3_ddpg_ext.errors import UserError
     from sb3_ddpg_ext.run import RunConfig, train
 
     th.set_num_threads(1)
@@ -127,7 +128,10 @@ def execute(run: Run) -> str:
     )
     resume = latest_checkpoint(run.folder / CHECKPOINTS) is not None
     make_model = None if isinstance(spec, dict) else (lambda env: spec(env, run.task, run.seed))
-    result = train(config, run.folder, resume=resume, eval_csv=run.csv, make_model=make_model)
+    try:
+        result = train(config, run.folder, resume=resume, eval_csv=run.csv, make_model=make_model)
+    except UserError as e:  # this run's message; the campaign's other runs go on, and this one is not marked done
+        return f"{run.task} {run.config} seed {run.seed}: not finished: {e}"
     if result.interrupted or result.stopped:
         return f"{run.task} {run.config} seed {run.seed}: {result.stopped or 'interrupted'}"
     resumed = f", resumed from step {result.resumed_from}" if resume else ""
@@ -144,8 +148,11 @@ def pending(runs: list[Run]) -> list[Run]:
     """Runs without a completion marker (never started, or interrupted: those resume from their last checkpoint,
     or restart when they have none). A run finished at another budget (its CSV's last evaluation) is refused."""
     for run in runs:
-        last = run.csv.read_text().strip().splitlines()[-1].split(",")[0] if run.done.exists() else None
-        if last is not None and not (last.isdigit() and run.steps - run.eval_every < int(last) <= run.steps):
+        if not run.done.exists():
+            continue
+        rows = run.csv.read_text().strip().splitlines()[1:] if run.csv.exists() else []
+        last = rows[-1].split(",")[0] if rows else "none (no evaluation logged)"
+        if not (last.isdigit() and run.steps - run.eval_every < int(last) <= run.steps):
             print(
                 f"reproduce.py: {run.csv} finished with its last evaluation at step {last}, not at the {run.steps} "
                 "steps asked: give that run's --steps, or another --results folder",

@@ -62,6 +62,8 @@ def versus_sb3(summaries: list[Summary]) -> str | None:
 
     def versus(ours: np.ndarray | tuple[float, ...], theirs: np.ndarray | tuple[float, ...]) -> str:
         gap = ours[0] - theirs[0]
+        if not np.isfinite(gap):
+            return f"{ours[0]:.0f} against {theirs[0]:.0f} (a run diverged: no gap to give)"
         side = "behind by" if gap < 0 else "ahead by" if gap > 0 else "level, a gap of"
         apart = "CIs apart" if ours[2] < theirs[1] or theirs[2] < ours[1] else "CIs overlap"
         return f"{ours[0]:.0f} against {theirs[0]:.0f}, {side} {abs(gap):.0f} ({apart if enough else 'too few seeds for CIs'})"

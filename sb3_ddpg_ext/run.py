@@ -350,8 +350,9 @@ def train(
             raise
     if divergence.reason is not None:
         result.stopped = f"diverged at step {divergence.diverged_at}: {divergence.reason}"
-    finished = not (result.interrupted or result.stopped or evaluation.stop)
-    if finished and remaining > 0 and getattr(model, "_n_updates", 1) == 0:  # PaperDDPG says it above; SB3's say nothing
+    evaluation.eval_env.close()
+    reached = model.num_timesteps >= config.timesteps and not result.stopped  # not a run stopped early
+    if reached and remaining > 0 and getattr(model, "_n_updates", 1) == 0:  # PaperDDPG says it above; SB3's say nothing
         raise UserError(
             f"{type(model).__name__} took no gradient step in {config.timesteps} steps (learning_starts "
             f"{getattr(model, 'learning_starts', '?')}): raise the budget ({out} holds the evaluations, if any ran)"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from gymnasium import spaces
-from helpers import assert_one_line_error, env_param, needs
+from helpers import REPO, assert_one_line_error, env_param, needs
 
 from sb3_ddpg_ext import PaperDDPG, __version__
 from sb3_ddpg_ext.envs import policy_for
@@ -415,6 +415,7 @@ def test_evaluate_refuses_a_histogram_matplotlib_cannot_write_before_any_episode
 
 def test_version_and_every_option_has_help_with_its_default(cli_run) -> None:
     assert cli_run("--version").stdout == f"sb3-ddpg {__version__}\n"
+    assert __version__ == (REPO / "sb3_ddpg_ext" / "version.txt").read_text().strip()  # the imported code's version
     for command in ("train", "evaluate", "tune", "tune-report"):
         lines = cli_run(command, "--help").stdout.splitlines()
         options = [i for i, line in enumerate(lines) if re.match(r"^  -", line)]

@@ -58,6 +58,12 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as stop:  # finished at 200 steps: not a run of 400
         reproduce.pending(longer)
     assert stop.value.code == 2 and "last evaluation at step 200, not at the 400 steps asked" in capsys.readouterr().err
+    logged = finished.csv.read_text()
+    finished.csv.write_text("timesteps,mean_return\n")  # marked done, yet no evaluation logged: not a finished run of 200
+    with pytest.raises(SystemExit):
+        reproduce.pending(runs)
+    assert "last evaluation at step none (no evaluation logged)" in capsys.readouterr().err
+    finished.csv.write_text(logged)
 
     # Aggregation: with 2 seeds the IQM is the mean; the report has the table, the anchor and the plot.
     finals = [float(rows(run.csv)[-1]["mean_return"]) for run in runs]
@@ -133,7 +139,6 @@ def test_killed_campaign_resumes_from_its_checkpoints(reproduce, tmp_path: Path,
 
 
 @needs("tune")  # rliable
-@needs("tune")  # rliable
 def test_report_says_where_paper_stands_against_zoo_ddpg(reproduce) -> None:
     def seeds(finals: list[float], steps: int = 3) -> dict[int, np.ndarray]:
         return {k: np.array([[5000 * (i + 1), f * (i + 1) / steps] for i in range(steps)]) for k, f in enumerate(finals)}
@@ -151,8 +156,11 @@ def test_report_says_where_paper_stands_against_zoo_ddpg(reproduce) -> None:
     assert "so far (1 and 1 seeds, at 10,000 steps" in partial and "IQM of -20 against -3" in partial
     assert partial.endswith("(too few seeds for CIs).")
     assert reproduce.versus_sb3([zoo]) is None
+    diverged = reproduce.summarize("paper", seeds([float("nan")] * 4), 4, reps=200)
+    assert "(a run diverged: no gap to give)" in reproduce.versus_sb3([diverged, zoo])
 
 
+@needs("tune")  # rliable
 def test_bootstrap_is_seeded_and_leaves_numpy_alone(reproduce) -> None:
     scores = np.array([-810.0, -828.0, -638.0, -226.0, -914.0])  # spread enough that resamples differ between draws
     np.random.seed(5)

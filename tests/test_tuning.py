@@ -13,6 +13,7 @@ import pytest
 import yaml
 from helpers import SB3_DDPG, needs
 
+from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.cli import main as cli_main
 from sb3_ddpg_ext.search_space import DEFAULT_SEARCH_SPACE, PAPER_PARAMS
 from sb3_ddpg_ext.tune import workers
@@ -282,8 +283,10 @@ def test_two_postgres_workers_share_one_study_and_finish_exactly_n(postgres_url:
     assert sum(t.state in FINISHED for t in study.trials) == 5
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     assert sum(bool(t.user_attrs.get("paper_defaults")) for t in study.trials if t.state in FINISHED) == 1
-    # Both workers ran trials: the study was shared, not done twice.
+    # Both workers ran trials: the study was shared, not done twice; each counts its own.
     assert all(re.search(r"Trial \d+ (finished|pruned)", err) for _, err in outputs), outputs
+    counts = [int(re.search(r"\((\d+) finished by this worker\)", out).group(1)) for out, _ in outputs]
+    assert sum(counts) == 5 and min(counts) >= 1, counts
 
 
 def test_killed_worker_leaves_no_running_trial_and_its_configuration_is_rerun(postgres_url: str, cli, tmp_path: Path) -> None:
@@ -438,7 +441,7 @@ def test_resuming_with_other_env_settings_is_refused_and_the_zoo_entry_keeps_the
     # Trials without the normalization and the wrapper would not compare with the first.
     assert cli_main(["tune", "--spec", str(plain), *base]) == 2
     err = capsys.readouterr().err
-    assert "env_wrapper=['gymnasium.wrappers.TimeAwareObservation'] (now [])" in err and "normalize={" in err
+    assert "env_wrapper=['gymnasium.wrappers.TimeAwareObservation'] (now None)" in err and "normalize={" in err
     study = optuna.load_study(study_name="e", storage=journal(tmp_path / "study.journal"))
     assert len(study.trials) == 1
     assert cli_main(["tune-report", "--study-name", "e", "--out", str(tmp_path)]) == 0
@@ -447,13 +450,28 @@ def test_resuming_with_other_env_settings_is_refused_and_the_zoo_entry_keeps_the
     assert entry["normalize"] == "dict(norm_obs=True, norm_reward=False)"  # rl-zoo3 evaluates a string, ignores a dict
     assert entry["env_wrapper"] == ["gymnasium.wrappers.TimeAwareObservation"]
     assert zoo.main(["train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(exported), "-f", str(tmp_path / "logs")]) == 0
-    assert (tmp_path / "logs" / "paper_ddpg" / "Pendulum-v1_1" / "Pendulum-v1" / "vecnormalize.pkl").exists()
+    trained = tmp_path / "logs" / "paper_ddpg" / "Pendulum-v1_1"
+    assert (trained / "Pendulum-v1" / "vecnormalize.pkl").exists()
+    assert PaperDDPG.load(trained / "Pendulum-v1.zip").observation_space.shape == (4,)  # the wrapper's time feature
+
+    # A trial of 0.5.0 recorded a budget without the env settings: the report does not call it another budget.
+    (done,) = study.trials
+    old_budget = {
+        k: v for k, v in done.user_attrs["budget"].items() if k not in ("policy", "preset", "env_wrapper", "normalize")
+    }
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=done.params, distributions=done.distributions, value=-1500.0, user_attrs={"budget": old_budget}
+        )
+    )
+    assert cli_main(["tune-report", "--study-name", "e", "--out", str(tmp_path)]) == 0
+    assert "Budgets differ" not in capsys.readouterr().out
 
     # A study saved by a version before these keys were compared resumes with the same settings as before.
     old = {k: v for k, v in study.user_attrs["spec"].items() if k not in ("policy", "preset", "env_wrapper", "normalize")}
     study.set_user_attr("spec", old)
     assert cli_main(["tune", "--spec", str(plain), *base, "--n-trials", "1"]) == 2  # complete: refused for that reason
-    assert "already has 1 finished trials" in capsys.readouterr().err
+    assert "already has 2 finished trials" in capsys.readouterr().err
 
 
 def test_report_on_a_wrong_name_lists_the_studies_and_a_wrong_path_creates_nothing(cli, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """``sb3-ddpg train``: a run through the run layer (``run.train``), then what it wrote, in a few lines."""
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -142,10 +143,8 @@ def run(args: argparse.Namespace) -> int:
             f"({config.eval_episodes} episodes): {out / 'best_model.zip'}"
         )
         pixels = " --pixels" if config.pixels else ""  # the same episodes: evaluations seed with eval_seed + step
-        print(
-            f"replay it: sb3-ddpg evaluate {out / 'best_model.zip'} --seed {eval_seed(config.seed) + best[0]} "
-            f"--episodes {config.eval_episodes}{pixels}"
-        )
+        replay = f"{shlex.quote(str(out / 'best_model.zip'))} --seed {eval_seed(config.seed) + best[0]}"
+        print(f"replay it: sb3-ddpg evaluate {replay} --episodes {config.eval_episodes}{pixels}")
         if evaluation.evaluations_successes:
             at = evaluation.evaluations_timesteps[-1]
             rate = np.mean(evaluation.evaluations_successes[-1])

@@ -70,7 +70,7 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
     lines += ["", f"rl-zoo3 entry: {zoo_yaml.name}"]
     if fresh_seeds:
         paper_params = paper.params if paper else PAPER_PARAMS
-        lines += ["", *validate_on_fresh_seeds(spec, paper_params, best.params, fresh_seeds, kind)]
+        lines += ["", *validate_on_fresh_seeds(spec, paper_params, best.params, fresh_seeds)]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     return text
@@ -78,7 +78,8 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
 
 def trial_budget(trial: Any, spec: StudySpec) -> str:
     """A trial's budget as recorded when it ran (``budget`` attribute), else the study's."""
-    b = (trial.user_attrs.get("budget") if trial is not None else None) or spec.to_dict()
+    # A trial of 0.5.0 recorded fewer keys: the others are the study's (what it ran under, as far as is known).
+    b = {**spec.to_dict(), **((trial.user_attrs.get("budget") if trial is not None else None) or {})}
     settings = [f"{k} {b[k]}" for k in ("policy", "preset", "env_wrapper", "normalize") if b.get(k)]
     return f"{b['timesteps']} steps x {b['n_seeds']} seeds, evaluated every {b['eval_every']} steps" + "".join(
         f", {setting}" for setting in settings
@@ -104,9 +105,7 @@ def zoo_entry(spec: StudySpec, best: Any) -> str:
     return header + yaml.safe_dump({spec.env_id: entry}, sort_keys=False)
 
 
-def validate_on_fresh_seeds(
-    spec: StudySpec, paper: dict[str, float], best: dict[str, float], n_seeds: int, kind: str = "return"
-) -> list[str]:
+def validate_on_fresh_seeds(spec: StudySpec, paper: dict[str, float], best: dict[str, float], n_seeds: int) -> list[str]:
     """Re-train the paper and best configurations on seeds the study never used; IQM and 95% CIs via rliable."""
     import optuna
 
@@ -124,7 +123,9 @@ def validate_on_fresh_seeds(
                 flush=True,
             )
             one = StudySpec.from_dict({**spec.to_dict(), "seed": first + k, "n_seeds": 1, "study_name": None})
-            finals.append(objective(optuna.trial.FixedTrial(params), one))
+            trial = optuna.trial.FixedTrial(params)
+            finals.append(objective(trial, one))
+            kind = trial.user_attrs["value_is"]  # what the runs measured: a success rate on goal-conditioned envs
         scores[label] = np.array(finals)[:, None]
     lines = [f"Fresh seeds {first}..{first + n_seeds - 1} (never used by the study), final {kind}:", ""]
     lines += ["| config | mean | IQM | 95% CI of IQM | per seed |", "|---|---|---|---|---|"]

@@ -92,14 +92,17 @@ BUDGET_KEYS = (
 def budget(spec: StudySpec) -> dict[str, Any]:
     """The budget, schedule and run settings of a trial run under ``spec`` (recorded on each trial as its ``budget``
     attribute); a key that a spec saved by an older version lacks has its default there."""
-    data = spec.to_dict()
-    return {k: data[k] for k in BUDGET_KEYS}
+    return _comparable(spec.to_dict())
 
 
 def saved_budget(saved: dict[str, Any]) -> dict[str, Any]:
     """:func:`budget` of a spec saved in a study (or on a trial), the keys it lacks at their defaults."""
-    defaults = budget(StudySpec(env_id=saved["env_id"]))
-    return {k: saved.get(k, defaults[k]) for k in BUDGET_KEYS}
+    return _comparable({**budget(StudySpec(env_id=saved["env_id"])), **saved})  # its values as saved, not checked again
+
+
+def _comparable(data: dict[str, Any]) -> dict[str, Any]:
+    # No normalization and no wrapper compare equal however written: None, false, {}, [].
+    return {k: (data[k] or None) if k in ("normalize", "env_wrapper") else data[k] for k in BUDGET_KEYS}
 
 
 class WorkerInterrupted(Exception):
