@@ -91,7 +91,7 @@ BUDGET_KEYS = (
 
 def budget(spec: StudySpec) -> dict[str, Any]:
     """The budget, schedule and run settings of a trial run under ``spec`` (recorded on each trial as its ``budget``
-    attribute); a key that a spec saved by an older version lacks has its default there."""
+    attribute)."""
     return _comparable(spec.to_dict())
 
 
