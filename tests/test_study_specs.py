@@ -142,6 +142,43 @@ def test_workers_started_together_enqueue_the_paper_trial_once(kind: str, reques
         assert [t.user_attrs.get("paper_defaults") for t in study.trials] == [True]  # one trial: the paper's
 
 
+def test_a_worker_that_loses_the_schema_race_on_postgresql_opens_the_winners_schema(postgres_url: str, tmp_path: Path) -> None:
+    # The race, made to happen: the winner creates Optuna's tables in a transaction; the loser checks, finds none
+    # (uncommitted), and just before its first CREATE the winner commits. PostgreSQL then says 'type "studydirection"
+    # already exists': open_storage must try again and open the schema the winner made.
+    import psycopg
+    import sqlalchemy
+    from optuna.storages._rdb.models import BaseModel
+
+    from sb3_ddpg_ext.tune.storage import open_storage
+
+    server = postgres_url.removeprefix("postgresql+psycopg://").rsplit("/", 1)[0]
+    with psycopg.connect(f"postgresql://{server}/postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE schema_race")
+    url = f"postgresql+psycopg://{server}/schema_race"
+    winner = sqlalchemy.create_engine(url)
+    transaction = winner.connect()
+    pending = transaction.begin()
+    BaseModel.metadata.create_all(transaction)  # the winner's schema, not committed yet
+    loser_started_creating = []
+
+    def commit_before_the_losers_create_table(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().startswith("CREATE ") and not loser_started_creating:  # its first CREATE TYPE or TABLE
+            loser_started_creating.append(statement)
+            pending.commit()
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", commit_before_the_losers_create_table)
+    try:
+        storage = open_storage(url, tmp_path)
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", commit_before_the_losers_create_table)
+        transaction.close()
+        winner.dispose()
+    assert loser_started_creating  # the race happened
+    assert storage.get_all_studies() == []  # and the loser works on the winner's schema
+    storage.engine.dispose()
+
+
 def start_worker(spec: StudySpec, url: str | None, run_dir: Path, barrier: threading.Barrier, errors: list) -> None:
     """What ``sb3-ddpg tune`` does when it starts: open the storage, then create or resume the study."""
     from sb3_ddpg_ext.tune.storage import open_storage
