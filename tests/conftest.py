@@ -83,15 +83,21 @@ class NaNRewardAfter(gym.Wrapper):
         return obs, (np.nan if self.steps > self.after else reward), terminated, truncated, info
 
 
-@pytest.fixture
-def nan_pendulum() -> Iterator[str]:
-    """``NaNPendulum-v0`` registered for one test, and removed from gymnasium's registry afterwards."""
-    env_id = "NaNPendulum-v0"
-    gym.register(env_id, entry_point=lambda **kw: NaNRewardAfter(gym.make("Pendulum-v1", **kw)), max_episode_steps=200)
+@contextlib.contextmanager
+def wrapped_pendulum(env_id: str, wrap: Callable[[gym.Env], gym.Env]) -> Iterator[str]:
+    """``env_id``: Pendulum-v1 inside ``wrap``, in gymnasium's registry for the block only."""
+    gym.register(env_id, entry_point=lambda **kw: wrap(gym.make("Pendulum-v1", **kw)), max_episode_steps=200)
     try:
         yield env_id
     finally:
         gym.registry.pop(env_id, None)
+
+
+@pytest.fixture
+def nan_pendulum() -> Iterator[str]:
+    """``NaNPendulum-v0`` registered for one test, and removed from gymnasium's registry afterwards."""
+    with wrapped_pendulum("NaNPendulum-v0", NaNRewardAfter) as env_id:
+        yield env_id
 
 
 @pytest.fixture
@@ -99,12 +105,8 @@ def zero_reward_pendulum() -> Iterator[str]:
     """``ZeroRewardPendulum-v0`` (every reward 0, so every evaluation ties) registered for one test."""
     from helpers import ZeroReward
 
-    env_id = "ZeroRewardPendulum-v0"
-    gym.register(env_id, entry_point=lambda **kw: ZeroReward(gym.make("Pendulum-v1", **kw)), max_episode_steps=200)
-    try:
+    with wrapped_pendulum("ZeroRewardPendulum-v0", ZeroReward) as env_id:
         yield env_id
-    finally:
-        gym.registry.pop(env_id, None)
 
 
 @pytest.fixture
@@ -153,12 +155,8 @@ class SigintAt(gym.Wrapper):
 @pytest.fixture
 def ctrl_c_pendulum() -> Iterator[str]:
     """``CtrlCPendulum-v0``: Pendulum-v1 pressing Ctrl-C at its 150th step; registered for one test."""
-    env_id = "CtrlCPendulum-v0"
-    gym.register(env_id, entry_point=lambda **kw: SigintAt(gym.make("Pendulum-v1", **kw), 150), max_episode_steps=200)
-    try:
+    with wrapped_pendulum("CtrlCPendulum-v0", lambda env: SigintAt(env, 150)) as env_id:
         yield env_id
-    finally:
-        gym.registry.pop(env_id, None)
 
 
 def free_port() -> int:
