@@ -29,7 +29,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from reproduce_configs import ANCHORS, CAMPAIGN, CONFIGS, RESULTS, default_eval_every, make_zoo_ddpg, zoo_ddpg_hyperparams
-from reproduce_report import load_runs, report, summarize, versus_sb3
+from reproduce_report import load_runs, per_seed_table, report, summarize, versus_sb3
 
 from sb3_ddpg_ext.stats import iqm_ci
 
@@ -59,6 +59,7 @@ __all__ = [
     "load_runs",
     "make_zoo_ddpg",
     "pending",
+    "per_seed_table",
     "report",
     "run_campaign",
     "summarize",

@@ -83,6 +83,31 @@ def versus_sb3(summaries: list[Summary]) -> str | None:
     )
 
 
+def per_seed_table(configs: dict[str, dict[int, np.ndarray]], finished: dict[str, set[int]], budget: int) -> list[str]:
+    """Every run's own figures, so that a reader sees what 3 seeds' IQM hides: the return at its last evaluation, its
+    best evaluation, and the mean of its evaluations past half the budget (does it hold what it reached?)."""
+    n = max(max(seeds) for seeds in configs.values()) + 1
+    lines = [
+        "Per seed: the return at the last evaluation / the best evaluation / the mean of the evaluations after "
+        f"{budget // 2:,} steps (half the budget); *(at N)* marks a run still in progress.",
+        "",
+        f"| config | {' | '.join(f'seed {k}' for k in range(n))} |",
+        f"|---|{'---|' * n}",
+    ]
+    for config, seeds in configs.items():
+        cells = []
+        for k in range(n):
+            if k not in seeds:
+                cells.append("")
+                continue
+            steps, returns = seeds[k][:, 0], seeds[k][:, 1]
+            late = returns[steps > budget // 2]
+            cell = f"{returns[-1]:.0f} / {returns.max():.0f} / {f'{late.mean():.0f}' if late.size else '-'}"
+            cells.append(cell if k in finished[config] else f"{cell} *(at {int(steps[-1]):,})*")
+        lines.append(f"| `{config}` | {' | '.join(cells)} |")
+    return [*lines, ""]
+
+
 def plot_task(task: str, summaries: list[Summary], budget: int, out: Path) -> None:
     import matplotlib
 
@@ -159,8 +184,10 @@ def report(
     for task, configs in data.items():
         summaries = []
         in_progress = []
+        finished_seeds: dict[str, set[int]] = {}
         for config, seeds in configs.items():
             finished = {k: v for k, v in seeds.items() if results / task / config / f"seed{k}.done" in done}
+            finished_seeds[config] = set(finished)
             in_progress += [f"`{config}` seed {k} at {int(v[-1, 0]):,} steps" for k, v in seeds.items() if k not in finished]
             # Finished runs only, where there are any: an unfinished seed would cut every curve short.
             summaries.append(summarize(config, finished or seeds, len(finished), reps))
@@ -186,7 +213,8 @@ def report(
                 f"| `{s.config}` | {s.n_seeds} ({s.n_finished}) | {int(s.steps[-1]):,} | "
                 f"{final[0]:.0f} [{final[1]:.0f}, {final[2]:.0f}] | {best[0]:.0f} [{best[1]:.0f}, {best[2]:.0f}] |"
             )
-        lines += ["", f"![{task}]({png.name})", ""]
+        lines += ["", *per_seed_table(configs, finished_seeds, task_budget)]
+        lines += [f"![{task}]({png.name})", ""]
         if any(np.isnan(s.final[0]) or np.isnan(s.best[0]) for s in summaries):
             lines += ["nan: at least one evaluation returned NaN (the run diverged to non-finite weights).", ""]
         if (sentence := versus_sb3(summaries)) is not None:

@@ -76,6 +76,8 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     out = tmp_path / "docs" / "reproduction.md"
     text = reproduce.report(tmp_path / "results", out, reps=100, budget={}, commands=["python benchmarks/reproduce.py"])
     assert "| `paper` | 2 (2) | 200 |" in text
+    # Per seed: final / best / mean after half the budget (here the last evaluation only).
+    assert f"| `paper` | {finals[0]:.0f} / {bests[0]:.0f} / {finals[0]:.0f} | {finals[1]:.0f} / {bests[1]:.0f} / " in text
     assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is short of it." in text
     assert (out.parent / "reproduction_Pendulum-v1.png").stat().st_size > 10_000
     assert out.read_text() == text
@@ -158,6 +160,15 @@ def test_report_says_where_paper_stands_against_zoo_ddpg(reproduce) -> None:
     assert reproduce.versus_sb3([zoo]) is None
     diverged = reproduce.summarize("paper", seeds([float("nan")] * 4), 4, reps=200)
     assert "(a run diverged: no gap to give)" in reproduce.versus_sb3([diverged, zoo])
+
+
+def test_per_seed_table_shows_what_each_run_holds_and_marks_runs_in_progress(reproduce) -> None:
+    # Seed 0 reaches 1000 and loses it; seed 2 is at 20k of 40k, so nothing past half the budget yet; no seed 1.
+    curve = np.array([[10_000, 1000.0], [20_000, 50.0], [30_000, 40.0], [40_000, 60.0]])
+    table = reproduce.per_seed_table({"paper": {0: curve, 2: curve[:2]}}, {"paper": {0}}, budget=40_000)
+    assert "after 20,000 steps (half the budget)" in table[0]
+    assert table[2:4] == ["| config | seed 0 | seed 1 | seed 2 |", "|---|---|---|---|"]
+    assert table[4] == "| `paper` | 60 / 1000 / 50 |  | 50 / 1000 / - *(at 20,000)* |"
 
 
 @needs("tune")  # rliable
