@@ -42,6 +42,37 @@ def test_save_load_identical_predictions(trained: PaperDDPG, tmp_path) -> None:
         assert th.equal(a, b)
 
 
+def test_load_from_a_file_object(trained: PaperDDPG, tmp_path) -> None:
+    # SB3's save and load take file objects: an in-memory buffer and an open file load, and stay open.
+    import io
+
+    expected, _ = trained.predict(observations(), deterministic=True)
+    memory = io.BytesIO()
+    trained.save(memory)
+    memory.seek(0)
+    trained.save(tmp_path / "model.zip")
+    with (tmp_path / "model.zip").open("rb") as file:
+        for source in (memory, file):
+            np.testing.assert_array_equal(PaperDDPG.load(source).predict(observations(), deterministic=True)[0], expected)
+            assert not source.closed
+
+
+def test_float32_buffer_of_float64_observations_loads_back(tmp_path) -> None:
+    # Float32ReplayBuffer keeps float64 observations as float32, bounds included: -0.1 is not a float32, and the
+    # buffer's spaces must still match the model's.
+    import gymnasium as gym
+
+    from sb3_ddpg_ext.paper_ddpg.buffers import Float32ReplayBuffer
+
+    env = gym.wrappers.DtypeObservation(gym.make("Pendulum-v1"), np.float64)
+    env = gym.wrappers.RescaleObservation(env, np.float64(-0.1), np.float64(0.3))
+    model = PaperDDPG("MlpPolicy", env, buffer_size=500, replay_buffer_class=Float32ReplayBuffer, seed=0)
+    model.learn(80)
+    model.save_replay_buffer(tmp_path / "buffer")
+    model.load_replay_buffer(tmp_path / "buffer")
+    assert model.replay_buffer.size() == 80 and model.replay_buffer.observations.dtype == np.float32
+
+
 def test_load_and_continue_training(trained: PaperDDPG, tmp_path) -> None:
     trained.save(tmp_path / "model")
     trained.save_replay_buffer(tmp_path / "buffer")

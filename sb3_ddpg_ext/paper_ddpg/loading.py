@@ -36,9 +36,9 @@ def replay_buffer_mismatch(buffer: Any, observation_space: spaces.Space, action_
     same_bounds = True
     for mine, saved in ((observation_space, buffer.observation_space), (action_space, buffer.action_space)):
         if isinstance(mine, spaces.Box) and isinstance(saved, spaces.Box) and mine.shape == saved.shape:
-            low, high = (np.asarray(b, dtype=np.float64) for b in (mine.low, mine.high))
-            same_bounds &= np.array_equal(low, saved.low.astype(np.float64), equal_nan=True)
-            same_bounds &= np.array_equal(high, saved.high.astype(np.float64), equal_nan=True)
+            # In the buffer's dtype: Float32ReplayBuffer stores float64 observations, and their bounds, as float32.
+            for bound, saved_bound in ((mine.low, saved.low), (mine.high, saved.high)):
+                same_bounds &= np.array_equal(np.asarray(bound, dtype=saved_bound.dtype), saved_bound, equal_nan=True)
     if ours != theirs or type(buffer.observation_space) is not type(observation_space) or not same_bounds:
         return (
             f"its transitions have observation space {buffer.observation_space} and action space {buffer.action_space}, "

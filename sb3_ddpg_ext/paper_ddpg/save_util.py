@@ -45,20 +45,28 @@ LEGACY_DEFAULTS: tuple[LegacyDefault, ...] = (
 
 
 def read_saved_data(path: str | pathlib.Path | io.BufferedIOBase, custom_objects: dict | None = None) -> dict:
-    """The ``data`` entry of a saved model (its class attributes and spaces), without its weights."""
+    """The ``data`` entry of a saved model (its class attributes and spaces), without its weights. A file object is
+    read from where it stands, left open and put back there, so that SB3's ``load`` can read it next."""
+    if isinstance(path, io.BufferedIOBase):
+        start = path.tell()
+        try:
+            return _read_data(path, path, custom_objects)
+        finally:
+            path.seek(start)
+    with open_path(path, "r", verbose=0, suffix="zip") as file:
+        return _read_data(file, path, custom_objects)
+
+
+def _read_data(file: io.BufferedIOBase, path: Any, custom_objects: dict | None) -> dict:
     try:
-        with open_path(path, "r", verbose=0, suffix="zip") as file, zipfile.ZipFile(file) as archive:
+        with zipfile.ZipFile(file) as archive:
             if "data" not in archive.namelist():
                 raise ValueError(f"{path} is a zip file but not a saved model (no 'data' entry)")
-            data = json_to_data(archive.read("data").decode(), custom_objects=custom_objects)
+            return json_to_data(archive.read("data").decode(), custom_objects=custom_objects)
     except zipfile.BadZipFile as e:
         raise ValueError(f"{path} is not a saved model: not a zip file") from e
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path} is not a saved model: its 'data' entry is not SB3's JSON") from e
-    finally:
-        if isinstance(path, io.BufferedIOBase):
-            path.seek(0)
-    return data
 
 
 def legacy_settings(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
