@@ -16,6 +16,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.envs import check_env_id, is_goal_env
 from sb3_ddpg_ext.models import evaluate_episodes
+from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
 from sb3_ddpg_ext.presets import HER_PAPER, her_paper, her_paper_env
 
 pytestmark = needs("robotics")
@@ -47,6 +48,18 @@ def test_her_paper_preset_builds_the_her_papers_ddpg() -> None:
     assert not any(isinstance(m, th.nn.BatchNorm1d) for m in model.policy.modules())
     assert model.action_noise._sigma.tolist() == [0.2] * 4 and env.norm_obs and not env.norm_reward
     assert HER_PAPER["replay_buffer_kwargs"] == {"goal_selection_strategy": "future", "n_sampled_goal": 4}
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_her_updates_start_once_an_episode_has_ended(n_envs: int) -> None:
+    # The paper's learning_starts=0 with a batch smaller than an episode (FetchReach: 50 steps): HER can relabel
+    # finished episodes only, so the first update waits for the first episode's end instead of failing in SB3.
+    env = make_vec_env("FetchReach-v4", n_envs=n_envs, seed=0)
+    model = PaperDDPG("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, batch_size=32, buffer_size=1000)
+    model.learn(120)
+    assert model._n_updates == 120 // n_envs - 50 + 1  # one per vectorised step from the step that ended episode 1
+    with pytest.warns(NoGradientStep, match="with HER, once an episode has ended"):
+        PaperDDPG("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, batch_size=32).learn(40)
 
 
 def test_fetch_ids_register_gymnasium_robotics() -> None:

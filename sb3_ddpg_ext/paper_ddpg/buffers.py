@@ -10,7 +10,8 @@ random draws, ``optimize_memory_usage``, timeouts, pickling for ``save_replay_bu
 The batch is the one SB3's buffer gives for the same random state, cast to float32 as the networks cast it. With a
 VecNormalize env (``env`` passed to ``sample``), it takes SB3's numpy path on the float32 observations.
 
-``check_replay_buffer_memory`` refuses, before SB3 allocates it, a buffer larger than the free memory.
+``ready_to_sample`` says when updates can start; ``check_replay_buffer_memory`` refuses, before SB3 allocates it, a
+buffer larger than the free memory.
 """
 
 from typing import Any, cast
@@ -18,6 +19,7 @@ from typing import Any, cast
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
@@ -65,6 +67,15 @@ def check_replay_buffer_memory(
         f"PaperDDPG: a replay buffer of buffer_size={buffer_size} needs {_gib(nbytes)} but {_gib(available)} "
         f"is available: lower buffer_size (e.g. buffer_size={fits}){halve}"
     )
+
+
+def ready_to_sample(buffer: ReplayBuffer, batch_size: int, n_envs: int) -> bool:
+    """Whether Algorithm 1 can sample a minibatch: ``batch_size`` transitions stored (the paper updates from then on),
+    and for SB3's ``HerReplayBuffer`` an episode finished too, since HER samples finished episodes only (SB3 raises
+    before; rl-zoo3 avoids it with ``learning_starts``, which the paper does not have)."""
+    if buffer.size() * n_envs < batch_size:
+        return False
+    return not isinstance(buffer, HerReplayBuffer) or bool(np.any(buffer.ep_length > 0))
 
 
 class Float32ReplayBuffer(ReplayBuffer):

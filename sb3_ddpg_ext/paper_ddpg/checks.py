@@ -369,15 +369,20 @@ def check_learn_budget(
         raise ValueError(f"PaperDDPG.learn: {e}") from None
 
 
-def warn_no_gradient_step(steps: int, train_freq: TrainFreq, learning_starts: int, batch_size: int) -> None:
-    """After a run that made no gradient step with an episode-based ``train_freq`` (a step-based one was checked by
-    :func:`check_learn_budget` at the start): a :class:`NoGradientStep` warning naming the settings."""
+def warn_no_gradient_step(model: Any) -> None:
+    """After a ``learn()`` of ``model`` that made no gradient step with an episode-based ``train_freq`` or HER, which
+    wait for episodes to end (a step-based run without HER was checked by :func:`check_learn_budget` at the start):
+    a :class:`NoGradientStep` warning naming the settings."""
+    train_freq = cast(TrainFreq, model.train_freq)  # SB3's _convert_train_freq made it one at setup
     frequency, unit = train_freq.frequency, train_freq.unit.value
-    if unit == "episode":
+    steps, learning_starts, batch_size = model.num_timesteps, model.learning_starts, model.batch_size
+    her = isinstance(model.replay_buffer, HerReplayBuffer)
+    if unit == "episode" or her:
+        waits = " and, with HER, once an episode has ended" if her else ""
         warnings.warn(
             f"PaperDDPG.learn: no gradient step in {steps} steps (train_freq={frequency} {unit}(s), "
             f"learning_starts={learning_starts}, batch_size={batch_size}): updates start after "
-            "learning_starts steps, once batch_size transitions are stored; train longer or lower them",
+            f"learning_starts steps, once batch_size transitions are stored{waits}; train longer or lower them",
             NoGradientStep,
             stacklevel=3,
         )

@@ -9,7 +9,7 @@ files; ``checks.py``, ``save_util.py``, ``loading.py``), the replay buffer (``bu
 
 import inspect
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
@@ -17,12 +17,12 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule, TrainFreq
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
 
 from sb3_ddpg_ext.paper_ddpg.base import PaperDDPGBase
-from sb3_ddpg_ext.paper_ddpg.buffers import check_replay_buffer_memory
+from sb3_ddpg_ext.paper_ddpg.buffers import check_replay_buffer_memory, ready_to_sample
 from sb3_ddpg_ext.paper_ddpg.checks import (
     check_bn_statistics,
     check_learn_budget,
@@ -88,7 +88,7 @@ class PaperDDPG(PaperDDPGBase):
     :param buffer_size: replay buffer size (1e6)
     :param learning_starts: steps of uniform random actions before the policy acts (SB3's warm-up).
         The paper's 0: the policy plus noise acts from the first step and updates start once
-        ``batch_size`` transitions are stored.
+        ``batch_size`` transitions are stored (with HER, once an episode has also ended).
     :param batch_size: minibatch size (64)
     :param tau: soft target update coefficient (1e-3)
     :param gamma: discount factor (0.99)
@@ -339,8 +339,8 @@ class PaperDDPG(PaperDDPGBase):
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """Algorithm 1 of the paper, ``gradient_steps`` times."""
         assert self.replay_buffer is not None
-        if self.replay_buffer.size() * self.n_envs < batch_size:
-            return  # the paper starts updating once a minibatch is available
+        if not ready_to_sample(self.replay_buffer, batch_size, self.n_envs):
+            return  # the paper starts updating once a minibatch is available (HER: and an episode has ended)
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
@@ -391,8 +391,7 @@ class PaperDDPG(PaperDDPGBase):
                 progress_bar=progress_bar,
             )
         if reset_num_timesteps and self._n_updates == updates and self.num_timesteps >= total_timesteps:
-            train_freq = cast(TrainFreq, self.train_freq)  # SB3's _convert_train_freq made it one at setup
-            warn_no_gradient_step(self.num_timesteps, train_freq, self.learning_starts, self.batch_size)
+            warn_no_gradient_step(self)
         return self
 
     def _excluded_save_params(self) -> list[str]:
