@@ -12,6 +12,7 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.wrappers import AddRenderObservation, FrameStackObservation, RepeatAction, TransformObservation
 from PIL import Image
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
@@ -109,15 +110,32 @@ def missing_dependency(error: gym.error.DependencyNotInstalled) -> str:
     return f"{str(error).strip().splitlines()[0]} Fix: {fix}"
 
 
-def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs: Any) -> VecEnv:
-    """SB3's ``make_vec_env`` for a gymnasium id, with one readable error for unknown ids and missing extras."""
+def make_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, spec: EnvSpec | None = None, **kwargs: Any) -> VecEnv:
+    """SB3's ``make_vec_env`` for a gymnasium id, with one readable error for unknown ids and missing extras. With a
+    ``spec`` (a model's recorded training env, ``models.saved_env``), ``gym.make(spec)``: its kwargs, time limit and
+    wrappers; a wrapper gymnasium cannot remake (one without ``RecordConstructorArgs``) is one line too."""
     check_env_id(env_id)
+    name = env_id if spec is None else describe_spec(spec)
     try:
-        return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
+        return sb3_make_vec_env(
+            env_id if spec is None else functools.partial(gym.make, spec), n_envs=n_envs, seed=seed, **kwargs
+        )
     except gym.error.DependencyNotInstalled as e:
-        raise UserError(f"cannot make {env_id}: {missing_dependency(e)}") from e
+        raise UserError(f"cannot make {name}: {missing_dependency(e)}") from e
     except gym.error.Error as e:
-        raise UserError(f"cannot make {env_id}: {e}") from e
+        raise UserError(f"cannot make {name}: {e}") from e
+    except (ValueError, TypeError) as e:  # gym.make(spec): a wrapper or kwargs it cannot remake
+        if spec is None:
+            raise
+        raise UserError(f"cannot make {name}: {str(e).strip().splitlines()[0]}") from e
+
+
+def describe_spec(spec: EnvSpec) -> str:
+    """``Pendulum-v1 (g=2.0, max_episode_steps=50, wrapped in RescaleAction(min_action=0.5, max_action=3.0))``."""
+    made = [f"{k}={v!r}" for k, v in spec.kwargs.items()] + [f"max_episode_steps={spec.max_episode_steps}"]
+    for w in spec.additional_wrappers:
+        made.append(f"wrapped in {w.name}({', '.join(f'{k}={v!r}' for k, v in (w.kwargs or {}).items())})")
+    return f"{spec.id} ({', '.join(made)})"
 
 
 def check_env(env_id: str) -> bool:

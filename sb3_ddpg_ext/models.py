@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.preprocessing import get_action_dim
@@ -40,14 +41,15 @@ def build_model(
         model = PaperDDPG(policy or policy_for(env.observation_space), env, seed=seed, **params, **kwargs)
     except (ValueError, TypeError, MemoryError) as e:
         raise UserError(str(e).strip().splitlines()[0]) from e
-    if env_id is not None:
-        model.env_id = env_id
+    if env_id is not None:  # made from the id (and --pixels, which evaluate takes again): no spec to record
+        model.env_id, model.env_spec, model.env_spec_unsaved = env_id, None, None
     return model
 
 
-def saved_env_id(path: Path) -> str:
-    """The env id saved with a model by ``sb3-ddpg train`` (or the PaperDDPG constructor); another algorithm's file is
-    refused as such first (SB3's own DDPG saves no env id)."""
+def saved_env(path: Path, with_spec: bool = True) -> tuple[str, EnvSpec | None]:
+    """The env a model was trained on, as saved by ``sb3-ddpg train`` or the PaperDDPG constructor: its id, and (with
+    ``with_spec``) its spec where it was made with other kwargs, time limit or wrappers than the id gives (None where
+    the id alone makes it). Another algorithm's file is refused as such first (SB3's own DDPG saves no env id)."""
     try:
         data = PaperDDPG.read_saved_data(model_file(path))
         check_saved_by_paper_ddpg(path, data)
@@ -56,7 +58,14 @@ def saved_env_id(path: Path) -> str:
     env_id = data.get("env_id")
     if not env_id:
         raise UserError(f"{path} does not record the env it was trained on: pass --env ENV_ID")
-    return env_id
+    if not with_spec:
+        return env_id, None
+    if data.get("env_spec_unsaved"):
+        raise UserError(
+            f"{path} was trained on {env_id} made with {data['env_spec_unsaved']}, which sb3-ddpg evaluate cannot "
+            f"remake: evaluate it in Python on that env, or pass --env {env_id} for the id's own env"
+        )
+    return env_id, EnvSpec.from_json(data["env_spec"]) if data.get("env_spec") else None
 
 
 def model_file(path: Path) -> Path:

@@ -171,3 +171,43 @@ def test_a_saved_model_evaluates_with_the_normalization_of_its_own_step(tmp_path
         )
         assert code == 0, err
         assert f"mean {np.mean(figure):.2f}," in out.splitlines()[0], (step, figure)
+
+
+def test_evaluate_remakes_the_env_the_model_was_trained_on(tmp_path: Path, cli) -> None:
+    # An env made with other kwargs, time limit or wrappers than its id gives: the model records its spec, and
+    # `sb3-ddpg evaluate` and training_env_spec() remake that env, not the id's default one.
+    import gymnasium as gym
+    import pytest
+
+    from sb3_ddpg_ext.models import evaluate_episodes
+
+    made = gym.make("Pendulum-v1", g=2.0, max_episode_steps=50)
+    PaperDDPG("MlpPolicy", made, buffer_size=500, seed=0).learn(100).save(tmp_path / "g2.zip")
+    model = PaperDDPG.load(tmp_path / "g2.zip")
+    spec = model.training_env_spec()
+    assert (spec.id, spec.kwargs, spec.max_episode_steps) == ("Pendulum-v1", {"g": 2.0}, 50)
+    code, out, _ = cli("evaluate", str(tmp_path / "g2.zip"), "--episodes", "2", "--seed", "5")
+    expected = evaluate_episodes(model, make_vec_env("Pendulum-v1", seed=5, spec=spec), 2).returns.mean()
+    assert code == 0 and out.startswith(f"Pendulum-v1 (g=2.0, max_episode_steps=50), 2 episodes: mean {expected:.2f},")
+    code, default, _ = cli("evaluate", str(tmp_path / "g2.zip"), "--episodes", "2", "--seed", "5", "--env", "Pendulum-v1")
+    assert code == 0 and default.startswith("Pendulum-v1, 2 episodes") and f"mean {expected:.2f}," not in default
+
+    # A wrapper: the action space it gives is the model's, so the evaluation runs (the id's env was refused).
+    rescaled = gym.wrappers.RescaleAction(gym.make("MountainCarContinuous-v0"), 0.5, 3.0)
+    PaperDDPG("MlpPolicy", rescaled, buffer_size=500).learn(100).save(tmp_path / "rescaled.zip")
+    code, out, err = cli("evaluate", str(tmp_path / "rescaled.zip"), "--episodes", "1")
+    assert code == 0, err
+    assert out.startswith("MountainCarContinuous-v0 (max_episode_steps=999, wrapped in RescaleAction(min_action=0.5,")
+
+    # A kwarg JSON cannot hold (a function): one line saying so, and how to evaluate anyway.
+    doubled = gym.wrappers.TransformReward(gym.make("Pendulum-v1"), lambda r: 2 * r)
+    PaperDDPG("MlpPolicy", doubled, buffer_size=500).learn(100).save(tmp_path / "doubled.zip")
+    code, _, err = cli("evaluate", str(tmp_path / "doubled.zip"), "--episodes", "1")
+    assert code == 2 and "wrapped in TransformReward, values that cannot be saved as JSON" in err
+    assert err.strip().endswith("or pass --env Pendulum-v1 for the id's own env") and len(err.strip().splitlines()) == 1
+    with pytest.raises(ValueError, match="wrapped in TransformReward"):
+        PaperDDPG.load(tmp_path / "doubled.zip").training_env_spec()
+
+    # Made from the id alone: nothing recorded, and the id's registered spec.
+    plain = PaperDDPG("MlpPolicy", gym.make("Pendulum-v1"), buffer_size=500)
+    assert plain.env_spec is None and plain.training_env_spec() == gym.spec("Pendulum-v1")

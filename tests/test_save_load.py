@@ -213,3 +213,17 @@ def test_saved_files_get_the_mode_of_the_users_umask(trained: PaperDDPG, tmp_pat
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "model.zip").stat().st_mode) == mode
     assert stat.S_IMODE((tmp_path / "buffer.pkl").stat().st_mode) == mode
+
+
+def test_readme_api_example_runs_as_written(tmp_path, monkeypatch) -> None:
+    # The README's first example, to its last line: the env remade from the saved model is the one it trained on.
+    import re
+
+    from helpers import REPO
+
+    block = re.search(r"<!-- api-example.*?-->\n```python\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["env"].spec.id == "Pendulum-v1" and namespace["action"].shape == (1,)
+    assert namespace["model"].num_timesteps == 3000 and (tmp_path / "paper_ddpg_pendulum.zip").exists()

@@ -10,18 +10,24 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sb3_ddpg_ext import plots
-    from sb3_ddpg_ext.envs import make_pixel_env, make_vec_env
-    from sb3_ddpg_ext.models import evaluate_episodes, load_model, model_file, saved_env_id
+    from sb3_ddpg_ext.envs import describe_spec, make_pixel_env, make_vec_env
+    from sb3_ddpg_ext.models import evaluate_episodes, load_model, model_file, saved_env
     from sb3_ddpg_ext.params import check_device
     from sb3_ddpg_ext.run import saved_normalization
     from sb3_ddpg_ext.rundir import writable_file
 
     model_path = model_file(Path(args.model))
     check_device(args.device)
-    env_id = args.env or saved_env_id(model_path)
+    # The env it was trained on: its id, with the kwargs, time limit and wrappers it was made with (if not the id's).
+    env_id, spec = (args.env, None) if args.env else saved_env(model_path, with_spec=not args.pixels)
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
     writable_file(plots.check_figure_path(png, "--histogram"), "--histogram")
-    env = saved_normalization((make_pixel_env if args.pixels else make_vec_env)(env_id, n_envs=1, seed=args.seed), model_path)
+    if args.pixels:
+        env = make_pixel_env(env_id, n_envs=1, seed=args.seed)
+    else:
+        env = make_vec_env(env_id, n_envs=1, seed=args.seed, spec=spec)
+    env = saved_normalization(env, model_path)
+    env_name = describe_spec(spec) if spec else env_id
     try:
         model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
     except UserError as e:
@@ -32,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     returns = result.returns
     success = "" if result.success_rate is None else f", success rate {result.success_rate:.2f}"
     print(
-        f"{env_id}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
+        f"{env_name}, {args.episodes} episodes: mean {returns.mean():.2f}, std {returns.std():.2f}, "
         f"max {returns.max():.2f}, min {returns.min():.2f}, median {np.median(returns):.2f}{success}"
     )
-    plots.return_histogram(returns, png, f"{model_path.name} on {env_id} (seed {args.seed})")
+    plots.return_histogram(returns, png, f"{model_path.name} on {env_name} (seed {args.seed})")
     print(f"histogram: {png}")
     return 0

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
+from gymnasium.envs.registration import EnvSpec
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
@@ -20,7 +21,13 @@ from stable_baselines3.td3 import TD3
 from sb3_ddpg_ext.paper_ddpg.checks import check_action_space, check_hyperparameters
 from sb3_ddpg_ext.paper_ddpg.loading import apply_load_overrides, load_replay_buffer_checked, prepare_load
 from sb3_ddpg_ext.paper_ddpg.pixels import pixel_hyperparameters
-from sb3_ddpg_ext.paper_ddpg.save_util import normalization_state, read_saved_data, save_atomically
+from sb3_ddpg_ext.paper_ddpg.save_util import (
+    normalization_state,
+    read_saved_data,
+    recorded_env_spec,
+    save_atomically,
+    training_env_spec,
+)
 
 SelfPaperDDPG = TypeVar("SelfPaperDDPG", bound="PaperDDPGBase")
 
@@ -89,12 +96,25 @@ class PaperDDPGBase(TD3):
         self.logger.record("train/actor_learning_rate", actor_lr)
         self.logger.record("train/critic_learning_rate", critic_lr)
 
-    def _spec_id(self) -> str | None:
+    def _record_env(self, env: GymEnv | str | None) -> None:
+        """Saved with the model: the training env's gymnasium id (``env_id``; ``sb3-ddpg evaluate`` reads it) and,
+        where the env was made with other kwargs, time limit or wrappers than its id gives, its spec (``env_spec``,
+        gymnasium's JSON), so that :meth:`training_env_spec` remakes that env and not the id's default one."""
+        self.env_spec: str | None = None
+        self.env_spec_unsaved: str | None = None  # why the spec could not be saved, if so
         try:
             spec = self.env.get_attr("spec", [0])[0] if self.env is not None else None
         except AttributeError:
-            return None
-        return getattr(spec, "id", None)
+            spec = None
+        self.env_id: str | None = env if isinstance(env, str) else getattr(spec, "id", None)
+        if spec is not None and not isinstance(env, str):
+            self.env_spec, self.env_spec_unsaved = recorded_env_spec(spec)
+
+    def training_env_spec(self) -> EnvSpec | None:
+        """The spec of the env this model was trained on, for ``gym.make(model.training_env_spec())``: the recorded one
+        where it was made with other kwargs, time limit or wrappers than its id gives, else the id's registered spec
+        (None without an id). A ValueError says so when that env was made with values that could not be saved."""
+        return training_env_spec(self.__dict__)
 
     read_saved_data = staticmethod(read_saved_data)
 

@@ -205,8 +205,7 @@ class PaperDDPG(PaperDDPGBase):
         )
         if self.action_noise is None and ou_sigma > 0 and env is not None:
             self.action_noise = self.make_ou_noise()
-        # The gymnasium id of the training env, saved with the model (``sb3-ddpg evaluate`` reads it); None if unknown.
-        self.env_id: str | None = env if isinstance(env, str) else self._spec_id()
+        self._record_env(env)  # its id, and its spec if made otherwise (base.py): saved for sb3-ddpg evaluate
         setattr(self, VERSION_KEY, PACKAGE_VERSION)  # saved with the model: which defaults it was trained with
         self.observation_normalization: dict[str, Any] | None = None  # VecNormalize statistics, set by save()
         if _init_setup_model:

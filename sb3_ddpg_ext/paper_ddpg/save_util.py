@@ -155,3 +155,46 @@ def normalization_state(vec_normalize: Any) -> dict[str, Any] | None:
     if vec_normalize is None:
         return None
     return {key: getattr(vec_normalize, key) for key in NORMALIZATION_KEYS if hasattr(vec_normalize, key)}
+
+
+# Wrappers SB3 adds around every env it wraps (``Monitor``): not part of the env a user made.
+SB3_WRAPPERS = ("stable_baselines3.common.monitor:",)
+
+
+def recorded_env_spec(spec: Any) -> tuple[str | None, str | None]:
+    """(gymnasium's JSON of ``spec``, None) for an env made with other kwargs, time limit or wrappers than its id's
+    registration gives; (None, None) for one made from the id alone; (None, why) for one whose spec cannot be written
+    as JSON (a kwarg that is an object). SB3's Monitor and ``render_mode`` (how to show the env, not the task) are
+    left out."""
+    import dataclasses
+
+    import gymnasium as gym
+
+    wrappers = tuple(w for w in spec.additional_wrappers if not str(w.entry_point).startswith(SB3_WRAPPERS))
+    kwargs = {k: v for k, v in spec.kwargs.items() if k != "render_mode"}
+    try:
+        registered = gym.spec(spec.id)
+    except gym.error.Error:
+        registered = None
+    if registered is not None and not wrappers:
+        if kwargs == registered.kwargs and spec.max_episode_steps == registered.max_episode_steps:
+            return None, None
+    try:
+        return dataclasses.replace(spec, kwargs=kwargs, additional_wrappers=wrappers).to_json(), None
+    except (ValueError, TypeError):
+        what = [f"{k}={v!r}" for k, v in kwargs.items()] + [f"wrapped in {w.name}" for w in wrappers]
+        return None, f"{', '.join(what)}, values that cannot be saved as JSON"
+
+
+def training_env_spec(data: dict[str, Any]) -> Any:
+    """The spec of the env a model (its attributes, or a saved file's ``data``) was trained on: the recorded one
+    (:func:`recorded_env_spec`) or the registered spec of its ``env_id`` (None without an id). A ValueError when the
+    env was made with values that could not be saved."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import EnvSpec
+
+    if data.get("env_spec_unsaved"):
+        raise ValueError(f"PaperDDPG: its training env {data.get('env_id')} was made with {data['env_spec_unsaved']}")
+    if data.get("env_spec"):  # absent from files saved before 0.5.2
+        return EnvSpec.from_json(data["env_spec"])
+    return gym.spec(data["env_id"]) if data.get("env_id") else None
