@@ -11,7 +11,7 @@ from stable_baselines3.common.noise import ActionNoise
 
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
-from sb3_ddpg_ext.paper_ddpg.checks import check_budget
+from sb3_ddpg_ext.paper_ddpg.budget import check_budget
 from sb3_ddpg_ext.paper_ddpg.noise import noise_from_text
 
 

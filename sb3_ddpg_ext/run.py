@@ -38,7 +38,7 @@ from sb3_ddpg_ext.envs import eval_seed, is_goal_env, make_pixel_env, make_vec_e
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.models import build_model, with_her
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
-from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
 from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE
 

@@ -33,7 +33,7 @@ from sb3_ddpg_ext.callbacks import EvalAfterUpdates
 from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES, register_robotics_envs
 from sb3_ddpg_ext.errors import Interrupted, UserError, interrupted_message
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
-from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 from sb3_ddpg_ext.params import check_names, read_config_values
 from sb3_ddpg_ext.preflight import check_run_budget
 from sb3_ddpg_ext.resources import default_zoo_config, her_zoo_config

@@ -292,7 +292,7 @@ def _denormals_flushed() -> bool:
     return th.tensor([1e-323], dtype=th.float64).item() == 0.0
 
 
-@pytest.mark.filterwarnings("ignore::sb3_ddpg_ext.paper_ddpg.checks.NoGradientStep")
+@pytest.mark.filterwarnings("ignore::sb3_ddpg_ext.paper_ddpg.budget.NoGradientStep")
 def test_learn_flushes_denormals_and_restores_the_mode(pendulum) -> None:
     """``flush_denormal`` (default True) holds for the whole of ``learn()``, callbacks included, and the process's own
     mode comes back after it; False leaves IEEE denormals in place."""

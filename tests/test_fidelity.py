@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from sb3_ddpg_ext import PaperDDPG
-from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 
 
 def batch_norms(module: nn.Module) -> list[nn.BatchNorm1d]:

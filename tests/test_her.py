@@ -16,7 +16,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.envs import check_env_id, is_goal_env
 from sb3_ddpg_ext.models import evaluate_episodes
-from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 from sb3_ddpg_ext.presets import HER_PAPER, her_paper, her_paper_env
 
 pytestmark = needs("robotics")

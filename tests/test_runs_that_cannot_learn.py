@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_one_line_error
 
 from sb3_ddpg_ext import PaperDDPG
-from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 
 TRAIN = ["train", "--env", "Pendulum-v1", "--eval-every", "1000", "--no-progress-bar"]
 

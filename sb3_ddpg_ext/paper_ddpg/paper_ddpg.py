@@ -22,15 +22,9 @@ from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
 
 from sb3_ddpg_ext.paper_ddpg.base import PaperDDPGBase
+from sb3_ddpg_ext.paper_ddpg.budget import check_learn_budget, check_total_timesteps, warn_no_gradient_step
 from sb3_ddpg_ext.paper_ddpg.buffers import check_replay_buffer_memory, ready_to_sample
-from sb3_ddpg_ext.paper_ddpg.checks import (
-    check_bn_statistics,
-    check_learn_budget,
-    check_space_settings,
-    check_total_timesteps,
-    make_env,
-    warn_no_gradient_step,
-)
+from sb3_ddpg_ext.paper_ddpg.checks import check_bn_statistics, check_space_settings, make_env
 from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
 from sb3_ddpg_ext.paper_ddpg.noise import noisy_policy_action, paper_ou_noise, replace_with_uniform, set_ou_sigma
 from sb3_ddpg_ext.paper_ddpg.optim import AdamStep, flushed_denormals

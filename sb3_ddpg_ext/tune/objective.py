@@ -12,7 +12,7 @@ import numpy as np
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates
 from sb3_ddpg_ext.errors import UserError
-from sb3_ddpg_ext.paper_ddpg.checks import NoGradientStep
+from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 from sb3_ddpg_ext.run import RunConfig, train
 from sb3_ddpg_ext.search_space import sample_params
 from sb3_ddpg_ext.tune.lockstep import Lockstep, StopWhenHalted, TakeTurns
