@@ -153,3 +153,75 @@ def test_the_pixel_example_prints_nothing_on_a_headless_machine(tmp_path: Path) 
     assert not {"XDG_RUNTIME_DIR", "ALSA", "Adroit"} & set(re.findall(r"XDG_RUNTIME_DIR|ALSA|Adroit", result.stderr)), (
         result.stderr
     )
+
+
+def _tanh_instance() -> object:
+    import torch
+
+    return torch.nn.Tanh()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(critic_learning_rate=float("inf")), ValueError, "critic_learning_rate=inf must be a finite number"),
+        (dict(ou_sigma=float("inf")), ValueError, "ou_sigma=inf must be a finite number"),
+        (dict(batch_size=1), ValueError, "batch_size=1 with batch norm: a batch-norm layer needs 2 or more samples"),
+        (dict(verbose="1"), TypeError, "verbose='1' must be 0 (none), 1 (info) or 2 (debug)"),
+        (dict(tensorboard_log=3), TypeError, "tensorboard_log=3 must be a folder path or None"),
+        (dict(policy_kwargs=dict(net_arch=[-5, 3])), ValueError, "policy_kwargs net_arch=[-5, 3] must be a list of"),
+        (dict(policy_kwargs=dict(net_arch="400,300")), ValueError, "policy_kwargs net_arch='400,300' must be a list"),
+        (dict(policy_kwargs=dict(net_arch=dict(pi=[64], vf=[64]))), ValueError, "policy_kwargs net_arch={'pi': [64],"),
+        (dict(policy_kwargs=dict(activation_fn="tanh")), TypeError, "activation_fn='tanh' must be a torch.nn.Module class"),
+        (dict(policy_kwargs=dict(activation_fn=_tanh_instance())), TypeError, "activation_fn=Tanh() must be a torch.nn"),
+        (dict(policy_kwargs=dict(final_layer_init=-1)), ValueError, "policy_kwargs final_layer_init=-1 must be a number > 0"),
+        (dict(policy_kwargs=dict(norm_layer_kwargs=dict(foo=1))), ValueError, "BatchNorm1d takes no argument 'foo'"),
+        (
+            dict(policy_kwargs=dict(net_arc=[64])),
+            ValueError,
+            "PaperDDPGPolicy takes no argument 'net_arc'; did you mean 'net_arch'",
+        ),
+        (dict(policy_kwargs=dict(optimizer_kwargs=dict(weight_decay=0.5))), ValueError, "weight_decay=0.5 would decay the"),
+        (dict(policy_kwargs=dict(optimizer_kwargs=dict(lr=0.1))), ValueError, "optimizer_kwargs lr: the learning rates are"),
+    ],
+)
+def test_values_that_failed_inside_torch_or_sb3_are_one_error_at_the_constructor(kwargs, error, message) -> None:
+    # Each of these failed deep inside torch or SB3 (or, inf, trained to NaN), or was silently ignored (weight_decay).
+    with pytest.raises(error, match=f"^PaperDDPG: (policy_kwargs:? )?.*{re.escape(message)}") as raised:
+        PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, **kwargs)
+    assert_raised_here(raised)
+    assert len(str(raised.value).splitlines()) == 1
+
+
+def test_wrong_policy_env_or_noise_size_are_one_error() -> None:
+    import numpy as np
+    from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.td3.policies import TD3Policy
+
+    with pytest.raises(TypeError, match=r"^PaperDDPG: policy=TD3Policy is not a PaperDDPG policy"):
+        PaperDDPG(TD3Policy, "Pendulum-v1", buffer_size=100)
+    with pytest.raises(ValueError, match=r"^PaperDDPG: env=None: pass the env to learn from"):
+        PaperDDPG("MlpPolicy", None)
+    one = NormalActionNoise(np.zeros(1), np.ones(1))  # LunarLander has 2 action dimensions: it would be broadcast
+    with pytest.raises(ValueError, match=r"has shape \(1,\) but the actions have \(2,\): build it with np.zeros\(2\)"):
+        PaperDDPG("MlpPolicy", "LunarLanderContinuous-v3", action_noise=one, buffer_size=100)
+
+
+def test_numpy_floats_are_learning_rates() -> None:
+    import numpy as np
+
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", actor_learning_rate=np.float32(2e-4), critic_learning_rate=np.float64(3e-3))
+    assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
+    assert model.critic.optimizer.param_groups[0]["lr"] == pytest.approx(3e-3)
+
+
+def test_load_refuses_what_it_would_ignore_or_cannot_take(tmp_path: Path) -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100)
+    model.save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match="'lr_schedule' would be ignored: load rebuilds it from actor_learning_rate"):
+        PaperDDPG.load(tmp_path / "model.zip", custom_objects={"lr_schedule": lambda _: 0.1})
+    with pytest.raises(ValueError, match="'critic_lr_schedule' would be ignored"):
+        PaperDDPG.load(tmp_path / "model.zip", critic_lr_schedule=lambda _: 0.1)
+    with pytest.raises(ValueError, match=r"policy_kwargs=\{'net_arch': \[64, 64\]\} cannot replace the saved"):
+        PaperDDPG.load(tmp_path / "model.zip", custom_objects={"policy_kwargs": dict(net_arch=[64, 64])})
+    assert PaperDDPG.load(tmp_path / "model.zip", custom_objects={"policy_kwargs": {}}).num_timesteps == 0  # the same

@@ -62,6 +62,14 @@ def test_her_updates_start_once_an_episode_has_ended(n_envs: int) -> None:
         PaperDDPG("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, batch_size=32).learn(40)
 
 
+def test_a_her_model_loads_with_its_env_only(tmp_path: Path) -> None:
+    env = make_vec_env("FetchReach-v4", seed=0)
+    PaperDDPG("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, buffer_size=200).save(tmp_path / "her.zip")
+    with pytest.raises(ValueError, match=r"trained with HerReplayBuffer, which needs its env to relabel goals: pass env=$"):
+        PaperDDPG.load(tmp_path / "her.zip")
+    assert isinstance(PaperDDPG.load(tmp_path / "her.zip", env=env).replay_buffer, HerReplayBuffer)
+
+
 def test_fetch_ids_register_gymnasium_robotics() -> None:
     assert check_env_id("FetchSlide-v4").id == "FetchSlide-v4"  # the import registered the Fetch tasks
 

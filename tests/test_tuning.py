@@ -362,6 +362,36 @@ def test_discrete_env_is_refused_before_the_storage_is_touched(cli, tmp_path: Pa
     assert not (tmp_path / "t").exists()
 
 
+@pytest.mark.parametrize("nth_write", [2, 3, 4])  # the 1st is optuna creating the trial, before it is the worker's
+def test_ctrl_c_inside_the_journal_lock_is_a_ctrl_c(journal, tmp_path: Path, monkeypatch, nth_write: int) -> None:
+    # Ctrl-C right after optuna's journal lock removed its lock file: optuna's handler removes it again and raises
+    # FileNotFoundError over the KeyboardInterrupt (seen in CI). The worker must still stop as interrupted, with
+    # the trial it was running re-queued, not fail as a write error. The signal's timing is simulated after the real
+    # unlink of the n-th lock release, on the real journal storage.
+    import os
+
+    spec = StudySpec(env_id="Pendulum-v1", n_trials=1, timesteps=100, eval_every=100, eval_episodes=1)
+    study = create_study(spec, journal(tmp_path / "s.journal"), sampler_seed=0)
+    unlink, releases = os.unlink, []
+
+    def unlink_then_ctrl_c(path, *args, **kwargs):
+        unlink(path, *args, **kwargs)
+        if str(path).endswith(".rename"):
+            releases.append(path)
+            if len(releases) == nth_write:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "unlink", unlink_then_ctrl_c)
+    with pytest.raises(WorkerInterrupted) as stopped:
+        run_worker(study, spec, n_trials=1, poll_seconds=0.1)
+    monkeypatch.undo()
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    for number, copy in stopped.value.requeued.items():
+        assert trials[number].state == optuna.trial.TrialState.FAIL
+        assert copy is None or trials[copy].state == optuna.trial.TrialState.WAITING
+
+
 def test_ctrl_c_requeues_the_running_paper_trial_and_the_study_resumes(journal, cli, tmp_path: Path) -> None:
     args = [
         SB3_DDPG,

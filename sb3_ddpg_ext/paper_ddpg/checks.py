@@ -8,7 +8,9 @@ message names the argument and the fix; none comes from deep inside SB3 or torch
 
 import difflib
 import inspect
+import math
 import numbers
+import os
 from typing import Any, cast
 
 import gymnasium as gym
@@ -16,11 +18,17 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.noise import (
+    ActionNoise,
+    NormalActionNoise,
+    OrnsteinUhlenbeckActionNoise,
+    VectorizedActionNoise,
+)
 from stable_baselines3.common.preprocessing import is_image_space
 
 from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep  # noqa: F401  # its public home before 0.5.2
-from sb3_ddpg_ext.paper_ddpg.policies import BN_STATISTICS, CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_ddpg_ext.paper_ddpg.policies import BN_STATISTICS, CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDDPGPolicy
+from sb3_ddpg_ext.paper_ddpg.policy_checks import check_policy_keys, check_policy_kwargs
 
 INTEGERS = ("buffer_size", "learning_starts", "batch_size", "gradient_steps", "n_steps", "stats_window_size")
 SCHEDULABLE = ("actor_learning_rate", "critic_learning_rate")
@@ -71,17 +79,22 @@ def _initial_value(value: Any) -> float:
 
 
 def _number(name: str, value: Any) -> Any:
-    """``value`` checked as a number (a schedule for the learning rates); integral floats of integer arguments -> int."""
+    """``value`` checked as a finite number (a schedule for the learning rates); returned as a Python int for integer
+    arguments (``1e5`` is one) and as a Python number for the others (``np.float32(1e-3)`` a float: SB3 needs it)."""
     if value is None and name == "ou_sigma_final":
         return value
-    if isinstance(value, bool) or not (isinstance(value, numbers.Real) or (name in SCHEDULABLE and callable(value))):
+    if name in SCHEDULABLE and callable(value):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         expected = "a number or a schedule" if name in SCHEDULABLE else ("an integer" if name in INTEGERS else "a number")
         raise TypeError(f"PaperDDPG: {name}={value!r} must be {expected}, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"PaperDDPG: {name}={value} must be a finite number")
     if name in INTEGERS:
         if not float(value).is_integer():
             raise TypeError(f"PaperDDPG: {name}={value!r} must be an integer")
-        return int(value)
-    return value
+        return int(float(value))
+    return value if type(value) in (int, float) else float(value)  # numpy's numbers as Python's
 
 
 def check_device(device: Any) -> None:
@@ -177,6 +190,12 @@ def check_hyperparameters(
                 f"PaperDDPG: batch_size={hp.get('batch_size', defaults['batch_size'])} is larger than "
                 f"buffer_size={hp.get('buffer_size', defaults['buffer_size'])}: raise buffer_size or lower batch_size"
             )
+        policy_kwargs = hp.get("policy_kwargs") or {}
+        if hp.get("batch_size", defaults["batch_size"]) < 2 and policy_kwargs.get("batch_norm", True):
+            raise ValueError(
+                "PaperDDPG: batch_size=1 with batch norm: a batch-norm layer needs 2 or more samples to normalize a "
+                "training batch; raise batch_size (the paper's is 64) or pass policy_kwargs=dict(batch_norm=False)"
+            )
         _check_noise(hp, defaults)
         _check_replay_buffer(hp)
     return hp
@@ -195,6 +214,12 @@ def _check_objects(hp: dict[str, Any]) -> None:
     for name in ("replay_buffer_kwargs", "policy_kwargs"):
         if hp.get(name) is not None and not isinstance(hp[name], dict):
             raise TypeError(f"PaperDDPG: {name}={hp[name]!r} must be a dict or None")
+    check_policy_kwargs(hp.get("policy_kwargs") or {})
+    verbose, log = hp.get("verbose", 0), hp.get("tensorboard_log")
+    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose < 0:
+        raise TypeError(f"PaperDDPG: verbose={verbose!r} must be 0 (none), 1 (info) or 2 (debug)")
+    if log is not None and not isinstance(log, str | os.PathLike):
+        raise TypeError(f"PaperDDPG: tensorboard_log={log!r} must be a folder path or None (no TensorBoard)")
 
 
 def _check_noise(hp: dict[str, Any], defaults: dict[str, Any]) -> None:
@@ -258,7 +283,14 @@ def _check_replay_buffer(hp: dict[str, Any]) -> None:
 
 
 def check_space_settings(policy_class: type, observation_space: spaces.Space, hp: dict[str, Any], env_name: str) -> None:
-    """The settings that depend on the observation space: the policy alias, HER's goal keys, n-step returns."""
+    """The policy class, and the settings that depend on the observation space: the policy alias, HER's goal keys,
+    n-step returns."""
+    if not issubclass(policy_class, PaperDDPGPolicy):
+        raise TypeError(
+            f"PaperDDPG: policy={policy_class.__name__} is not a PaperDDPG policy: use 'MlpPolicy', 'CnnPolicy', "
+            "'MultiInputPolicy' or a subclass of sb3_ddpg_ext.paper_ddpg.policies.PaperDDPGPolicy"
+        )
+    check_policy_keys(policy_class, hp.get("policy_kwargs") or {})
     is_dict = isinstance(observation_space, spaces.Dict)
     fix = None
     if policy_class is MultiInputPolicy and not is_dict:
@@ -286,6 +318,18 @@ def check_space_settings(policy_class: type, observation_space: spaces.Space, hp
         raise ValueError(f"PaperDDPG: n_steps={hp['n_steps']} is not supported for Dict observations (SB3); use n_steps=1")
     if is_dict and hp.get("optimize_memory_usage"):
         raise ValueError("PaperDDPG: optimize_memory_usage=True is not supported for Dict observations (SB3)")
+
+
+def check_action_noise(noise: ActionNoise | None, action_space: spaces.Box) -> None:
+    """SB3's normal and OU noises draw one value per action dimension: a noise of another size would be broadcast
+    to every dimension, or fail in the replay buffer."""
+    noises = noise.noises if isinstance(noise, VectorizedActionNoise) else [noise]
+    sizes = {np.shape(n._mu) for n in noises if isinstance(n, NormalActionNoise | OrnsteinUhlenbeckActionNoise)}
+    if sizes - {action_space.shape}:
+        raise ValueError(
+            f"PaperDDPG: action_noise={noise} has shape {sorted(sizes - {action_space.shape})[0]} but the actions have "
+            f"{action_space.shape}: build it with np.zeros({action_space.shape[0]}) (one value per action dimension)"
+        )
 
 
 def make_env(env_id: str) -> gym.Env:

@@ -51,6 +51,8 @@ def replay_buffer_mismatch(buffer: Any, observation_space: spaces.Space, action_
 
 # PaperDDPG's argument -> the attribute SB3 saves it under (``learning_rate`` is the actor's: SB3's lr_schedule).
 SAVED_AS = {"actor_learning_rate": "learning_rate"}
+# Saved attributes that load rebuilds from an argument (SB3's ``_setup_model``): a value given for them is lost.
+REBUILT = {"lr_schedule": "actor_learning_rate", "critic_lr_schedule": "critic_learning_rate"}
 
 
 def check_load_overrides(
@@ -67,6 +69,11 @@ def check_load_overrides(
     keyword_names = set(data) | set(saved_names.values())
     for where, given, valid in (("custom_objects", custom_objects, set(data)), ("keyword", kwargs, keyword_names)):
         for name in list(given):
+            if name in REBUILT:
+                raise ValueError(
+                    f"PaperDDPG.load: {where} '{name}' would be ignored: load rebuilds it from {REBUILT[name]}; give "
+                    f"{REBUILT[name]}=... (a number or a schedule) instead"
+                )
             saved = SAVED_AS.get(name, name)
             if saved != name:
                 if saved in given and given[saved] != given[name]:
@@ -171,6 +178,17 @@ def prepare_load(
     observations warns when ``env`` is not normalized. ``custom_objects`` and ``kwargs`` are updated in place."""
     data = read_saved_data(path, custom_objects)
     _check_saved_model(path, data, env)
+    if "policy_kwargs" in custom_objects:  # SB3 compares a policy_kwargs keyword with the file's, not this one
+        saved = read_saved_data(path).get("policy_kwargs")
+        if custom_objects["policy_kwargs"] != saved:
+            raise ValueError(
+                f"PaperDDPG.load: custom_objects policy_kwargs={custom_objects['policy_kwargs']!r} cannot replace the "
+                f"saved policy_kwargs={saved!r}: the saved weights are those networks'; drop it"
+            )
+    if env is None and _is_her(data.get("replay_buffer_class")):
+        raise ValueError(
+            f"PaperDDPG.load: {path} was trained with HerReplayBuffer, which needs its env to relabel goals: pass env="
+        )
     overrides = check_load_overrides(data, custom_objects, kwargs, paper, defaults)
     attributes, policy_kwargs = legacy_settings(data)
     for name, value in attributes.items():
@@ -187,6 +205,12 @@ def prepare_load(
             stacklevel=3,
         )
     return overrides
+
+
+def _is_her(buffer_class: Any) -> bool:
+    from stable_baselines3 import HerReplayBuffer
+
+    return isinstance(buffer_class, type) and issubclass(buffer_class, HerReplayBuffer)
 
 
 def load_replay_buffer_checked(model: Any, path: Any, load: Callable[[], None]) -> None:

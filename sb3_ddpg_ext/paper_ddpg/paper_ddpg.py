@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from sb3_ddpg_ext.paper_ddpg.base import PaperDDPGBase
 from sb3_ddpg_ext.paper_ddpg.budget import check_learn_budget, check_total_timesteps, warn_no_gradient_step
 from sb3_ddpg_ext.paper_ddpg.buffers import check_replay_buffer_memory, ready_to_sample
-from sb3_ddpg_ext.paper_ddpg.checks import check_bn_statistics, check_space_settings, make_env
+from sb3_ddpg_ext.paper_ddpg.checks import check_action_noise, check_bn_statistics, check_space_settings, make_env
 from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
 from sb3_ddpg_ext.paper_ddpg.noise import noisy_policy_action, paper_ou_noise, replace_with_uniform, set_ou_sigma
 from sb3_ddpg_ext.paper_ddpg.optim import AdamStep, flushed_denormals
@@ -92,7 +92,8 @@ class PaperDDPG(PaperDDPGBase):
     :param ou_theta: theta of the OU noise (0.15); its time step is dt=1 as in the paper
     :param ou_sigma_final: if set, sigma anneals linearly from ``ou_sigma`` to this value over each
         ``learn()`` call (off by default; not in the paper)
-    :param action_noise: an explicit action noise; it replaces the OU noise built from ``ou_*``
+    :param action_noise: an explicit action noise; it replaces the OU noise built from ``ou_*``. None (the default)
+        means that OU noise, not SB3 DDPG's "no noise": pass ``ou_sigma=0`` for none
     :param actor_action_l2: weight of a penalty on the squared (scaled, [-1, 1]) actions in the actor loss,
         ``actor_action_l2 * mean(mu(s)^2)``. Not in the DDPG paper (0.0, off); Andrychowicz et al. (2017),
         "Hindsight Experience Replay", appendix A, use 1.0 (as OpenAI baselines' HER ``action_l2``:
@@ -164,9 +165,9 @@ class PaperDDPG(PaperDDPGBase):
         _init_setup_model: bool = True,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k in self.hyperparameter_defaults()}  # every argument
-        hp = self.check_hyperparameters(**arguments)  # integral floats (buffer_size=1e5) come back as ints
-        self.critic_learning_rate = critic_learning_rate
-        self.critic_weight_decay = critic_weight_decay
+        hp = self.check_hyperparameters(**arguments)  # as ints (buffer_size=1e5) and floats (np.float32) SB3 can use
+        self.critic_learning_rate = hp["critic_learning_rate"]
+        self.critic_weight_decay = hp["critic_weight_decay"]
         self.critic_l2_on = critic_l2_on
         self.target_bn_stats = target_bn_stats
         self.bn_stats_for_y = bn_stats_for_y
@@ -175,11 +176,11 @@ class PaperDDPG(PaperDDPGBase):
         self.flush_denormal = flush_denormal
         if compile_update:
             check_cpp_compiler()
-        self.ou_sigma = ou_sigma
-        self.ou_theta = ou_theta
-        self.ou_sigma_final = ou_sigma_final
-        self.actor_action_l2 = actor_action_l2  # HER paper settings, off by default
-        self.random_action_eps = random_action_eps
+        self.ou_sigma, self.ou_theta, self.ou_sigma_final = hp["ou_sigma"], hp["ou_theta"], hp["ou_sigma_final"]
+        self.actor_action_l2 = hp["actor_action_l2"]  # HER paper settings, off by default
+        self.random_action_eps = hp["random_action_eps"]
+        if env is None and _init_setup_model:
+            raise ValueError("PaperDDPG: env=None: pass the env to learn from (a gymnasium id, env or VecEnv)")
         env_object = make_env(env) if isinstance(env, str) else env  # an unregistered id: one ValueError naming it
         if env_object is not None:  # SB3 would fail later, in a conv layer or a buffer: say which policy and space
             policy_class = self.policy_aliases.get(policy, policy) if isinstance(policy, str) else policy
@@ -190,7 +191,7 @@ class PaperDDPG(PaperDDPGBase):
         super().__init__(
             policy,
             env_object,  # type: ignore[arg-type]  # None from load(): TD3's annotation omits it, BaseAlgorithm's has it
-            learning_rate=actor_learning_rate,  # SB3's lr_schedule is the actor's
+            learning_rate=hp["actor_learning_rate"],  # SB3's lr_schedule is the actor's
             policy_delay=1,  # DDPG has none of TD3's delay or target smoothing
             target_policy_noise=0.0,
             target_noise_clip=0.0,
@@ -212,6 +213,7 @@ class PaperDDPG(PaperDDPGBase):
     def _setup_model(self) -> None:
         env_name = getattr(self, "env_id", None) or "this env"
         check_space_settings(self.policy_class, self.observation_space, self.__dict__, env_name)
+        check_action_noise(self.action_noise, self.action_space)
         check_replay_buffer_memory(  # before SB3 allocates the buffer
             self.observation_space, self.action_space, self.buffer_size, self.n_envs, self.optimize_memory_usage
         )

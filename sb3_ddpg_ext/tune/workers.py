@@ -248,7 +248,9 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
     optuna_logger.addFilter(quiet)
     try:
         _run_worker(study, spec, n_trials, poll_seconds, device)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, OSError) as e:
+        if isinstance(e, OSError) and not _raised_by_ctrl_c(e):
+            raise
         mine = [
             t.number
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
@@ -266,6 +268,22 @@ def _run_trial(trial: Any, spec: StudySpec, n_trials: int, interrupted: list[int
     except KeyboardInterrupt:
         interrupted.append(trial.number)
         raise _Interrupted() from None
+    except OSError as e:
+        if not _raised_by_ctrl_c(e):
+            raise
+        interrupted.append(trial.number)
+        raise _Interrupted() from None
+
+
+def _raised_by_ctrl_c(error: BaseException) -> bool:
+    """Whether ``error`` was raised while handling a Ctrl-C: optuna's journal file lock, interrupted inside its
+    ``release`` after removing its lock file, removes it again and raises FileNotFoundError over the KeyboardInterrupt."""
+    context = error.__context__
+    while context is not None:
+        if isinstance(context, KeyboardInterrupt):
+            return True
+        context = context.__context__
+    return False
 
 
 def _run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float, device: str) -> None:
