@@ -134,12 +134,37 @@ class EvalAfterUpdates(EvalCallback):
         folder = Path(log_path).parent if log_path is not None else Path(tempfile.gettempdir())
         scratch = folder / f".evaluations-{os.getpid()}-{id(self)}.partial"
         self.log_path = str(scratch)
+        before = (len(self.evaluations_timesteps), self.best_mean_reward)
         try:
             self.n_calls = self.eval_freq  # EvalCallback._on_step evaluates when n_calls % eval_freq == 0
             self.stop = not super()._on_step()
+        except KeyboardInterrupt:
+            self.log_path = log_path
+            scratch.with_name(scratch.name + ".npz").unlink(missing_ok=True)
+            self._finish_interrupted(*before)
+            raise
         finally:
             self.log_path = log_path
         self._replace_history(scratch.with_name(scratch.name + ".npz"))
+
+    def _finish_interrupted(self, n_before: int, best_before: float) -> None:
+        """Ctrl-C inside SB3's evaluation. During its episodes: nothing of it is kept. After them (SB3 has appended
+        it, and may have saved best_model.zip): the rest is done as SB3 would, with the weights it evaluated (no
+        update ran since), so that best_model.zip, evaluations.npz and the evaluation log agree."""
+        history = [self.evaluations_timesteps, self.evaluations_results, self.evaluations_length]
+        kept = min(map(len, history))  # SB3 appends them one after the other
+        for values in history:
+            del values[kept:]
+        if kept > n_before:
+            mean = float(np.mean(self.evaluations_results[-1]))
+            self.last_mean_reward = mean
+            if mean > best_before and self.best_mean_reward == best_before:  # SB3 records the best after saving it
+                if self.best_model_save_path is not None:
+                    self.model.save(os.path.join(self.best_model_save_path, "best_model"))
+                self.best_mean_reward = mean
+            if self.callback is not None:
+                self.callback.on_step()  # the evaluation log (EvaluationLog writes each evaluation once)
+        self.write_history()
 
     def write_history(self) -> None:
         """Rewrite ``evaluations.npz`` from the history held (a resumed run's, as at its checkpoint): the stopped

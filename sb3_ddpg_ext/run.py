@@ -160,7 +160,9 @@ class EvaluationLog(BaseCallback):
         self.walls: list[float] = []
 
     def _on_step(self) -> bool:
-        self.walls.append(self.wall_before + time.time() - self.started)
+        evaluation = cast(EvalAfterUpdates, self.parent)  # called again for an evaluation Ctrl-C cut short
+        while len(self.walls) < len(evaluation.evaluations_timesteps):
+            self.walls.append(self.wall_before + time.time() - self.started)
         self.write()
         return True
 

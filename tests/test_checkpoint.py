@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
@@ -369,3 +370,65 @@ def test_full_disk_mid_run_is_one_line_and_leaves_no_truncated_file(tmp_path: Pa
     )
     assert not (out / "best_model.zip").exists() and not (out / "model.zip").exists()
     assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]
+
+
+class CtrlCAtGlobalStep(gym.Wrapper):
+    """Pendulum sending this process SIGINT at the ``at``-th step taken by any of its instances (training and
+    evaluation envs together): 300 training steps, then the evaluation's."""
+
+    steps = 0
+
+    def __init__(self, env: gym.Env, at: int) -> None:
+        super().__init__(env)
+        self.at = at
+
+    def step(self, action):
+        CtrlCAtGlobalStep.steps += 1
+        if CtrlCAtGlobalStep.steps == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.env.step(action)
+
+
+def test_ctrl_c_in_the_last_evaluation_leaves_a_run_that_resumes(tmp_path: Path, cli_run) -> None:
+    # Ctrl-C during the episodes of the evaluation at the budget: model.zip is at the budget, but the run did not
+    # finish; the hint's --resume continues from the checkpoint and ends with the evaluation.
+    from conftest import wrapped_pendulum
+
+    CtrlCAtGlobalStep.steps = 0
+    out = tmp_path / "run"
+    with wrapped_pendulum("CtrlCLastEvalPendulum-v0", lambda env: CtrlCAtGlobalStep(env, 350)) as env_id:
+        args = ["--timesteps", "300", "--eval-every", "300", "--eval-episodes", "1", "--checkpoint-every", "100"]
+        first = cli_run("train", "--env", env_id, *args, "--out", str(out), "--no-progress-bar")
+        assert first.returncode == 130, first.stderr
+        assert "'sb3-ddpg train --resume" in first.stderr and "continues from the checkpoint at step 200" in first.stderr
+        assert PaperDDPG.load(out / "model.zip").num_timesteps == 300 and not (out / CHECKPOINTS / FINISHED).exists()
+        resumed = cli_run("train", "--resume", str(out), "--no-progress-bar")
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(pd.read_csv(out / "evaluations.csv").timesteps) == [300] and (out / CHECKPOINTS / FINISHED).is_file()
+
+
+def test_ctrl_c_after_the_evaluation_episodes_keeps_the_logs_and_best_model_agreeing(
+    tmp_path: Path, cli_run, monkeypatch
+) -> None:
+    # Ctrl-C once SB3 has appended the evaluation, before it saves best_model.zip and the log (simulated at its
+    # write of evaluations.npz): the run keeps that evaluation whole, best model and logs included, and no scratch file.
+    savez, pressed = np.savez, []
+
+    def savez_then_ctrl_c(file, *args, **kwargs):
+        savez(file, *args, **kwargs)
+        if ".evaluations-" in str(file) and 200 in list(kwargs.get("timesteps", [])) and not pressed:
+            pressed.append(file)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", savez_then_ctrl_c)
+    out = tmp_path / "run"
+    args = ["--timesteps", "400", "--eval-every", "100", "--eval-episodes", "1", "--checkpoint-every", "100"]
+    first = cli_run("train", "--env", "Pendulum-v1", *args, "--out", str(out), "--no-progress-bar")
+    assert first.returncode == 130, first.stderr
+    evaluations = pd.read_csv(out / "evaluations.csv")
+    assert list(evaluations.timesteps) == [100, 200]
+    assert list(np.load(out / "evaluations.npz")["timesteps"]) == [100, 200]
+    best = int(evaluations.timesteps[evaluations.mean_return.idxmax()])
+    assert PaperDDPG.load(out / "best_model.zip").num_timesteps == best
+    assert f"at step {best} " in first.stdout
+    assert not [p.name for p in out.iterdir() if "partial" in p.name]

@@ -87,16 +87,21 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
 
 def finished_step(out: Path, budget: int) -> int | None:
     """The step at which the run in ``out`` finished, or None: from the record its end wrote (``checkpoint.FINISHED``);
-    for a run from before that record, from its model.zip, saved at the budget only by a run that reached it."""
+    for a run of a version before that record (0.5.0), from its model.zip, saved at the budget only by a run that
+    reached it. A model.zip of 0.5.0 on at the budget without the record is a run stopped in its last evaluation."""
     from sb3_ddpg_ext.checkpoint import CHECKPOINTS, read_finished
-    from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data
+    from sb3_ddpg_ext.paper_ddpg.save_util import VERSION_KEY, read_saved_data
 
     finished = read_finished(out / CHECKPOINTS)
     if finished is None and (out / "model.zip").is_file():
         try:
-            saved = int(read_saved_data(out / "model.zip").get("num_timesteps", 0))
+            data = read_saved_data(out / "model.zip")
         except (OSError, ValueError):
             return None  # not a readable model: resuming replaces it
+        version = tuple(int(part) for part in str(data.get(VERSION_KEY, "0")).split(".")[:2] if part.isdigit())
+        if version >= (0, 5):
+            return None
+        saved = int(data.get("num_timesteps", 0))
         finished = saved if saved >= budget else None
     return finished
 
