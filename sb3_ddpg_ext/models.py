@@ -68,6 +68,14 @@ def saved_env(path: Path, with_spec: bool = True) -> tuple[str, EnvSpec | None]:
     return env_id, EnvSpec.from_json(data["env_spec"]) if data.get("env_spec") else None
 
 
+def trained_on_pixels(path: Path) -> bool:
+    """Whether the saved model at ``path`` acts on images (``sb3-ddpg train --pixels``)."""
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    space = PaperDDPG.read_saved_data(model_file(path)).get("observation_space")
+    return space is not None and is_image_space(space, check_channels=False)
+
+
 def model_file(path: Path) -> Path:
     """The saved model at ``path`` (``.zip`` may be left out, as SB3 allows)."""
     if path.is_dir():

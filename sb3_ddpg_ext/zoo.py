@@ -9,6 +9,7 @@ rl-zoo3 reads its algorithms, samplers and arguments from module globals (``ALGO
 """
 
 import contextlib
+import importlib
 import importlib.util
 import itertools
 import re
@@ -30,7 +31,7 @@ from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates
-from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES, register_robotics_envs
+from sb3_ddpg_ext.envs import ROBOTICS_PREFIXES, check_env_id, register_robotics_envs
 from sb3_ddpg_ext.errors import Interrupted, UserError, interrupted_message
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
@@ -251,6 +252,28 @@ def check_params_flag(args: list[str]) -> None:
             )
 
 
+def flag_values(args: list[str], flag: str) -> list[str]:
+    """The values of ``flag`` in rl-zoo3's arguments (``--env X`` or ``--env=X``; several after ``--gym-packages``)."""
+    for i, arg in enumerate(args):
+        if arg.startswith(f"{flag}="):
+            return [arg.partition("=")[2]]
+        if arg == flag:
+            return list(itertools.takewhile(lambda a: not a.startswith("-"), args[i + 1 :]))
+    return []
+
+
+def check_env_flag(args: list[str]) -> None:
+    """``--env``: a registered id (after importing ``--gym-packages``, as rl-zoo3 does), or one line with gymnasium's
+    suggestion, instead of rl-zoo3's traceback."""
+    for module in flag_values(args, "--gym-packages"):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise UserError(f"--gym-packages {module}: cannot import it ({e})") from None
+    for env_id in flag_values(args, "--env")[:1]:
+        check_env_id(env_id)
+
+
 USAGE = f"""usage: sb3-ddpg zoo {{{",".join(COMMANDS)}}} [rl-zoo3 flags]
 
 rl-zoo3's train, enjoy and optimize with the paper_ddpg algorithm. --algo paper_ddpg and, for train and optimize,
@@ -325,6 +348,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     check_params_flag(rest)
     check_config_file(rest)
+    check_env_flag(rest)
     with noting_interrupts() as interrupted:
         try:
             if command == "enjoy":

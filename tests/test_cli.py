@@ -376,6 +376,17 @@ def test_evaluate_takes_the_env_saved_with_the_model_and_refuses_other_shapes(cl
     other = cli_run("evaluate", str(tmp_path / "m.zip"), "--env", "MountainCarContinuous-v0", "--episodes", "1")
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert "trained on Pendulum-v1 with observation shape (3,), but this env has (2,)" in other.stderr
+    assert "--pixels" not in other.stderr  # the hint is for models trained on pixels only
+
+
+@needs("box2d", "mujoco")
+def test_evaluate_names_both_spaces_on_one_line(cli_run, tmp_path: Path) -> None:
+    # Same shape, other bounds: numpy prints LunarLander's 8 bounds over several lines; the message kept the first.
+    PaperDDPG("MlpPolicy", "LunarLanderContinuous-v3", buffer_size=100).save(tmp_path / "ll.zip")
+    bounds = cli_run("evaluate", str(tmp_path / "ll.zip"), "--env", "Swimmer-v5", "--episodes", "1")
+    assert bounds.returncode == 2 and len(bounds.stderr.strip().splitlines()) == 1, bounds.stderr
+    assert "trained on LunarLanderContinuous-v3 with observation space Box([ -2.5 -2.5" in bounds.stderr
+    assert bounds.stderr.strip().endswith("but this env has Box(-inf, inf, (8,), float64)")
 
 
 @pytest.mark.parametrize("env", [[], ["--env", "Pendulum-v1"]], ids=["saved env", "--env"])

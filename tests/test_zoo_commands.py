@@ -57,6 +57,16 @@ def test_zoo_refuses_a_run_that_cannot_learn(args: tuple, changes: dict, message
     assert not logs.exists()  # refused before rl-zoo3 made its log folder or any env
 
 
+@pytest.mark.parametrize("command", ["train", "optimize"])
+def test_a_misspelled_env_is_one_line(command: str, cli, tmp_path: Path) -> None:
+    # rl-zoo3 printed a traceback ending in "Pendulm-v1 not found in gym registry".
+    result = cli("zoo", command, "--env", "Pendulm-v1", "-n", "300", "-f", str(tmp_path / "logs"))
+    assert_one_line_error(result, "cannot make Pendulm-v1: Environment `Pendulm` doesn't exist. Did you mean: `Pendulum`?")
+    assert not (tmp_path / "logs").exists()
+    result = cli("zoo", "train", "--env", "Pendulum-v1", "--gym-packages", "no_such_module", "-f", str(tmp_path / "logs"))
+    assert_one_line_error(result, "--gym-packages no_such_module: cannot import it")
+
+
 def test_ctrl_c_in_zoo_train_saves_and_exits_130_as_train_does(ctrl_c_pendulum: str, cli, tmp_path: Path) -> None:
     conf = config(tmp_path, ctrl_c_pendulum)
     code, _, err = cli("zoo", "train", "--env", ctrl_c_pendulum, "-n", "1000", "-conf", conf, "-f", str(tmp_path / "logs"))

@@ -11,7 +11,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sb3_ddpg_ext import plots
     from sb3_ddpg_ext.envs import describe_spec, make_pixel_env, make_vec_env
-    from sb3_ddpg_ext.models import evaluate_episodes, load_model, model_file, saved_env
+    from sb3_ddpg_ext.models import evaluate_episodes, load_model, model_file, saved_env, trained_on_pixels
     from sb3_ddpg_ext.params import check_device
     from sb3_ddpg_ext.run import saved_normalization
     from sb3_ddpg_ext.rundir import writable_file
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
     except UserError as e:
-        if args.pixels or "observation" not in str(e):
+        if args.pixels or "observation" not in str(e) or not trained_on_pixels(model_path):
             raise
         raise UserError(f"{e} (a model trained with --pixels needs --pixels here too)") from e
     result = evaluate_episodes(model, env, args.episodes)

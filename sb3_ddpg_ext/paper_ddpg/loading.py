@@ -158,9 +158,10 @@ def _check_saved_model(path: Any, data: dict[str, Any], env: Any) -> None:
             shapes = (getattr(saved, "shape", saved), getattr(given, "shape", given))
             what = "shape" if shapes[0] != shapes[1] else "space"
             env_id = data.get("env_id") or "its training env"
-            raise ValueError(
-                f"the model was trained on {env_id} with {kind} {what} {shapes[0] if what == 'shape' else saved}, "
-                f"but this env has {shapes[1] if what == 'shape' else given}"
+            mine, theirs = (shapes[0], shapes[1]) if what == "shape" else (saved, given)
+            raise ValueError(  # on one line: numpy prints a long Box's bounds over several
+                f"the model was trained on {env_id} with {kind} {what} {' '.join(str(mine).split())}, "
+                f"but this env has {' '.join(str(theirs).split())}"
             )
 
 
