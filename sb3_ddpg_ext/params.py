@@ -87,6 +87,8 @@ def parse_params(pairs: Iterable[str], where: str = "-p") -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UserError(f"{where} {pair!r} is not KEY=VALUE, e.g. {where} tau=0.005")
+        if key.strip() in params:
+            raise UserError(f"{where} {key.strip()} is given twice ({params[key.strip()]!r}, then {value}): give it once")
         params[key.strip()] = parse_value(value)
     for key in RUN_SETTINGS.keys() & params.keys():
         raise UserError(f"{where} {key}=...: use {RUN_SETTINGS[key]} instead (a run setting, not a hyperparameter)")

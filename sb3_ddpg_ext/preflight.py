@@ -49,11 +49,18 @@ def check_run_budget(params: dict[str, Any], timesteps: int, where: str, n_envs:
 
 
 def check_planned_run(
-    params: dict[str, Any], timesteps: int, n_envs: int, pixels: bool, preset: str | None, her: bool
+    params: dict[str, Any],
+    timesteps: int,
+    n_envs: int,
+    pixels: bool,
+    preset: str | None,
+    her: bool,
+    her_flag: bool | None = None,
 ) -> None:
     """The values ``sb3-ddpg train`` will train with, as far as they are known before the model is built (the pixel
     and preset values under the ``-p`` ones, HER as :func:`check_her_options` found it): checked together, and
-    refused if no gradient step can happen in ``timesteps``."""
+    refused if no gradient step can happen in ``timesteps``. The her-paper preset's HER needs goals: without them,
+    only ``--no-her`` (``her_flag`` False) takes the preset's other values."""
     from stable_baselines3 import HerReplayBuffer
 
     from sb3_ddpg_ext.presets import HER_PAPER, NOISE_STD, RLLAB
@@ -63,6 +70,11 @@ def check_planned_run(
     if her:
         planned["replay_buffer_class"] = HerReplayBuffer
     elif planned.get("replay_buffer_class") is HerReplayBuffer:  # the preset's HER, off for this env
+        if her_flag is not False:
+            raise UserError(
+                f"--preset {preset} is the HER paper's DDPG, with HER, for goal-conditioned envs (FetchReach-v4): "
+                "this env has no goals; drop --preset, or add --no-her for its other values without HER"
+            )
         planned = {k: v for k, v in planned.items() if k not in ("replay_buffer_class", "replay_buffer_kwargs")}
     planned.setdefault("replay_buffer_class", None)  # the buffer is known now: its kwargs are checked
     check_run_budget(check_values(planned, "-p"), timesteps, "--timesteps", n_envs)

@@ -90,6 +90,11 @@ class RunConfig:
                 raise UserError(f"{name}={getattr(self, name)} must be >= 1")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise UserError(f"checkpoint_every={self.checkpoint_every} must be >= 1")
+        if self.checkpoint_every is not None and self.checkpoint_every >= self.timesteps:
+            raise UserError(
+                f"checkpoint_every={self.checkpoint_every} >= timesteps={self.timesteps}: the run would end before its "
+                "first checkpoint, and could not be resumed; give a smaller interval, or none"
+            )
 
 
 def make_envs(config: RunConfig) -> tuple[VecEnv, VecEnv]:

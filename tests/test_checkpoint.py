@@ -205,8 +205,19 @@ def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_
         "sb3-ddpg train: error: --resume takes the run's options from its checkpoint; these differ: --timesteps 5000 "
         "(the run's: 400); -p tau=0.01 (the run's: 'default'). Drop them, or start a new run"
     )
-    code, _, err = cli("train", "--resume", str(out), "--timesteps", "400", "-p", "buffer_size=2000", "--no-progress-bar")
-    assert code == 0, err  # the same values: fine
+    code, _, err = cli(
+        "train",
+        "--resume",
+        str(out),
+        "--timesteps",
+        "400",
+        "-p",
+        "buffer_size=2000",
+        "--out",
+        f"{out}/../run",
+        "--no-progress-bar",
+    )
+    assert code == 0, err  # the same values, and the same folder written otherwise: fine
     code, _, err = cli("train", "--resume", str(tmp_path))
     assert code == 2 and "holds no checkpoint to resume: start runs with --checkpoint-every N" in err
     code, _, err = cli("train", "--env", "Pendulum-v1")

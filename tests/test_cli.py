@@ -85,6 +85,21 @@ def test_train_with_mujoco_and_box2d_envs(env_id: str, cli_run, tmp_path: Path) 
 @pytest.mark.parametrize(
     "args, message",
     [
+        (("-p", "tau=0.01", "-p", "tau=0.02"), "-p tau is given twice (0.01, then 0.02): give it once"),
+        (("--checkpoint-every", "5000"), "checkpoint_every=5000 >= timesteps=300: the run would end before its first"),
+        (("--preset", "her-paper"), "--preset her-paper is the HER paper's DDPG, with HER, for goal-conditioned envs"),
+    ],
+)
+def test_options_that_would_be_dropped_are_refused_before_the_run_folder(args, message, cli, tmp_path: Path) -> None:
+    # Each was silently dropped (the first tau, the checkpoints) or refused after the run folder was made.
+    out = tmp_path / "run"
+    assert_one_line_error(cli("train", "--env", "Pendulum-v1", "--timesteps", "300", "--out", str(out), *args), message)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
         (("-p", "tua=0.1"), "unknown PaperDDPG parameter 'tua'; did you mean 'tau'?"),
         (("-p", "tau=3"), "tau=3 must be in (0, 1]"),
         (("-p", "tau"), "is not KEY=VALUE"),

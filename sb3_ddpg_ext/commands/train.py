@@ -44,15 +44,16 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
             raise UserError(f"{', '.join(missing)} required (or --resume RUN_FOLDER to continue a run)")
         # Pre-flight: every value and the run folder are checked before anything is built or trained.
         her = check_her_options(args.env, args.pixels, args.her, params, args.her_strategy, args.her_n_goals)
-        check_planned_run(params, args.timesteps, args.n_envs, args.pixels, args.preset, her)
+        check_planned_run(params, args.timesteps, args.n_envs, args.pixels, args.preset, her, args.her)
+        fields = {field: getattr(args, option) for option, field in TRAIN_OPTIONS.items()}
+        fields.update(her_strategy=args.her_strategy or "future", her_n_goals=args.her_n_goals or 4)
+        config = RunConfig(**fields, params=params)  # its own checks, before the folder is made
         out = prepare_run_dir(Path(args.out), args.overwrite)
         if args.tensorboard:
             writable_folder(Path(args.tensorboard), "--tensorboard")
-        fields = {field: getattr(args, option) for option, field in TRAIN_OPTIONS.items()}
-        fields.update(her_strategy=args.her_strategy or "future", her_n_goals=args.her_n_goals or 4)
-        return RunConfig(**fields, params=params), out
+        return config, out
     out = Path(args.resume)
-    if args.out is not None and Path(args.out) != out:
+    if args.out is not None and Path(args.out).resolve() != out.resolve():
         raise UserError(f"--resume continues the run in {out}: drop --out {args.out}")
     if args.overwrite:
         raise UserError(
@@ -70,7 +71,7 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
     conflicts = [
         f"--{o.replace('_', '-')} {v} (the run's: {getattr(config, TRAIN_OPTIONS[o])})"
         for o, v in given.items()
-        if v != getattr(config, TRAIN_OPTIONS[o])
+        if not same_option(o, v, getattr(config, TRAIN_OPTIONS[o]))
     ]
     conflicts += [
         f"-p {k}={v!r} (the run's: {config.params.get(k, 'default')!r})"
@@ -83,6 +84,13 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
             "Drop them, or start a new run"
         )
     return config, out
+
+
+def same_option(option: str, given: Any, saved: Any) -> bool:
+    """Whether a value given to ``--resume`` is the run's: folders compare as paths (``tb/`` is ``tb``)."""
+    if option == "tensorboard" and given is not None and saved is not None:
+        return Path(given).resolve() == Path(saved).resolve()
+    return bool(given == saved)
 
 
 def finished_step(out: Path, budget: int) -> int | None:
