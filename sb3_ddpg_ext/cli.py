@@ -187,9 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default="cpu", help="this worker's torch device: cpu (fastest for the paper's small networks), cuda, auto"
     )
     tune.add_argument("--sampler-seed", type=at_least(0), default=None, help="default: derived from host and process id")
-    tune.add_argument("--heartbeat-interval", type=at_least(1), default=60, help="RDB storages: seconds between heartbeats")
     tune.add_argument(
-        "--grace-period", type=at_least(1), default=180, help="RDB storages: seconds before a silent trial is stale"
+        "--heartbeat-interval", type=at_least(1), default=None, help="PostgreSQL storage: seconds between heartbeats (60)"
+    )
+    tune.add_argument(
+        "--grace-period",
+        type=at_least(1),
+        default=None,
+        help="PostgreSQL storage: seconds before a silent trial is stale (180)",
     )
     tune.add_argument(
         "--allow-spec-change",

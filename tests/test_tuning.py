@@ -215,6 +215,24 @@ def test_bad_storage_urls(url: str, message: str, cli, tmp_path: Path) -> None:
     assert "secret" not in err + out
 
 
+@pytest.mark.parametrize("storage", [[], ["--storage", "sqlite:///s.db"]], ids=["journal", "sqlite"])
+def test_heartbeat_options_without_postgres_are_refused(storage: list[str], cli, tmp_path: Path) -> None:
+    # They were silently ignored: only PostgreSQL gets heartbeats.
+    code, _, err = cli("tune", *TINY, "--n-trials", "1", "--out", str(tmp_path / "t"), *storage, "--grace-period", "10")
+    assert code == 2 and err.strip().endswith(
+        "--grace-period has no effect here: heartbeats are for a PostgreSQL --storage; drop it"
+    )
+    assert not (tmp_path / "t").exists()
+
+
+def test_the_study_line_hides_the_storage_password(postgres_url: str, cli, tmp_path: Path) -> None:
+    # The server trusts loopback: a password in the URL is accepted, and must not be printed.
+    url = postgres_url.replace("postgres@", "postgres:S3cretPW@")
+    code, out, err = cli("tune", *TINY, "--n-trials", "1", "--study-name", "pw", "--storage", url, "--out", str(tmp_path))
+    assert code == 0, err
+    assert "study 'pw' on postgresql+psycopg://postgres:***@" in out and "S3cretPW" not in out + err
+
+
 @needs("robotics")
 def test_tune_fetch_optimizes_the_success_rate(journal, tmp_path: Path) -> None:
     args = [
@@ -452,6 +470,28 @@ def test_resuming_with_another_budget_is_refused_unless_allowed(journal, tmp_pat
     capsys.readouterr()
     assert cli_main(["tune-report", "--study-name", "b", "--out", str(tmp_path)]) == 0
     assert "Budgets differ (the study was resumed with --allow-spec-change)" in capsys.readouterr().out
+
+
+def test_the_zoo_entry_takes_the_budget_of_the_best_trial(journal, tmp_path: Path) -> None:
+    # A study of 100-step trials resumed with --allow-spec-change at 200 steps: its best trial ran 200 steps, and
+    # the rl-zoo3 entry said the study's 100.
+    from sb3_ddpg_ext.tune.report import write_report
+    from sb3_ddpg_ext.tune.workers import budget
+
+    spec = StudySpec(env_id="Pendulum-v1", n_trials=2, timesteps=100, eval_every=100, eval_episodes=1)
+    storage = journal(tmp_path / "study.journal")
+    study = create_study(spec, storage, sampler_seed=0)
+    dist = {k: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log) for k, r in spec.search_space.items()}
+    longer = StudySpec(env_id="Pendulum-v1", n_trials=2, timesteps=200, eval_every=100, eval_episodes=1)
+    for value, run_under in ((-900.0, spec), (-300.0, longer)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=PAPER_PARAMS, distributions=dist, value=value, user_attrs={"budget": budget(run_under)}
+            )
+        )
+    write_report(storage, study.study_name, tmp_path / "report")
+    entry = yaml.safe_load((tmp_path / "report" / "paper_ddpg_tuned.yml").read_text())["Pendulum-v1"]
+    assert entry["n_timesteps"] == 200
 
 
 def test_resuming_with_other_env_settings_is_refused_and_the_zoo_entry_keeps_them(journal, tmp_path: Path, capsys) -> None:

@@ -37,13 +37,18 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from sb3_ddpg_ext.params import check_device
-    from sb3_ddpg_ext.tune.storage import EMBEDDED_STORAGE, open_storage
+    from sb3_ddpg_ext.tune.storage import EMBEDDED_STORAGE, hide_password, open_storage
     from sb3_ddpg_ext.tune.workers import WorkerInterrupted, create_study, run_worker, worker_id, worker_seed
 
     spec = spec_from_args(args)
     check_device(args.device)
     spec.check_env()  # an unknown id, discrete actions, buffer settings for another buffer: before the study is touched
-    storage = open_storage(args.storage, Path(args.out), args.heartbeat_interval, args.grace_period)
+    heartbeats = {"--heartbeat-interval": args.heartbeat_interval, "--grace-period": args.grace_period}
+    if not (args.storage or "").startswith("postgresql"):
+        for flag in [flag for flag, value in heartbeats.items() if value is not None][:1]:
+            raise UserError(f"{flag} has no effect here: heartbeats are for a PostgreSQL --storage; drop it")
+    interval, grace = args.heartbeat_interval or 60, args.grace_period or 180
+    storage = open_storage(args.storage, Path(args.out), interval, grace)
     seed = worker_seed(spec.seed) if args.sampler_seed is None else args.sampler_seed
     study = create_study(spec, storage, seed, allow_spec_change=args.allow_spec_change)
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             f"raise --n-trials to run more, or report it (sb3-ddpg tune-report --study-name {spec.name}, same --out or "
             "--storage)"
         )
-    print(f"study '{spec.name}' on {args.storage or Path(args.out) / EMBEDDED_STORAGE}; sampler seed {seed}")
+    where = hide_password(args.storage) if args.storage else Path(args.out) / EMBEDDED_STORAGE
+    print(f"study '{spec.name}' on {where}; sampler seed {seed}")
     optuna.logging.set_verbosity(optuna.logging.INFO)
     try:
         run_worker(study, spec, spec.n_trials, device=args.device)

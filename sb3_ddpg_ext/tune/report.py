@@ -66,14 +66,20 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
     names = ["optimization_history", "parallel_coordinate"] + (["param_importances"] if len(complete) >= 2 else [])
     lines += ["", *(f"![{p.stem}]({p.name})" for p in plots.optuna_plots(study, out, names, f"{study_name} ({spec.env_id})"))]
     zoo_yaml = out / "paper_ddpg_tuned.yml"
-    zoo_yaml.write_text(zoo_entry(spec, best))
+    zoo_yaml.write_text(zoo_entry(trial_spec(best, spec), best))
     lines += ["", f"rl-zoo3 entry: {zoo_yaml.name}"]
     if fresh_seeds:
         paper_params = paper.params if paper else PAPER_PARAMS
-        lines += ["", *validate_on_fresh_seeds(spec, paper_params, best.params, fresh_seeds)]
+        lines += ["", *validate_on_fresh_seeds(trial_spec(best, spec), paper_params, best.params, fresh_seeds)]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     return text
+
+
+def trial_spec(trial: Any, spec: StudySpec) -> StudySpec:
+    """The study's spec with the budget ``trial`` ran under (a study resumed with ``--allow-spec-change`` has several):
+    the zoo entry and the fresh-seed re-test of the best trial use its own."""
+    return StudySpec.from_dict({**spec.to_dict(), **(trial.user_attrs.get("budget") or {})})
 
 
 def trial_budget(trial: Any, spec: StudySpec) -> str:
