@@ -151,8 +151,8 @@ class EvalAfterUpdates(EvalCallback):
         """Ctrl-C inside SB3's evaluation. During its episodes: nothing of it is kept. After them (SB3 has appended
         it, and may have saved best_model.zip): the rest is done as SB3 would, with the weights it evaluated (no
         update ran since), so that best_model.zip, evaluations.npz and the evaluation log agree."""
-        history = [self.evaluations_timesteps, self.evaluations_results, self.evaluations_length]
-        kept = min(map(len, history))  # SB3 appends them one after the other
+        history: list[list[Any]] = [self.evaluations_timesteps, self.evaluations_results, self.evaluations_length]
+        kept = min(len(values) for values in history)  # SB3 appends them one after the other
         for values in history:
             del values[kept:]
         if kept > n_before:
