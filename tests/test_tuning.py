@@ -215,14 +215,15 @@ def test_bad_storage_urls(url: str, message: str, cli, tmp_path: Path) -> None:
     assert "secret" not in err + out
 
 
-@pytest.mark.parametrize("storage", [[], ["--storage", "sqlite:///s.db"]], ids=["journal", "sqlite"])
+@pytest.mark.parametrize("storage", [[], ["--storage", "sqlite:///{}/s.db"]], ids=["journal", "sqlite"])
 def test_heartbeat_options_without_postgres_are_refused(storage: list[str], cli, tmp_path: Path) -> None:
     # They were silently ignored: only PostgreSQL gets heartbeats.
+    storage = [a.format(tmp_path) for a in storage]
     code, _, err = cli("tune", *TINY, "--n-trials", "1", "--out", str(tmp_path / "t"), *storage, "--grace-period", "10")
     assert code == 2 and err.strip().endswith(
         "--grace-period has no effect here: heartbeats are for a PostgreSQL --storage; drop it"
     )
-    assert not (tmp_path / "t").exists()
+    assert not (tmp_path / "t").exists() and not (tmp_path / "s.db").exists()
 
 
 def test_the_study_line_hides_the_storage_password(postgres_url: str, cli, tmp_path: Path) -> None:
