@@ -220,6 +220,8 @@ class RunResult:
 
 def read_config(out: Path) -> RunConfig:
     """The options of the run in ``out``, from its newest checkpoint."""
+    if not out.is_dir():
+        raise UserError(f"{out}: no such run folder to resume")
     checkpoint = latest_checkpoint(out / CHECKPOINTS)
     if checkpoint is None:
         raise UserError(f"{out} holds no checkpoint to resume: start runs with --checkpoint-every N to resume them")

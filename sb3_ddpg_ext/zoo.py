@@ -311,6 +311,8 @@ def check_config_file(args: list[str]) -> None:
                 f"{args[i]} {config} must map env ids to hyperparameters (Pendulum-v1: {{...}}), "
                 f"got a {type(entries).__name__}"
             )
+    elif Path(config).exists():
+        raise UserError(f"{args[i]} {config}: rl-zoo3 reads a .yml/.yaml file or a Python module, not this file")
     elif not config.endswith(".py") and importlib.util.find_spec(config.split(".")[0]) is None:
         raise UserError(f"{args[i]} {config}: no such YAML file or Python module")
 

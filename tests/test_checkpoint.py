@@ -220,6 +220,7 @@ def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_
     assert code == 0, err  # the same values, and the same folder written otherwise: fine
     code, _, err = cli("train", "--resume", str(tmp_path))
     assert code == 2 and "holds no checkpoint to resume: start runs with --checkpoint-every N" in err
+    assert_one_line_error(cli("train", "--resume", str(tmp_path / "nope")), f"{tmp_path / 'nope'}: no such run folder")
     code, _, err = cli("train", "--env", "Pendulum-v1")
     assert code == 2 and err.strip().endswith("--timesteps, --out required (or --resume RUN_FOLDER to continue a run)")
 

@@ -29,10 +29,11 @@ def config(tmp_path: Path, env_id: str = "Pendulum-v1", **changes) -> str:
         (None, "no such file"),
         ("Pendulum-v1:\n  tau: [0.001\n  policy: MlpPolicy\n", "is not valid YAML at line 3, column 9"),
         ("- Pendulum-v1\n", "must map env ids to hyperparameters (Pendulum-v1: {...}), got a list"),
+        ("PK", "rl-zoo3 reads a .yml/.yaml file or a Python module, not this file"),
     ],
 )
 def test_bad_config_file_is_one_line(text: str | None, message: str, cli, tmp_path: Path) -> None:
-    path = tmp_path / "config.yml"
+    path = tmp_path / ("config.zip" if text == "PK" else "config.yml")
     if text is not None:
         path.write_text(text)
     result = cli("zoo", "train", "--env", "Pendulum-v1", "-n", "100", "-conf", str(path), "-f", str(tmp_path / "logs"))
