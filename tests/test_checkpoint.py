@@ -257,8 +257,21 @@ def test_resume_refuses_a_finished_run_and_rewrites_nothing(tmp_path: Path, cli)
     refused = cli("train", "--resume", str(out))
     assert_one_line_error(refused, f"{out} finished at step 300 of 300: nothing to resume; ")
     assert refused[1] == "" and files_of(out) == before
-    # A run finished before runs recorded their end (no checkpoints/finished.json): its model.zip is at the budget.
+    # A run of a version before runs recorded their end (0.4.x: no checkpoints/finished.json): its model.zip at the
+    # budget says it finished. The same file from 0.5.0 on without the record is a run stopped in its last evaluation.
+    import zipfile
+
+    from sb3_ddpg_ext.paper_ddpg.save_util import PACKAGE_VERSION
+
     (out / CHECKPOINTS / FINISHED).unlink()
+    with zipfile.ZipFile(out / "model.zip") as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    saved_by = f'"sb3_ddpg_ext_version": "{PACKAGE_VERSION}"'.encode()
+    assert saved_by in entries["data"]
+    entries["data"] = entries["data"].replace(saved_by, b'"sb3_ddpg_ext_version": "0.4.0"')
+    with zipfile.ZipFile(out / "model.zip", "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
     before = files_of(out)
     assert_one_line_error(cli("train", "--resume", str(out)), f"{out} finished at step 300 of 300: nothing to resume; ")
     assert files_of(out) == before

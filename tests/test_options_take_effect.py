@@ -31,7 +31,7 @@ TRAIN = ["train", "--timesteps", "100", "--eval-every", "1000", "--no-progress-b
         (("-p", "ou_sigma=0", "-p", "ou_sigma_final=0.1"), "ou_sigma_final=0.1 has no effect with ou_sigma=0"),
         (("-p", "n_steps=3", "-p", "replay_buffer_class=ReplayBuffer"), "n_steps=3 has no effect with replay_buffer_class"),
         (("-p", "replay_buffer_kwargs=dict(handle_timeout=False)"), "ReplayBuffer takes no argument 'handle_timeout'; did"),
-        (("--preset", "her-paper", "-p", "ou_sigma=0.3"), "ou_sigma=0.3 has no effect with action_noise=NormalActionNoise"),
+        (("--preset", "her-paper", "--no-her", "-p", "ou_sigma=0.3"), "ou_sigma=0.3 has no effect with action_noise=Normal"),
     ],
 )
 def test_cli_options_without_effect_are_refused(args: tuple, message: str, cli, capsys, tmp_path: Path) -> None:
