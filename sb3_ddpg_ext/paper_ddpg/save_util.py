@@ -176,9 +176,12 @@ def recorded_env_spec(spec: Any) -> tuple[str | None, str | None]:
         registered = gym.spec(spec.id)
     except gym.error.Error:
         registered = None
-    if registered is not None and not wrappers:
-        if kwargs == registered.kwargs and spec.max_episode_steps == registered.max_episode_steps:
-            return None, None
+    if registered is not None and not wrappers and spec.max_episode_steps == registered.max_episode_steps:
+        try:
+            if kwargs == registered.kwargs:
+                return None, None
+        except ValueError:  # a numpy array among the kwargs has no single truth value: they differ
+            pass
     try:
         return dataclasses.replace(spec, kwargs=kwargs, additional_wrappers=wrappers).to_json(), None
     except (ValueError, TypeError):
