@@ -241,7 +241,6 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
 
     Ctrl-C ends the worker with :class:`WorkerInterrupted`; the trial it was running is re-queued, not lost.
     """
-    import optuna
 
     quiet = _QuietInterrupt()
     optuna_logger = logging.getLogger("optuna.study._optimize")
@@ -251,12 +250,7 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
     except (KeyboardInterrupt, OSError) as e:
         if isinstance(e, OSError) and not _raised_by_ctrl_c(e):
             raise
-        mine = [
-            t.number
-            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-            if t.user_attrs.get("worker") == worker_id()
-        ]
-        raise WorkerInterrupted({n: requeue(study, n) for n in mine}) from None
+        raise WorkerInterrupted({n: requeue(study, n) for n in _running_here(study)}) from None
     finally:
         optuna_logger.removeFilter(quiet)
 
@@ -305,11 +299,45 @@ def _run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float,
             time.sleep(poll_seconds)  # the last trials are running elsewhere: wait in case one is lost
             continue
         interrupted: list[int] = []
-        study.optimize(
-            functools.partial(_run_trial, spec=spec, n_trials=n_trials, interrupted=interrupted, device=device),
-            n_trials=1,
-            catch=(_SurplusTrial, _Interrupted),
-            gc_after_trial=True,
-        )
+        try:
+            study.optimize(
+                functools.partial(_run_trial, spec=spec, n_trials=n_trials, interrupted=interrupted, device=device),
+                n_trials=1,
+                catch=(_SurplusTrial, _Interrupted),
+                gc_after_trial=True,
+            )
+        except (KeyboardInterrupt, OSError) as e:
+            if isinstance(e, OSError) and not _raised_by_ctrl_c(e):
+                raise
+            stopped = set(interrupted + _running_here(study) + _started_untagged(study, {t.number: t.state for t in trials}))
+            raise WorkerInterrupted({n: requeue(study, n) for n in sorted(stopped)}) from None
         if interrupted:
             raise WorkerInterrupted({n: requeue(study, n) for n in interrupted})
+
+
+def _running_here(study: Any) -> list[int]:
+    """The RUNNING trials tagged as this worker's (by its objective)."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return [t.number for t in running if t.user_attrs.get("worker") == worker_id()]
+
+
+def _started_untagged(study: Any, before: dict[int, Any]) -> list[int]:
+    """Trials a Ctrl-C inside optuna's ``optimize`` left RUNNING before the objective tagged them as this worker's:
+    new or WAITING before the call, RUNNING, untagged, and still untagged a second later (another worker tags its
+    own trial at once). Otherwise they would stay RUNNING, and count, for ever."""
+    import optuna
+
+    def untagged() -> set[int]:
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        fresh = [
+            t for t in running if before.get(t.number, optuna.trial.TrialState.WAITING) == optuna.trial.TrialState.WAITING
+        ]
+        return {t.number for t in fresh if "worker" not in t.user_attrs}
+
+    candidates = untagged()
+    if candidates:
+        time.sleep(1.0)
+        candidates &= untagged()
+    return sorted(candidates)
