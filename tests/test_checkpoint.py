@@ -261,7 +261,7 @@ def test_resume_refuses_a_finished_run_and_rewrites_nothing(tmp_path: Path, cli)
     # budget says it finished. The same file from 0.5.0 on without the record is a run stopped in its last evaluation.
     import zipfile
 
-    from sb3_ddpg_ext.paper_ddpg.save_util import PACKAGE_VERSION
+    from sb3_ddpg_ext import __version__ as PACKAGE_VERSION
 
     (out / CHECKPOINTS / FINISHED).unlink()
     with zipfile.ZipFile(out / "model.zip") as archive:

@@ -4,6 +4,7 @@ test of both commands), in process (``cli_run``) for everything else, Ctrl-C inc
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -437,6 +438,14 @@ def test_evaluate_refuses_a_histogram_matplotlib_cannot_write_before_any_episode
     code, out, err = cli("evaluate", model, "--episodes", "1", "--histogram", str(tmp_path / "h.PDF"))
     assert code == 0 and out.endswith(f"histogram: {tmp_path / 'h.PDF'}\n"), err
     assert (tmp_path / "h.PDF").read_bytes().startswith(b"%PDF")
+
+
+def test_the_command_line_loads_torch_only_to_run_a_command() -> None:
+    # --help and argument errors answer at once, and a Ctrl-C while torch and SB3 load is the command's own line
+    # (they load inside cli.main's handlers); the package import itself is light.
+    code = "import sys, sb3_ddpg_ext.cli; print(sorted({'torch', 'stable_baselines3', 'gymnasium'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_version_and_every_option_has_help_with_its_default(cli_run) -> None:

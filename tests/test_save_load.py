@@ -188,7 +188,8 @@ def test_files_saved_by_0_2_0_load_with_their_biases() -> None:
 def test_saved_files_record_the_version_and_load_without_warning(trained: PaperDDPG, tmp_path) -> None:
     import warnings
 
-    from sb3_ddpg_ext.paper_ddpg.save_util import PACKAGE_VERSION, VERSION_KEY
+    from sb3_ddpg_ext import __version__ as PACKAGE_VERSION
+    from sb3_ddpg_ext.paper_ddpg.save_util import VERSION_KEY
 
     trained.save(tmp_path / "model.zip")
     assert PaperDDPG.read_saved_data(tmp_path / "model.zip")[VERSION_KEY] == PACKAGE_VERSION

@@ -21,6 +21,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayB
 from stable_baselines3.td3 import TD3
 from torch.nn import functional as F
 
+from sb3_ddpg_ext import __version__ as PACKAGE_VERSION  # version.txt: the code that runs, not an installed copy's
 from sb3_ddpg_ext.paper_ddpg.base import PaperDDPGBase
 from sb3_ddpg_ext.paper_ddpg.budget import check_learn_budget, check_total_timesteps, warn_no_gradient_step
 from sb3_ddpg_ext.paper_ddpg.buffers import check_replay_buffer_memory, ready_to_sample
@@ -36,10 +37,7 @@ from sb3_ddpg_ext.paper_ddpg.policies import (
     MultiInputPolicy,
     PaperDDPGPolicy,
 )
-from sb3_ddpg_ext.paper_ddpg.save_util import (
-    PACKAGE_VERSION,
-    VERSION_KEY,
-)
+from sb3_ddpg_ext.paper_ddpg.save_util import VERSION_KEY
 from sb3_ddpg_ext.paper_ddpg.targets import SoftTargetUpdate
 
 SelfPaperDDPG = TypeVar("SelfPaperDDPG", bound="PaperDDPG")

@@ -16,10 +16,6 @@ from typing import Any, NamedTuple
 
 from stable_baselines3.common.save_util import json_to_data, open_path
 
-# The version of the code that runs, from the package's own version.txt (as stable-baselines3 does): not the installed
-# distribution's metadata, which is another version's when this source tree is imported over an older install.
-PACKAGE_VERSION = (pathlib.Path(__file__).resolve().parent.parent / "version.txt").read_text().strip()
-
 # The attribute under which a saved file records the package version that wrote it (from 0.3.0 on).
 VERSION_KEY = "sb3_ddpg_ext_version"
 
