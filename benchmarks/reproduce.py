@@ -28,7 +28,16 @@ from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
 
-from reproduce_configs import ANCHORS, CAMPAIGN, CONFIGS, RESULTS, default_eval_every, make_zoo_ddpg, zoo_ddpg_hyperparams
+from reproduce_configs import (
+    ANCHORS,
+    CAMPAIGN,
+    CONFIGS,
+    DESCRIPTIONS,
+    RESULTS,
+    default_eval_every,
+    make_zoo_ddpg,
+    zoo_ddpg_hyperparams,
+)
 from reproduce_report import load_runs, per_seed_table, report, summarize, versus_sb3
 
 from sb3_ddpg_ext.stats import iqm_ci
@@ -52,6 +61,7 @@ __all__ = [
     "ANCHORS",
     "CAMPAIGN",
     "CONFIGS",
+    "DESCRIPTIONS",
     "Run",
     "default_eval_every",
     "execute",
@@ -117,19 +127,19 @@ def execute(run: Run) -> str:
     run.folder.mkdir(parents=True, exist_ok=True)
     start = time.time()
     spec = CONFIGS[run.config]
-    config = RunConfig(
-        run.task,
-        run.steps,
-        seed=run.seed,
-        eval_every=run.eval_every,
-        eval_episodes=run.eval_episodes,
-        checkpoint_every=run.checkpoint_every,
-        params=spec if isinstance(spec, dict) else {},
-        device="cpu",
-    )
     resume = latest_checkpoint(run.folder / CHECKPOINTS) is not None
     make_model = None if isinstance(spec, dict) else (lambda env: spec(env, run.task, run.seed))
     try:
+        config = RunConfig(
+            run.task,
+            run.steps,
+            seed=run.seed,
+            eval_every=run.eval_every,
+            eval_episodes=run.eval_episodes,
+            checkpoint_every=run.checkpoint_every,
+            params=spec if isinstance(spec, dict) else {},
+            device="cpu",
+        )
         result = train(config, run.folder, resume=resume, eval_csv=run.csv, make_model=make_model)
     except UserError as e:  # this run's message; the campaign's other runs go on, and this one is not marked done
         return f"{run.task} {run.config} seed {run.seed}: not finished: {e}"
@@ -219,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = []  # one queue: blocks start in order, and a block's last run overlaps the next block's first
         for task, steps, seeds, configs in blocks:
             eval_every = args.eval_every or default_eval_every(steps)
-            every = 2 * eval_every if args.checkpoint_every is None else args.checkpoint_every or None
+            default_every = 2 * eval_every if 2 * eval_every < steps else None  # a run that short needs none
+            every = default_every if args.checkpoint_every is None else args.checkpoint_every or None
             # Seed-major order: every config advances together, so a campaign cut short still compares them.
             block = [
                 Run(task, config, seed, steps, eval_every, args.eval_episodes, args.results, every, args.checkpoints)

@@ -225,3 +225,15 @@ def test_load_refuses_what_it_would_ignore_or_cannot_take(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match=r"policy_kwargs=\{'net_arch': \[64, 64\]\} cannot replace the saved"):
         PaperDDPG.load(tmp_path / "model.zip", custom_objects={"policy_kwargs": dict(net_arch=[64, 64])})
     assert PaperDDPG.load(tmp_path / "model.zip", custom_objects={"policy_kwargs": {}}).num_timesteps == 0  # the same
+
+
+def test_every_constructor_argument_is_checked_where_values_are_checked() -> None:
+    # A new argument must join NUMBERS (with its range rule), CHOICES or OBJECTS in checks.py: otherwise the
+    # constructor, -p, zoo configs and study specs would all take any value for it.
+    from sb3_ddpg_ext.paper_ddpg import checks
+
+    groups = [set(checks.NUMBERS), set(checks.CHOICES), set(checks.OBJECTS)]
+    assert set().union(*groups) == set(PaperDDPG.hyperparameter_defaults())
+    assert sum(map(len, groups)) == len(PaperDDPG.hyperparameter_defaults())  # each in one group
+    with pytest.raises(ValueError, match="optimize_memory_usage='yes' must be one of"):
+        PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, optimize_memory_usage="yes")

@@ -76,6 +76,7 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     out = tmp_path / "docs" / "reproduction.md"
     text = reproduce.report(tmp_path / "results", out, reps=100, budget={}, commands=["python benchmarks/reproduce.py"])
     assert "| `paper` | 2 (2) | 200 |" in text
+    assert "Budget 200 steps, evaluation every 100 steps (2 episodes each)." in text
     # Per seed: final / best / mean after half the budget (here the last evaluation only).
     assert f"| `paper` | {finals[0]:.0f} / {bests[0]:.0f} / {finals[0]:.0f} | {finals[1]:.0f} / {bests[1]:.0f} / " in text
     assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is short of it." in text
@@ -205,6 +206,28 @@ def test_campaign_blocks_name_known_configs_and_anchored_tasks(reproduce) -> Non
     assert reproduce.CAMPAIGN  # the loop checks something
     for task, steps, seeds, configs in reproduce.CAMPAIGN:
         assert set(configs) <= set(reproduce.CONFIGS) and task in reproduce.ANCHORS and steps >= 100_000 and seeds
+
+
+def test_every_config_is_described_and_its_values_pass_the_checks_of_p(reproduce) -> None:
+    # A typo in a config (tua=1e-2) would otherwise surface hours into a campaign, when its run starts.
+    from sb3_ddpg_ext.params import read_config_values
+    from sb3_ddpg_ext.preflight import check_values
+
+    assert set(reproduce.CONFIGS) <= set(reproduce.DESCRIPTIONS)
+    for name, spec in reproduce.CONFIGS.items():
+        if isinstance(spec, dict):  # the others build SB3's DDPG (zoo-ddpg)
+            check_values(read_config_values(spec, f"config {name}"), f"config {name}")
+
+
+def test_a_run_of_two_evaluations_needs_no_checkpoint(reproduce, tmp_path: Path, capsys) -> None:
+    # The default checkpoint interval is two evaluations: a run that short had one equal to its budget, which the
+    # run layer refuses; it came out as a traceback that stopped the campaign.
+    args = ["run", "--task", "Pendulum-v1", "--steps", "200", "--eval-every", "100", "--eval-episodes", "1", "--seeds", "0"]
+    reproduce.main(
+        [*args, "--configs", "paper", "--jobs", "1", "--results", str(tmp_path / "r"), "--checkpoints", str(tmp_path / "c")]
+    )
+    assert [int(r["timesteps"]) for r in rows(tmp_path / "r" / "Pendulum-v1" / "paper" / "seed0.csv")] == [100, 200]
+    assert (tmp_path / "r" / "Pendulum-v1" / "paper" / "seed0.done").exists()
 
 
 def test_pixels_report_refuses_a_figure_format_matplotlib_cannot_write(tmp_path: Path, monkeypatch, capsys) -> None:

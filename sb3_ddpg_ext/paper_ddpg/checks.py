@@ -51,7 +51,22 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "bn_stats_for_policy_gradient": BN_STATISTICS,
     "compile_update": (False, True, "cpp_wrapper"),
     "flush_denormal": (True, False),
+    "optimize_memory_usage": (False, True),
 }
+OPTIONAL_NUMBERS = ("ou_sigma_final",)  # None: off
+# The arguments checked by their own function below (types, objects, forms): with NUMBERS and CHOICES, every one of
+# PaperDDPG's arguments (tests/test_api_errors.py checks that a new argument lands in one of them).
+OBJECTS = (
+    "action_noise",
+    "device",
+    "policy_kwargs",
+    "replay_buffer_class",
+    "replay_buffer_kwargs",
+    "seed",
+    "tensorboard_log",
+    "train_freq",
+    "verbose",
+)
 HER_STRATEGIES = ("future", "final", "episode")
 NO_STEP = "makes no gradient step: use 1 (the paper's: one per env step) or -1 (as many as the env steps of a rollout)"
 # Env id prefixes registered by gymnasium-robotics (the ``robotics`` extra), e.g. FetchPush-v4.
@@ -81,7 +96,7 @@ def _initial_value(value: Any) -> float:
 def _number(name: str, value: Any) -> Any:
     """``value`` checked as a finite number (a schedule for the learning rates); returned as a Python int for integer
     arguments (``1e5`` is one) and as a Python number for the others (``np.float32(1e-3)`` a float: SB3 needs it)."""
-    if value is None and name == "ou_sigma_final":
+    if value is None and name in OPTIONAL_NUMBERS:
         return value
     if name in SCHEDULABLE and callable(value):
         return value

@@ -3,8 +3,9 @@
 The algorithm, as sb3-contrib's ``tqc.py`` and ``crossq.py``: the class docstring lists every constructor
 parameter, and ``train()`` is the paper's Algorithm 1. Around it: the networks (``policies.py``, ``layers.py``),
 exploration (``noise.py``), target updates (``targets.py``), the SB3 interface (``base.py``: arguments, schedules,
-files; ``checks.py``, ``save_util.py``, ``loading.py``), the replay buffer (``buffers.py``) and the update's speed paths
-(``optim.py``, ``compiled.py``).
+files; ``checks.py``, ``policy_checks.py``, ``budget.py``, ``save_util.py``, ``loading.py``), the replay buffer
+(``buffers.py``) and the update's speed paths (``optim.py``, ``compiled.py``: an option that changes the update goes
+into ``_gradient_step`` and, as it takes the gradients, ``optim.AdamStep`` and ``compiled.GraphAdamStep``).
 """
 
 import inspect
