@@ -118,9 +118,10 @@ def wait_for_running_trial(study_name: str, storage, timeout: float = 120) -> op
             )
         except KeyError:
             continue
-        # Its worker has claimed it (set just after start) and sampled its parameters: a trial killed before it sampled
-        # anything has no configuration to re-run (a race on a loaded machine, where the sampling can come seconds later).
-        running = [t for t in running if "worker" in t.user_attrs and t.params]
+        # Its worker has claimed it (set just after start) and sampled all its parameters: a trial killed before then
+        # is re-run with the whole configuration, not the part this snapshot would hold (a race on a loaded machine,
+        # where the sampling can come seconds later; seen in a CI rehearsal at load 8).
+        running = [t for t in running if "worker" in t.user_attrs and len(t.params) == len(DEFAULT_SEARCH_SPACE)]
         if running:
             return running[0]
     raise AssertionError("the worker never started a trial")
