@@ -385,7 +385,7 @@ def test_discrete_env_is_refused_before_the_storage_is_touched(cli, tmp_path: Pa
 @pytest.mark.parametrize("nth_write", [1, 2, 3, 4])  # the 1st: optuna starting the trial, before it is tagged
 def test_ctrl_c_inside_the_journal_lock_is_a_ctrl_c(journal, tmp_path: Path, monkeypatch, nth_write: int) -> None:
     # Ctrl-C right after optuna's journal lock removed its lock file: optuna's handler removes it again and raises
-    # FileNotFoundError over the KeyboardInterrupt (seen in CI). The worker must still stop as interrupted, with
+    # FileNotFoundError over the KeyboardInterrupt (seen in a full test run). The worker must still stop as interrupted, with
     # the trial it was running re-queued, not fail as a write error. The signal's timing is simulated after the real
     # unlink of the n-th lock release, on the real journal storage.
     import os
