@@ -248,7 +248,7 @@ def run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float =
     try:
         _run_worker(study, spec, n_trials, poll_seconds, device)
     except (KeyboardInterrupt, OSError) as e:
-        if isinstance(e, OSError) and not _raised_by_ctrl_c(e):
+        if not _is_ctrl_c(e):
             raise
         raise WorkerInterrupted({n: requeue(study, n) for n in _running_here(study)}) from None
     finally:
@@ -259,20 +259,17 @@ def _run_trial(trial: Any, spec: StudySpec, n_trials: int, interrupted: list[int
     """One trial; Ctrl-C ends it as :class:`_Interrupted` (recorded in ``interrupted``) for the worker to re-queue."""
     try:
         return _objective_within_budget(trial, spec, n_trials, device)
-    except KeyboardInterrupt:
-        interrupted.append(trial.number)
-        raise _Interrupted() from None
-    except OSError as e:
-        if not _raised_by_ctrl_c(e):
+    except (KeyboardInterrupt, OSError) as e:
+        if not _is_ctrl_c(e):
             raise
         interrupted.append(trial.number)
         raise _Interrupted() from None
 
 
-def _raised_by_ctrl_c(error: BaseException) -> bool:
-    """Whether ``error`` was raised while handling a Ctrl-C: optuna's journal file lock, interrupted inside its
+def _is_ctrl_c(error: BaseException) -> bool:
+    """A KeyboardInterrupt, or an error raised while handling one: optuna's journal file lock, interrupted inside its
     ``release`` after removing its lock file, removes it again and raises FileNotFoundError over the KeyboardInterrupt."""
-    context = error.__context__
+    context: BaseException | None = error
     while context is not None:
         if isinstance(context, KeyboardInterrupt):
             return True
@@ -307,7 +304,7 @@ def _run_worker(study: Any, spec: StudySpec, n_trials: int, poll_seconds: float,
                 gc_after_trial=True,
             )
         except (KeyboardInterrupt, OSError) as e:
-            if isinstance(e, OSError) and not _raised_by_ctrl_c(e):
+            if not _is_ctrl_c(e):
                 raise
             stopped = set(interrupted + _running_here(study) + _started_untagged(study, {t.number: t.state for t in trials}))
             raise WorkerInterrupted({n: requeue(study, n) for n in sorted(stopped)}) from None
