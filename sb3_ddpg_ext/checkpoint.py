@@ -23,7 +23,9 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, make_output_format
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.utils import get_latest_run_id
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_ddpg_ext.errors import UserError
@@ -185,3 +187,31 @@ class Checkpointer(BaseCallback):
             return
         self.next_checkpoint = (self.model.num_timesteps // self.every + 1) * self.every
         self.written = save_checkpoint(self.folder, self.model, self.state(), self.run_files)
+
+
+class PurgingTensorBoardOutputFormat(TensorBoardOutputFormat):
+    """SB3's TensorBoard output, its writer opened with ``purge_step``: TensorBoard hides the events of the run folder
+    at steps >= ``purge_step`` written before it (a stopped run's steps after its checkpoint)."""
+
+    def __init__(self, folder: str, purge_step: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # As TensorBoardOutputFormat.__init__, which takes no purge_step (it would open a second event file first).
+        self.writer = SummaryWriter(log_dir=folder, purge_step=purge_step)
+        self._is_closed = False
+
+
+def resumed_logger(model: BaseAlgorithm, tb_log_name: str, folder: str | None = None) -> Logger | None:
+    """The logger SB3's ``configure_logger`` gives a continued run (the same formats), in the run's own TensorBoard
+    folder (``folder``, saved with the checkpoint), with the events written after the checkpoint by the run that
+    stopped purged; None without TensorBoard."""
+    if model.tensorboard_log is None:
+        return None  # SB3's own logger: nothing is written to a file that a stopped run could have written too
+    if folder is None:  # a checkpoint from before 0.5.1: SB3's choice (reset_num_timesteps=False), the newest folder
+        folder = os.path.join(model.tensorboard_log, f"{tb_log_name}_{get_latest_run_id(model.tensorboard_log, tb_log_name)}")
+    # Events at the checkpoint's own step (its evaluation, an episode's log) were written before it: kept.
+    tensorboard = PurgingTensorBoardOutputFormat(folder, purge_step=model.num_timesteps + 1)
+    outputs = [make_output_format("stdout", folder)] if model.verbose >= 1 else []
+    logger = Logger(folder=folder, output_formats=[*outputs, tensorboard])
+    logger.log(f"Logging to {folder}")
+    return logger

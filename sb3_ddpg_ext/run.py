@@ -8,7 +8,6 @@ assemble their runs here, as rl-zoo3's ``ExperimentManager`` does for training a
 """
 
 import inspect
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -20,9 +19,7 @@ import numpy as np
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, make_output_format
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.utils import get_latest_run_id
 from stable_baselines3.common.vec_env import VecCheckNan, VecEnv, VecNormalize
 
 from sb3_ddpg_ext.callbacks import EvalAfterUpdates, StopTrainingOnDivergence
@@ -33,6 +30,7 @@ from sb3_ddpg_ext.checkpoint import (
     load_checkpoint,
     read_state,
     restore_run_files,
+    resumed_logger,
 )
 from sb3_ddpg_ext.envs import eval_seed, is_goal_env, make_pixel_env, make_vec_env, wrapper_chain
 from sb3_ddpg_ext.errors import UserError
@@ -40,7 +38,7 @@ from sb3_ddpg_ext.models import build_model, with_her
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
-from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE
+from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE, run_folder_lock
 
 PRESETS = ("her-paper", "rllab")
 EVAL_COLUMNS = ["timesteps", "mean_return", "std_return", "min_return", "max_return", "episodes", "wall_s"]
@@ -241,34 +239,6 @@ def non_finite_reason(error: ValueError, model: BaseAlgorithm) -> str | None:
     return f"the environment gave {found.removeprefix('found ')} at step {step} (SB3's VecCheckNan): fix or wrap the env"
 
 
-class PurgingTensorBoardOutputFormat(TensorBoardOutputFormat):
-    """SB3's TensorBoard output, its writer opened with ``purge_step``: TensorBoard hides the events of the run folder
-    at steps >= ``purge_step`` written before it (a stopped run's steps after its checkpoint)."""
-
-    def __init__(self, folder: str, purge_step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        # As TensorBoardOutputFormat.__init__, which takes no purge_step (it would open a second event file first).
-        self.writer = SummaryWriter(log_dir=folder, purge_step=purge_step)
-        self._is_closed = False
-
-
-def resumed_logger(model: BaseAlgorithm, tb_log_name: str, folder: str | None = None) -> Logger | None:
-    """The logger SB3's ``configure_logger`` gives a continued run (the same formats), in the run's own TensorBoard
-    folder (``folder``, saved with the checkpoint), with the events written after the checkpoint by the run that
-    stopped purged; None without TensorBoard."""
-    if model.tensorboard_log is None:
-        return None  # SB3's own logger: nothing is written to a file that a stopped run could have written too
-    if folder is None:  # a checkpoint from before 0.5.1: SB3's choice (reset_num_timesteps=False), the newest folder
-        folder = os.path.join(model.tensorboard_log, f"{tb_log_name}_{get_latest_run_id(model.tensorboard_log, tb_log_name)}")
-    # Events at the checkpoint's own step (its evaluation, an episode's log) were written before it: kept.
-    tensorboard = PurgingTensorBoardOutputFormat(folder, purge_step=model.num_timesteps + 1)
-    outputs = [make_output_format("stdout", folder)] if model.verbose >= 1 else []
-    logger = Logger(folder=folder, output_formats=[*outputs, tensorboard])
-    logger.log(f"Logging to {folder}")
-    return logger
-
-
 def train(
     config: RunConfig,
     out: Path,
@@ -286,6 +256,20 @@ def train(
     ``after_evaluation`` runs after each evaluation, with the ``EvalAfterUpdates`` as its ``parent``; returning False
     stops the run (the tuning objective reports and prunes there). The caller saves the final model: ``result.model``.
     """
+    with run_folder_lock(out):  # another process training in ``out`` is refused here, in one line
+        return _train(config, out, resume, eval_csv, make_model, progress_bar, callbacks, after_evaluation)
+
+
+def _train(
+    config: RunConfig,
+    out: Path,
+    resume: bool,
+    eval_csv: Path | None,
+    make_model: Callable[[VecEnv], OffPolicyAlgorithm] | None,
+    progress_bar: bool,
+    callbacks: list[BaseCallback] | None,
+    after_evaluation: BaseCallback | None,
+) -> RunResult:
     started = time.time()
     env, eval_env = make_envs(config)
     state: dict[str, Any] = {}

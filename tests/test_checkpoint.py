@@ -298,6 +298,35 @@ def wait_for(condition, timeout: float = 240.0, every: float = 0.002) -> None:
         time.sleep(every)
 
 
+def test_a_run_folder_is_used_by_one_process_at_a_time(tmp_path: Path, cli) -> None:
+    # A real run trains in the folder (the console script, a large budget). A second --resume of it and an --overwrite
+    # of it are refused in one line naming its pid, and remove nothing; so is the run layer's train() (the harness and
+    # the tuning trials). Once the run is killed with kill -9, the kernel has dropped its hold: the folder is free.
+    from sb3_ddpg_ext.errors import UserError
+    from sb3_ddpg_ext.rundir import run_folder_lock
+
+    out = tmp_path / "run"
+    small = ["-p", "policy_kwargs=dict(net_arch=[32, 32])", "-p", "buffer_size=5000", "--no-progress-bar"]
+    options = "--env Pendulum-v1 --timesteps 100000 --eval-every 50000 --checkpoint-every 200".split()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "sb3-ddpg"), "train", *options, *small, "--out", str(out)])
+    try:
+        wait_for(lambda: (out / CHECKPOINTS / "step-000000000200").is_dir(), every=0.05)
+        in_use = f"{out} is in use by another process (pid {proc.pid}): wait for it to end, or stop it, then try again"
+        assert_one_line_error(cli("train", "--resume", str(out), "--no-progress-bar"), in_use)
+        overwrite = ["--env", "Pendulum-v1", "--timesteps", "1000", "--out", str(out), "--overwrite"]
+        assert_one_line_error(cli("train", *overwrite, "--no-progress-bar"), in_use)
+        assert (out / CHECKPOINTS / "step-000000000200").is_dir()  # the refused --overwrite removed nothing
+        with pytest.raises(UserError, match=f"in use by another process \\(pid {proc.pid}\\)"):
+            train(read_config(out), out, resume=True)
+        assert proc.poll() is None  # the checks ran while it trained
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    with run_folder_lock(out):
+        pass
+
+
 @pytest.mark.parametrize("moment", ["training", "saving"])
 def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str, cli_run) -> None:
     # A real kill -9 of the console script, between checkpoints or while one is being written (a 1e6 replay buffer

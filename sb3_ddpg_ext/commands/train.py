@@ -115,6 +115,17 @@ def finished_step(out: Path, budget: int) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sb3_ddpg_ext.rundir import clear_run_dir, run_folder_lock
+
+    config, out = train_config(args)
+    with run_folder_lock(out):  # one process at a time: refused here if another trains in it
+        if args.resume is None:
+            clear_run_dir(out)  # --overwrite: the earlier run's files (prepare_run_dir refused them otherwise)
+        return train_and_report(args, config, out)
+
+
+def train_and_report(args: argparse.Namespace, config: Any, out: Path) -> int:
+    """Trains, saves the model, and says in a few lines what the run wrote and how it ended (its exit code)."""
     import numpy as np
     from stable_baselines3 import HerReplayBuffer
 
@@ -125,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext.run import train
     from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE
 
-    config, out = train_config(args)
     result = train(config, out, resume=args.resume is not None, progress_bar=not args.no_progress_bar)
     model = result.model
     if model.replay_buffer_class is HerReplayBuffer:
