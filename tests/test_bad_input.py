@@ -134,6 +134,39 @@ def test_load_refuses_a_file_that_is_not_a_model(tmp_path) -> None:
         PaperDDPG.load(tmp_path / "notes.zip")
 
 
+def test_load_calls_a_cut_short_or_corrupted_model_damaged(tmp_path) -> None:
+    # A copy that did not finish, or a flipped byte in the weights: SB3 calls both "not a zip-file".
+    PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, seed=0).save(tmp_path / "m.zip")
+    saved = (tmp_path / "m.zip").read_bytes()
+    (tmp_path / "cut.zip").write_bytes(saved[: len(saved) // 2])
+    with pytest.raises(ValueError, match=r"cut\.zip is damaged \(a zip file cut short\): a save or a copy that did not"):
+        PaperDDPG.load(tmp_path / "cut.zip")
+    flipped = bytearray(saved)
+    flipped[len(saved) // 2] ^= 0xFF  # inside policy.pth, the largest entry
+    (tmp_path / "flipped.zip").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match=r"flipped\.zip is damaged \(its entry 'policy\.pth' fails its checksum\)"):
+        PaperDDPG.load(tmp_path / "flipped.zip")
+
+
+def test_set_parameters_is_all_or_nothing_with_one_error(tmp_path) -> None:
+    model = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, seed=0)
+    before = {k: v.clone() for k, v in model.get_parameters()["policy"].items()}
+    DDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "sb3_ddpg.zip")
+    with pytest.raises(ValueError, match=r"sb3_ddpg\.zip was not saved by PaperDDPG: it holds a stable_baselines3"):
+        model.set_parameters(str(tmp_path / "sb3_ddpg.zip"))
+    small = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, seed=1, policy_kwargs={"net_arch": [32, 32]})
+    # torch copies the entries that fit (the 3-wide batch-norm layers) before it raises: all are put back.
+    for source in (small.get_parameters(), {"policy": {}}):
+        with pytest.raises(ValueError, match=r"^PaperDDPG\.set_parameters: they do not fit this model's networks: ") as e:
+            model.set_parameters(source)
+        assert "\n" not in str(e.value)
+        assert all(th.equal(before[k], v) for k, v in model.get_parameters()["policy"].items())
+    other = PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, seed=5)
+    other.save(tmp_path / "other.zip")
+    model.set_parameters(str(tmp_path / "other.zip"))  # a PaperDDPG file of the same networks: taken whole
+    assert all(th.equal(other.policy.state_dict()[k], v) for k, v in model.policy.state_dict().items())
+
+
 @needs("mujoco")
 def test_load_names_both_shapes_when_the_env_differs(tmp_path) -> None:
     PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "m.zip")

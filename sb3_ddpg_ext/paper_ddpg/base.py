@@ -19,7 +19,12 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3 import TD3
 
 from sb3_ddpg_ext.paper_ddpg.checks import check_action_space, check_hyperparameters
-from sb3_ddpg_ext.paper_ddpg.loading import apply_load_overrides, load_replay_buffer_checked, prepare_load
+from sb3_ddpg_ext.paper_ddpg.loading import (
+    apply_load_overrides,
+    load_replay_buffer_checked,
+    prepare_load,
+    set_parameters_checked,
+)
 from sb3_ddpg_ext.paper_ddpg.pixels import pixel_hyperparameters
 from sb3_ddpg_ext.paper_ddpg.save_util import (
     normalization_state,
@@ -161,6 +166,17 @@ class PaperDDPGBase(TD3):
         model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
         apply_load_overrides(model, overrides)
         return model
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | pathlib.Path | io.BufferedIOBase | dict[str, Any],
+        exact_match: bool = True,
+        device: th.device | str = "auto",
+    ) -> None:
+        """SB3's ``set_parameters``, all or nothing: a file saved by another algorithm, or parameters of other networks
+        (another ``net_arch``, no batch norm), raise one ValueError and leave the model as it was."""
+        set_parameters = super().set_parameters
+        set_parameters_checked(self, load_path_or_dict, lambda source: set_parameters(source, exact_match, device))
 
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
         """SB3's ``load_replay_buffer``; a file that holds no replay buffer, or one of another env (spaces or number

@@ -6,10 +6,12 @@ Here each value is checked as the constructor checks it, a name that would be ig
 constructor derives from a value follows it. A replay buffer must come from a model of the same spaces.
 """
 
+import copy
 import difflib
 import io
 import pathlib
 import pickle
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -229,3 +231,26 @@ def load_replay_buffer_checked(model: Any, path: Any, load: Callable[[], None]) 
     if problem:
         model.replay_buffer = previous
         raise ValueError(f"PaperDDPG.load_replay_buffer: {path}: {problem}")
+
+
+def set_parameters_checked(model: Any, source: Any, set_parameters: Callable[[Any], None]) -> None:
+    """``set_parameters(source)`` (SB3's, on ``model``), all or nothing: a file saved by another algorithm is refused
+    before anything is read from it, and parameters that do not fit the model's networks (torch's many-line state-dict
+    error, after it has copied the ones that fit) put the model back as it was and raise one ValueError."""
+    if not isinstance(source, dict):
+        check_saved_by_paper_ddpg(source, read_saved_data(source))
+    before = copy.deepcopy(model.get_parameters())
+    try:
+        set_parameters(source)
+    except (RuntimeError, ValueError) as e:
+        set_parameters(before)
+        raise ValueError(f"PaperDDPG.set_parameters: they do not fit this model's networks: {_first_problem(e)}") from None
+
+
+def _first_problem(error: Exception) -> str:
+    """The first of the problems torch's ``load_state_dict`` lists (one per line), with how many more there are."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    problems = lines[1:] or lines  # torch: a header line, then one line per kind of problem
+    keys = re.findall(r'"([^"]+)"', problems[0])
+    first = problems[0] if len(keys) < 2 else f"{problems[0].split(':')[0]}: {', '.join(keys[:2])} and {len(keys) - 2} more"
+    return first + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")

@@ -53,13 +53,23 @@ def read_saved_data(path: str | pathlib.Path | io.BufferedIOBase, custom_objects
         return _read_data(file, path, custom_objects)
 
 
+DAMAGED = "is damaged ({}): a save or a copy that did not finish? Copy it again, or use a checkpoint"
+
+
 def _read_data(file: io.BufferedIOBase, path: Any, custom_objects: dict | None) -> dict:
+    start = file.tell()
     try:
         with zipfile.ZipFile(file) as archive:
             if "data" not in archive.namelist():
                 raise ValueError(f"{path} is a zip file but not a saved model (no 'data' entry)")
+            corrupt = archive.testzip()  # every entry's CRC: SB3 would call a bad one "not a zip-file"
+            if corrupt is not None:
+                raise ValueError(f"{path} " + DAMAGED.format(f"its entry '{corrupt}' fails its checksum"))
             return json_to_data(archive.read("data").decode(), custom_objects=custom_objects)
     except zipfile.BadZipFile as e:
+        file.seek(start)
+        if file.read(4) == b"PK\x03\x04":  # a zip's first entry, without the directory a finished zip ends with
+            raise ValueError(f"{path} " + DAMAGED.format("a zip file cut short")) from e
         raise ValueError(f"{path} is not a saved model: not a zip file") from e
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path} is not a saved model: its 'data' entry is not SB3's JSON") from e
