@@ -49,7 +49,7 @@ def add_pixel_arguments(parser: argparse.ArgumentParser, training: bool = True) 
         "learn from 9x64x64 renders (3 frames, action repeat 3) with the paper's pixel settings (CnnPolicy, batch 16, "
         "uint8 replay of 1e5 transitions); -p values override them"
         if training
-        else "evaluate on 9x64x64 renders (3 frames, action repeat 3), for a model trained with --pixels"
+        else "evaluate on 9x64x64 renders (3 frames, action repeat 3); the default for a model trained with --pixels"
     )
     parser.add_argument("--pixels", action="store_true", help=what)
 

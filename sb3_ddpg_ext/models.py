@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ddpg_ext.envs import is_goal_env, policy_for
+from sb3_ddpg_ext.envs import PIXEL_FRAMES, PIXEL_SIZE, is_goal_env, policy_for
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.loading import check_saved_by_paper_ddpg
@@ -69,11 +70,10 @@ def saved_env(path: Path, with_spec: bool = True) -> tuple[str, EnvSpec | None]:
 
 
 def trained_on_pixels(path: Path) -> bool:
-    """Whether the saved model at ``path`` acts on images (``sb3-ddpg train --pixels``)."""
-    from stable_baselines3.common.preprocessing import is_image_space
-
-    space = PaperDDPG.read_saved_data(model_file(path)).get("observation_space")
-    return space is not None and is_image_space(space, check_channels=False)
+    """Whether the saved model at ``path`` acts on the paper's pixel observations as ``make_pixel_env`` makes them
+    (``sb3-ddpg train --pixels``): its observation space is theirs, uint8 (9, 64, 64), which no state-based env has."""
+    pixels = spaces.Box(0, 255, (3 * PIXEL_FRAMES, PIXEL_SIZE, PIXEL_SIZE), np.uint8)
+    return PaperDDPG.read_saved_data(model_file(path)).get("observation_space") == pixels
 
 
 def model_file(path: Path) -> Path:

@@ -3,8 +3,6 @@
 import argparse
 from pathlib import Path
 
-from sb3_ddpg_ext.errors import UserError
-
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
@@ -18,22 +16,19 @@ def run(args: argparse.Namespace) -> int:
 
     model_path = model_file(Path(args.model))
     check_device(args.device)
-    # The env it was trained on: its id, with the kwargs, time limit and wrappers it was made with (if not the id's).
+    # The env it was trained on: its id, with the kwargs, time limit and wrappers it was made with (if not the id's),
+    # and the pixel observations of section 7 if it acts on them (--pixels says so too).
     env_id, spec = (args.env, None) if args.env else saved_env(model_path, with_spec=not args.pixels)
+    pixels = args.pixels or trained_on_pixels(model_path)
     png = Path(args.histogram) if args.histogram else model_path.with_name(model_path.stem + "_returns.png")
     writable_file(plots.check_figure_path(png, "--histogram"), "--histogram")
-    if args.pixels:
+    if pixels:
         env = make_pixel_env(env_id, n_envs=1, seed=args.seed)
     else:
         env = make_vec_env(env_id, n_envs=1, seed=args.seed, spec=spec)
     env = saved_normalization(env, model_path)
-    env_name = describe_spec(spec) if spec else env_id
-    try:
-        model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
-    except UserError as e:
-        if args.pixels or "observation" not in str(e) or not trained_on_pixels(model_path):
-            raise
-        raise UserError(f"{e} (a model trained with --pixels needs --pixels here too)") from e
+    env_name = (describe_spec(spec) if spec else env_id) + (" from pixels" if pixels else "")
+    model = load_model(model_path, env=env, seed=args.seed, device=args.device, buffer_size=1)  # no replay needed
     result = evaluate_episodes(model, env, args.episodes)
     returns = result.returns
     success = "" if result.success_rate is None else f", success rate {result.success_rate:.2f}"
