@@ -437,6 +437,11 @@ def test_ou_sigma_decay_option() -> None:
     model = PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.3, ou_sigma_final=0.05, seed=0, buffer_size=1000)
     model.learn(100)
     assert model.action_noise._sigma == pytest.approx([0.05])
+    # A continued learn() follows SB3's progress over both calls' 200 steps, as learning rates do (a resumed run too):
+    # its first step's sigma is the one of step 101 of 200, not ou_sigma again.
+    sigmas: list[float] = []
+    model.learn(100, reset_num_timesteps=False, callback=lambda _l, _g: sigmas.append(model.action_noise._sigma[0]) or True)
+    assert max(sigmas) == pytest.approx(0.05 + 0.25 * (1 - 101 / 200)) and sigmas[-1] == pytest.approx(0.05 + 0.25 / 200)
     assert PaperDDPG("MlpPolicy", "Pendulum-v1", ou_sigma=0.0).action_noise is None
 
 
