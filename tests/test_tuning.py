@@ -176,6 +176,13 @@ def test_fresh_seed_validation_reports_rliable_iqm(capsys) -> None:
     for row in rows:
         mean, iqm = (float(cell) for cell in row.split("|")[2:4])
         assert -2000 < iqm < 0 and -2000 < mean < 0
+    # The best trial is the paper's configuration: its runs are trained once, and the report says so.
+    lines = validate_on_fresh_seeds(spec, PAPER_PARAMS, dict(PAPER_PARAMS), n_seeds=2)
+    progress = capsys.readouterr().err.splitlines()
+    assert progress == [f"fresh seeds: run {k}/2 (paper, seed {999 + k}, 100 steps)" for k in (1, 2)]
+    assert "The best trial has the paper's values: its row repeats the paper's runs." in lines
+    paper, best = (next(row.split("|")[2:] for row in lines if row.startswith(f"| {label} ")) for label in ("paper", "best"))
+    assert paper == best
 
 
 @pytest.mark.parametrize(
