@@ -86,6 +86,24 @@ def test_load_and_continue_training(trained: PaperDDPG, tmp_path) -> None:
     assert loaded.num_timesteps == 170
 
 
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_load_on_another_number_of_envs_and_continue(tmp_path, n_envs: int) -> None:
+    # SB3's set_env refuses another n_envs and points to load(path, env); the saved OU noise, vectorized for the
+    # 2 envs it was trained with, follows the new env's number (each process from its mean) instead of failing.
+    from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
+
+    model = PaperDDPG("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2, seed=0), buffer_size=1000, batch_size=16)
+    model.learn(40)
+    assert isinstance(model.action_noise, VectorizedActionNoise) and model.action_noise.n_envs == 2
+    model.save(tmp_path / "model")
+    loaded = PaperDDPG.load(tmp_path / "model", env=make_vec_env("Pendulum-v1", n_envs=n_envs, seed=1))
+    loaded.learn(30, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 70
+    noises = loaded.action_noise.noises if n_envs > 1 else [loaded.action_noise]
+    assert len(noises) == n_envs and all(isinstance(n, OrnsteinUhlenbeckActionNoise) for n in noises)
+    assert loaded.replay_buffer.n_envs == n_envs
+
+
 def test_policy_only_save_load(trained: PaperDDPG, tmp_path) -> None:
     obs = observations()
     trained.policy.save(tmp_path / "policy.pth")

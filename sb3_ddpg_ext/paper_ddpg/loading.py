@@ -25,6 +25,7 @@ from stable_baselines3.common.utils import update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sb3_ddpg_ext.paper_ddpg.checks import check_hyperparameters
+from sb3_ddpg_ext.paper_ddpg.noise import noise_for_n_envs
 from sb3_ddpg_ext.paper_ddpg.policies import PaperDDPGPolicy
 from sb3_ddpg_ext.paper_ddpg.save_util import legacy_message, legacy_settings, read_saved_data
 
@@ -124,7 +125,9 @@ def _built_from_ou(noise: ActionNoise | None, ou_theta: float) -> bool:
 
 
 def apply_load_overrides(model: Any, overrides: dict[str, Any]) -> None:
-    """What the constructor derives from these settings, rebuilt on a loaded ``model`` from the values given to load."""
+    """What the constructor derives from these settings, rebuilt on a loaded ``model`` from the values given to load;
+    the exploration noise follows the env's number of envs (``noise_for_n_envs``)."""
+    model.action_noise = noise_for_n_envs(model.action_noise, model.n_envs)
     if {"ou_sigma", "ou_theta"} & overrides.keys():
         model.action_noise = model.make_ou_noise() if model.ou_sigma > 0 else None
     if "critic_weight_decay" in overrides:  # the optimizer state loaded from the file holds the saved one

@@ -40,6 +40,15 @@ def ou_processes(action_noise: ActionNoise | None) -> list[OrnsteinUhlenbeckActi
     return [noise for noise in noises if isinstance(noise, OrnsteinUhlenbeckActionNoise)]
 
 
+def noise_for_n_envs(action_noise: ActionNoise | None, n_envs: int) -> ActionNoise | None:
+    """``action_noise`` for a model of ``n_envs`` envs: one vectorized for another number (a model saved with other
+    n_envs, loaded on this env) gives back its base noise, which SB3's ``learn()`` vectorizes anew, each env's
+    process from its mean (as at a new episode). SB3 keeps the saved count, and the first step fails on the shapes."""
+    if isinstance(action_noise, VectorizedActionNoise) and action_noise.n_envs != n_envs:
+        return action_noise.base_noise
+    return action_noise
+
+
 def set_ou_sigma(action_noise: ActionNoise | None, sigma: float) -> None:
     """Set the sigma of every OU process in ``action_noise`` (``ou_sigma_final``; not in the paper)."""
     for noise in ou_processes(action_noise):
