@@ -12,7 +12,6 @@ from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ddpg_ext.envs import PIXEL_FRAMES, PIXEL_SIZE, is_goal_env, policy_for
@@ -37,7 +36,7 @@ def build_model(
     """
     params = dict(params or {})
     if isinstance(params.get("action_noise"), str):
-        params["action_noise"] = make_action_noise(params["action_noise"], get_action_dim(env.action_space))
+        params["action_noise"] = make_action_noise(params["action_noise"], tuple(env.action_space.shape or ()))
     try:
         model = PaperDDPG(policy or policy_for(env.observation_space), env, seed=seed, **params, **kwargs)
     except (ValueError, TypeError, MemoryError) as e:

@@ -19,9 +19,9 @@ def _one_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0].removeprefix("PaperDDPG: ")
 
 
-def make_action_noise(form: str, n_actions: int) -> ActionNoise:
+def make_action_noise(form: str, action_shape: int | tuple[int, ...]) -> ActionNoise:
     """A short-form ``action_noise`` (``normal:SIGMA``, ``ou:SIGMA``), the OU one with the paper's theta."""
-    return noise_from_text(form, n_actions, PaperDDPG.hyperparameter_defaults()["ou_theta"])
+    return noise_from_text(form, action_shape, PaperDDPG.hyperparameter_defaults()["ou_theta"])
 
 
 def check_values(params: dict[str, Any], where: str) -> dict[str, Any]:

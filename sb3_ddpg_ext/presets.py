@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.noise import NormalActionNoise
-from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 # The HER paper's DDPG, appendix A (values as in OpenAI baselines' her/experiment/config.py).
@@ -63,12 +62,12 @@ def her_paper(env: VecEnv, **overrides: Any) -> dict[str, Any]:
 
     ``overrides`` replace single values; ``policy_kwargs`` and ``replay_buffer_kwargs`` are merged key by key.
     """
-    action_dim = get_action_dim(env.action_space)
+    shape = tuple(env.action_space.shape or ())  # a Box: always a shape
     kwargs = {
         **HER_PAPER,
         "policy_kwargs": dict(HER_PAPER["policy_kwargs"]),
         "replay_buffer_kwargs": dict(HER_PAPER["replay_buffer_kwargs"]),
-        "action_noise": NormalActionNoise(np.zeros(action_dim), NOISE_STD * np.ones(action_dim)),
+        "action_noise": NormalActionNoise(np.zeros(shape), NOISE_STD * np.ones(shape)),
     }
     for key in ("policy_kwargs", "replay_buffer_kwargs"):
         kwargs[key].update(overrides.pop(key, None) or {})

@@ -10,6 +10,8 @@ from gymnasium import spaces
 from helpers import needs
 from stable_baselines3 import DDPG
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.callbacks import StopTrainingOnDivergence, divergence_reason
@@ -40,13 +42,42 @@ class SpaceEnv(gym.Env):
     [
         (spaces.Discrete(3), "continuous gymnasium.spaces.Box action space"),
         (spaces.MultiDiscrete([2, 3]), "continuous gymnasium.spaces.Box action space"),
-        (spaces.Box(-np.inf, np.inf, (2,)), "finite action bounds.*RescaleAction"),
+        (spaces.Box(-np.inf, np.inf, (2,)), "finite action bounds.*gymnasium's ClipAction makes the bounds infinite"),
         (spaces.Box(np.array([-1.0, -np.inf]), np.array([1.0, 1.0])), "finite action bounds"),
+        # Finite, but high - low overflows float32: the scaled actions would be NaN.
+        (spaces.Box(-3e38, 3e38, (2,), np.float32), "finite action bounds whose range is finite"),
     ],
 )
 def test_bad_action_space(action_space: spaces.Space, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PaperDDPG("MlpPolicy", SpaceEnv(action_space))
+
+
+class MatrixActionEnv(SpaceEnv):
+    """Actions of shape (2, 2) in [-2, 2]: records the ones the env receives."""
+
+    def __init__(self) -> None:
+        super().__init__(spaces.Box(-2.0, 2.0, (2, 2), np.float32))
+        self.received: list[np.ndarray] = []
+
+    def step(self, action):
+        self.received.append(np.array(action))
+        return self.observation_space.sample(), -float(np.square(action).sum()), False, False, {}
+
+
+@pytest.mark.parametrize("noise", [None, "ou:0.3", "normal:0.1"])
+def test_action_spaces_of_more_than_one_dimension_get_noise_of_their_shape(noise: str | None) -> None:
+    # SB3 acts in the action space's shape: the paper's OU noise (and the -p short forms) draw one process per entry.
+    env = MatrixActionEnv()
+    params = {"buffer_size": 100, "batch_size": 8, **({"action_noise": noise} if noise else {})}
+    model = build_model(DummyVecEnv([lambda: env]), params, seed=0)
+    assert model.action_noise._mu.shape == (2, 2)
+    model.learn(30)
+    assert len(env.received) == 30 and all(a.shape == (2, 2) and np.all(np.abs(a) <= 2) for a in env.received)
+    assert len({a.tobytes() for a in env.received}) == 30  # noise on every entry
+    wrong = NormalActionNoise(np.zeros(4), np.ones(4))
+    with pytest.raises(ValueError, match=r"shape \(4,\) but the actions have \(2, 2\): build it with np\.zeros\(\(2, 2\)\)"):
+        PaperDDPG("MlpPolicy", env, action_noise=wrong)
 
 
 def test_set_env_checks_the_action_space() -> None:
@@ -234,8 +265,6 @@ def test_wrong_command_line_values(pair: str, message: str) -> None:
 
 
 def test_short_forms_build_the_objects() -> None:
-    from stable_baselines3.common.noise import NormalActionNoise
-
     params = parse_params(
         ["action_noise=normal:0.1", "replay_buffer_class=ReplayBuffer", "buffer_size=1e3", "critic_learning_rate=lin_1e-3"]
     )

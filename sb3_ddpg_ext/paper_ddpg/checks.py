@@ -81,11 +81,14 @@ def check_action_space(action_space: spaces.Space) -> None:
             f"PaperDDPG needs a continuous gymnasium.spaces.Box action space, got {action_space}. "
             "DDPG's actor outputs real-valued actions: use DQN or PPO for discrete actions."
         )
-    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+    with np.errstate(over="ignore"):  # a range wider than the dtype holds (+-3e38 in float32) overflows to inf
+        finite = np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high - action_space.low))
+    if not finite:
         raise ValueError(
-            f"PaperDDPG needs finite action bounds, got low={action_space.low}, high={action_space.high}. "
-            "The tanh actor output is scaled to [low, high]: wrap the env with "
-            "gymnasium.wrappers.ClipAction or RescaleAction to give it finite bounds."
+            f"PaperDDPG needs finite action bounds whose range is finite, got low={action_space.low}, "
+            f"high={action_space.high}. The tanh actor output is scaled to [low, high]: give the env an action space "
+            "with the bounds its actions really have (a gymnasium.ActionWrapper that sets action_space and clips to "
+            "it; gymnasium's ClipAction makes the bounds infinite)"
         )
 
 
@@ -341,9 +344,10 @@ def check_action_noise(noise: ActionNoise | None, action_space: spaces.Box) -> N
     noises = noise.noises if isinstance(noise, VectorizedActionNoise) else [noise]
     sizes = {np.shape(n._mu) for n in noises if isinstance(n, NormalActionNoise | OrnsteinUhlenbeckActionNoise)}
     if sizes - {action_space.shape}:
+        shape = action_space.shape[0] if len(action_space.shape) == 1 else action_space.shape
         raise ValueError(
             f"PaperDDPG: action_noise={noise} has shape {sorted(sizes - {action_space.shape})[0]} but the actions have "
-            f"{action_space.shape}: build it with np.zeros({action_space.shape[0]}) (one value per action dimension)"
+            f"{action_space.shape}: build it with np.zeros({shape}) (one value per action entry)"
         )
 
 

@@ -18,20 +18,21 @@ from stable_baselines3.common.noise import (
 )
 
 
-def paper_ou_noise(action_dim: int, sigma: float, theta: float) -> OrnsteinUhlenbeckActionNoise:
+def paper_ou_noise(action_shape: int | tuple[int, ...], sigma: float, theta: float) -> OrnsteinUhlenbeckActionNoise:
     """Exploration noise, section 7: OU with dt=1 (rllab's update rule); the paper's theta 0.15 and sigma 0.2 are
     PaperDDPG's ``ou_theta`` and ``ou_sigma`` defaults. Sigma is in units of the action half-range (the actor acts in
-    [-1, 1]). SB3's default dt=1e-2 would give a correlation time of ~667 steps instead of ~7.
+    [-1, 1]). SB3's default dt=1e-2 would give a correlation time of ~667 steps instead of ~7. One independent
+    process per action entry, in the action space's shape (SB3 adds the noise to actions of that shape).
     """
-    return OrnsteinUhlenbeckActionNoise(mean=np.zeros(action_dim), sigma=sigma * np.ones(action_dim), theta=theta, dt=1.0)
+    return OrnsteinUhlenbeckActionNoise(mean=np.zeros(action_shape), sigma=sigma * np.ones(action_shape), theta=theta, dt=1.0)
 
 
-def noise_from_text(form: str, action_dim: int, ou_theta: float) -> ActionNoise:
+def noise_from_text(form: str, action_shape: int | tuple[int, ...], ou_theta: float) -> ActionNoise:
     """``normal:SIGMA`` -> SB3's NormalActionNoise; ``ou:SIGMA`` -> :func:`paper_ou_noise` with that sigma."""
     kind, _, sigma = form.partition(":")
     if kind == "normal":
-        return NormalActionNoise(mean=np.zeros(action_dim), sigma=float(sigma) * np.ones(action_dim))
-    return paper_ou_noise(action_dim, float(sigma), ou_theta)
+        return NormalActionNoise(mean=np.zeros(action_shape), sigma=float(sigma) * np.ones(action_shape))
+    return paper_ou_noise(action_shape, float(sigma), ou_theta)
 
 
 def ou_processes(action_noise: ActionNoise | None) -> list[OrnsteinUhlenbeckActionNoise]:

@@ -208,7 +208,7 @@ class PaperDDPG(PaperDDPGBase):
 
     def make_ou_noise(self) -> OrnsteinUhlenbeckActionNoise:
         """The exploration noise of section 7 from ``ou_sigma`` and ``ou_theta`` (``noise.paper_ou_noise``, dt=1)."""
-        return paper_ou_noise(int(np.prod(self.action_space.shape)), self.ou_sigma, self.ou_theta)
+        return paper_ou_noise(self.action_space.shape, self.ou_sigma, self.ou_theta)
 
     def _setup_model(self) -> None:
         env_name = getattr(self, "env_id", None) or "this env"
