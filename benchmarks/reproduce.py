@@ -38,8 +38,10 @@ from reproduce_configs import (
     make_zoo_ddpg,
     zoo_ddpg_hyperparams,
 )
-from reproduce_report import load_runs, per_seed_table, report, summarize, versus_sb3
+from reproduce_report import ReportError, load_runs, per_seed_table, report, summarize, versus_sb3
 
+from sb3_ddpg_ext.envs import check_env_id
+from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.stats import iqm_ci
 
 
@@ -173,6 +175,28 @@ def pending(runs: list[Run]) -> list[Run]:
     return [run for run in runs if not run.done.exists()]
 
 
+def positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    if not text.strip().lstrip("-").isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return int(text)
+
+
+def seed(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
+    return int(text)
+
+
+def budget_entry(text: str) -> tuple[str, int]:
+    """An argparse type: ``TASK=STEPS``, STEPS an integer >= 1."""
+    task, sep, steps = text.partition("=")
+    if not sep or not task or not steps.isdigit() or int(steps) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TASK=STEPS with STEPS an integer >= 1 (HalfCheetah-v5=300000)")
+    return task, int(steps)
+
+
 def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
     """Run what is pending, ``jobs`` processes at a time (spawned: one torch thread each), started in list order, so a
     job freed at the tail of one block starts the next block instead of idling. Returns the runs executed."""
@@ -185,13 +209,17 @@ def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             for future in as_completed([pool.submit(execute, run) for run in todo]):
                 print(future.result(), flush=True)
+    unfinished = [run for run in todo if not run.done.exists()]
+    if unfinished:  # each said why above; a campaign that left runs unfinished does not exit 0
+        print(f"reproduce.py: {len(unfinished)} of {len(todo)} runs did not finish (see above)", file=sys.stderr)
+        raise SystemExit(1)
     return todo
 
 
 # ----------------------------------------------------------------------------------------------------------- command
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="subcommand", required=True)
     run_p = sub.add_parser("run", help="train the pending (task, config, seed) runs")
     run_p.add_argument(
         "--campaign",
@@ -200,11 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     run_p.add_argument("--task", default="Pendulum-v1")
     run_p.add_argument("--configs", nargs="+", default=["paper", "paper-no-bn", "zoo-ddpg"], choices=sorted(CONFIGS))
-    run_p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    run_p.add_argument("--steps", type=int, default=100_000)
-    run_p.add_argument("--eval-every", type=int, default=None, help="default: 5k, or 2%% of the budget under 100k")
-    run_p.add_argument("--eval-episodes", type=int, default=10)
-    run_p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one process and one thread each")
+    run_p.add_argument("--seeds", type=seed, nargs="+", default=[0, 1, 2, 3, 4])
+    run_p.add_argument("--steps", type=positive, default=100_000)
+    run_p.add_argument("--eval-every", type=positive, default=None, help="default: 5k, or 2%% of the budget under 100k")
+    run_p.add_argument("--eval-episodes", type=positive, default=10)
+    run_p.add_argument("--jobs", type=positive, default=1, help="runs in parallel, one process and one thread each")
     run_p.add_argument("--results", type=Path, default=RESULTS)
     run_p.add_argument(
         "--checkpoint-every",
@@ -216,16 +244,25 @@ def main(argv: list[str] | None = None) -> None:
     rep_p = sub.add_parser("report", help="aggregate the CSVs into a markdown report with plots")
     rep_p.add_argument("--results", type=Path, default=RESULTS)
     rep_p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reproduction.md")
-    rep_p.add_argument("--budget", nargs="*", default=[], help="TASK=STEPS, the intended budget per task")
-    rep_p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    rep_p.add_argument("--budget", nargs="*", type=budget_entry, default=[], help="TASK=STEPS, the intended budget per task")
+    rep_p.add_argument("--reps", type=positive, default=2000, help="bootstrap resamples")
     rep_p.add_argument("--command", action="append", default=[], help="a command line to list in the report")
     rep_p.add_argument("--title", default="Reproduction report")
     rep_p.add_argument("--notes", type=Path, default=None, help="a markdown file appended as the report's reading")
     args = parser.parse_args(argv)
+    try:
+        command(args)
+    except (ReportError, UserError) as e:  # a mistake in the options or the results: one line
+        print(f"reproduce.py {args.subcommand}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
-    if args.command == "run":
+
+def command(args: argparse.Namespace) -> None:
+    if args.subcommand == "run":
         print(" ".join(["python", *sys.argv]), flush=True)
         blocks = CAMPAIGN if args.campaign else [(args.task, args.steps, args.seeds, args.configs)]
+        for task in {block[0] for block in blocks}:
+            check_env_id(task)  # a misspelled --task: one line, before any folder is made
         runs = []  # one queue: blocks start in order, and a block's last run overlaps the next block's first
         for task, steps, seeds, configs in blocks:
             eval_every = args.eval_every or default_eval_every(steps)
@@ -241,8 +278,11 @@ def main(argv: list[str] | None = None) -> None:
             runs += block
         run_campaign(runs, args.jobs)
     else:
-        budget = {k: int(v) for k, v in (item.split("=") for item in args.budget)}
-        print(report(args.results, args.out, args.reps, budget, args.command, args.title, args.notes))
+        if args.notes is not None and not args.notes.is_file():
+            raise ReportError(f"--notes {args.notes}: no such file")
+        for task, _ in args.budget:  # a task not started yet may have one; a misspelled one is refused
+            check_env_id(task)
+        print(report(args.results, args.out, args.reps, dict(args.budget), args.command, args.title, args.notes))
 
 
 if __name__ == "__main__":

@@ -48,37 +48,52 @@ ANCHORS: dict[str, list[Anchor]] = {
 
 
 # ---------------------------------------------------------------------------------------------------- configurations
-def zoo_ddpg_hyperparams(task: str) -> dict[str, Any]:
-    """rl-zoo3's own ``hyperparams/ddpg.yml`` entry for ``task``, read from the installed package.
+MUJOCO = {
+    "HalfCheetah",
+    "Hopper",
+    "Walker2d",
+    "Ant",
+    "Humanoid",
+    "Swimmer",
+    "InvertedPendulum",
+    "Reacher",
+    "InvertedDoublePendulum",
+    "Pusher",
+    "HumanoidStandup",
+}
 
-    MuJoCo ``-v5`` tasks use the ``-v4`` entry; a MuJoCo task without one uses the file's MuJoCo defaults
-    (its ``HalfCheetah-v4`` anchor); anything else the file's ``default``.
-    """
+
+def _zoo_entries() -> dict[str, Any]:
     import yaml
 
-    text = importlib.resources.files("rl_zoo3").joinpath("hyperparams/ddpg.yml").read_text()
-    entries = yaml.safe_load(text)
-    v4 = task.replace("-v5", "-v4")
-    mujoco = {
-        "HalfCheetah",
-        "Hopper",
-        "Walker2d",
-        "Ant",
-        "Humanoid",
-        "Swimmer",
-        "InvertedPendulum",
-        "Reacher",
-        "InvertedDoublePendulum",
-        "Pusher",
-        "HumanoidStandup",
-    }
+    return yaml.safe_load(importlib.resources.files("rl_zoo3").joinpath("hyperparams/ddpg.yml").read_text())
+
+
+def zoo_ddpg_entry(task: str) -> tuple[str, str]:
+    """Which entry of rl-zoo3's ``hyperparams/ddpg.yml`` ``zoo-ddpg`` takes for ``task``, and why, for the report.
+
+    The task's own entry; for a MuJoCo ``-v5`` task (rl-zoo3 2.9 has no ``-v5`` entries) its ``-v4`` entry; for a
+    MuJoCo task without one (InvertedPendulum) the MuJoCo values its ``-v4`` entries share (the ``HalfCheetah-v4``
+    anchor), where rl-zoo3 itself would take its ``default`` entry; anything else the ``default`` entry.
+    """
+    entries, v4 = _zoo_entries(), task.replace("-v5", "-v4")
     if task in entries:
-        return dict(entries[task])
+        return task, f"rl-zoo3's `{task}` entry"
     if task.endswith("-v5") and v4 in entries:
-        return dict(entries[v4])
-    if task.split("-")[0] in mujoco:
-        return dict(entries["HalfCheetah-v4"])  # the file's &mujoco-defaults anchor
-    return dict(entries["default"])
+        return v4, f"rl-zoo3's `{v4}` entry (rl-zoo3 2.9 has no `-v5` entries)"
+    if task.split("-")[0] in MUJOCO:
+        return "HalfCheetah-v4", (
+            f"rl-zoo3 has no entry for {task.split('-')[0]}: the MuJoCo values its `-v4` entries share (its "
+            "`HalfCheetah-v4` entry, `&mujoco-defaults`), our choice; rl-zoo3 itself would take its `default` entry "
+            "(Gaussian noise 0.1 and SB3's defaults: learning_starts 100)"
+        )
+    return "default", "rl-zoo3's `default` entry"
+
+
+def zoo_ddpg_hyperparams(task: str) -> dict[str, Any]:
+    """rl-zoo3's ``hyperparams/ddpg.yml`` values for ``task``, read from the installed package (:func:`zoo_ddpg_entry`
+    says which entry)."""
+    return dict(_zoo_entries()[zoo_ddpg_entry(task)[0]])
 
 
 def make_zoo_ddpg(env: "VecEnv", task: str, seed: int) -> "DDPG":
@@ -190,7 +205,8 @@ DESCRIPTIONS: dict[str, str] = {
     "paper": "`PaperDDPG()` at the paper's settings (the defaults: batch statistics in every update pass, L2 on the "
     "critic's weights, target BN statistics averaged)",
     "paper-no-bn": "`PaperDDPG`, `policy_kwargs=dict(batch_norm=False)`",
-    "zoo-ddpg": "SB3's `DDPG` with rl-zoo3's `hyperparams/ddpg.yml` entry (each task section lists it)",
+    "zoo-ddpg": "SB3's `DDPG` with the values of rl-zoo3's `hyperparams/ddpg.yml` (each task section says which entry "
+    "and lists its values)",
     "sb3-ddpg": "SB3's `DDPG` at the paper's numbers (400-300, batch 64, tau 1e-3, OU noise; its own networks, one "
     "learning rate 1e-3, no L2)",
     "paper-running-stats": '`PaperDDPG`, `bn_stats_for_y="running"`, `bn_stats_for_policy_gradient="running"` '

@@ -1,5 +1,6 @@
 """The reproduction report: every CSV under a results folder aggregated with rliable (IQM and 95% stratified-bootstrap
-CIs per config and step, final and best scores), the curves drawn with the published anchors, and the markdown.
+CIs per config and step; final, last-10 and max-average scores), the curves drawn with the published anchors, and the
+markdown.
 
 ``python benchmarks/reproduce.py report`` calls :func:`report`.
 """
@@ -11,17 +12,39 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from reproduce_configs import ANCHORS, DESCRIPTIONS, zoo_ddpg_hyperparams
+from reproduce_configs import ANCHORS, DESCRIPTIONS, zoo_ddpg_entry, zoo_ddpg_hyperparams
 
 from sb3_ddpg_ext.stats import iqm_ci, seeded_numpy
+
+
+class ReportError(ValueError):
+    """A results folder or an option the report cannot be made from: one line, exit code 2."""
+
+
+def read_evaluations(path: Path) -> np.ndarray:
+    """The (step, mean_return) rows of one run's CSV. A row without every column, or with a value that is not a number
+    (a copy cut short: the harness itself writes atomically), is refused rather than read as a return."""
+    with path.open(newline="") as f:
+        table = list(csv.reader(f))
+    header, body = (table[0], table[1:]) if table else ([], [])
+    if header[:2] != ["timesteps", "mean_return"]:
+        raise ReportError(f"{path}: not an evaluation CSV of the harness (its header is {','.join(header) or 'empty'})")
+    for number, row in enumerate(body, start=2):
+        try:
+            if len(row) != len(header):
+                raise ValueError(f"{len(row)} of its {len(header)} columns")
+            [float(cell) for cell in row]
+        except ValueError as e:
+            raise ReportError(f"{path}: line {number} is incomplete ({e}): a copy cut short? copy it again") from None
+    return np.array([[float(row[0]), float(row[1])] for row in body]).reshape(-1, 2)
 
 
 def load_runs(results: Path) -> dict[str, dict[str, dict[int, np.ndarray]]]:
     """{task: {config: {seed: array of (step, mean_return) rows}}} for every CSV under ``results``."""
     data: dict[str, dict[str, dict[int, np.ndarray]]] = {}
     for path in sorted(results.glob("*/*/seed*.csv")):
-        if len(path.read_text().splitlines()) > 1:  # a run just started has its header only
-            rows = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1), ndmin=2)
+        rows = read_evaluations(path)
+        if len(rows):  # a run just started has its header only
             task, config, seed = path.parent.parent.name, path.parent.name, int(path.stem.removeprefix("seed"))
             data.setdefault(task, {}).setdefault(config, {})[seed] = rows
     return data
@@ -36,6 +59,10 @@ def episodes_per_evaluation(task_folder: Path) -> list[int]:
     return sorted(counts)
 
 
+LAST_N = 10  # the TD3 / PFRL protocol's second figure: the mean of each run's last 10 evaluations
+MIN_SEEDS_FOR_CI = 3  # fewer give no interval worth the name (with 3, the percentile bootstrap's is their range)
+
+
 @dataclass
 class Summary:
     config: str
@@ -43,21 +70,37 @@ class Summary:
     n_finished: int
     steps: np.ndarray  # evaluation steps reached by every seed
     curve: np.ndarray  # (3, len(steps)): IQM, CI low, CI high
-    final: tuple[float, float, float]
-    best: tuple[float, float, float]
+    final: tuple[float, float, float]  # IQM [CI] of the return at the last common evaluation
+    last10: tuple[float, float, float]  # IQM [CI] of each seed's mean over its last LAST_N common evaluations
+    max_average: tuple[float, int]  # the TD3 paper's statistic: the best point of the seeds' mean curve, and its step
     final_scores: np.ndarray
 
 
 def summarize(config: str, seeds: dict[int, np.ndarray], n_finished: int, reps: int) -> Summary:
-    """Curves cut to the evaluations every seed has reached; final = last common one; best = each seed's maximum."""
+    """Curves cut to the evaluations every seed has reached; final = the last common one; last-10 = each seed's mean
+    over the last 10 of them; max average = the highest point of the mean-over-seeds curve (TD3's Table 1)."""
     n_common = min(len(rows) for rows in seeds.values())
     steps = next(iter(seeds.values()))[:n_common, 0]
     returns = np.stack([rows[:n_common, 1] for rows in seeds.values()])  # (seeds, evaluations)
     curve = np.array([iqm_ci(returns[:, i], reps) for i in range(n_common)]).T
-    best = returns.max(axis=1)  # the TD3 paper's "max average return" per seed
+    mean_curve = returns.mean(axis=0)
+    at = int(np.nanargmax(mean_curve)) if np.isfinite(mean_curve).any() else n_common - 1
     return Summary(
-        config, len(seeds), n_finished, steps, curve, iqm_ci(returns[:, -1], reps), iqm_ci(best, reps), returns[:, -1]
+        config,
+        len(seeds),
+        n_finished,
+        steps,
+        curve,
+        iqm_ci(returns[:, -1], reps),
+        iqm_ci(returns[:, -LAST_N:].mean(axis=1), reps),
+        (float(mean_curve[at]), int(steps[at])),
+        returns[:, -1],
     )
+
+
+def with_ci(score: tuple[float, ...] | np.ndarray, n_seeds: int) -> str:
+    """``IQM [low, high]``, the interval left out under MIN_SEEDS_FOR_CI seeds."""
+    return f"{score[0]:.0f} [{score[1]:.0f}, {score[2]:.0f}]" if n_seeds >= MIN_SEEDS_FOR_CI else f"{score[0]:.0f}"
 
 
 def versus_sb3(summaries: list[Summary]) -> str | None:
@@ -68,22 +111,27 @@ def versus_sb3(summaries: list[Summary]) -> str | None:
     if "paper" not in by or "zoo-ddpg" not in by:
         return None
     paper, zoo = by["paper"], by["zoo-ddpg"]
-    enough = min(paper.n_seeds, zoo.n_seeds) >= 3
+    enough = min(paper.n_seeds, zoo.n_seeds) >= MIN_SEEDS_FOR_CI
 
-    def versus(ours: np.ndarray | tuple[float, ...], theirs: np.ndarray | tuple[float, ...]) -> str:
-        gap = ours[0] - theirs[0]
-        if not np.isfinite(gap):
+    def versus(ours: np.ndarray | tuple[float, ...], theirs: np.ndarray | tuple[float, ...], cis: bool = True) -> str:
+        if not np.isfinite(ours[0] - theirs[0]):
             return f"{ours[0]:.0f} against {theirs[0]:.0f} (a run diverged: no gap to give)"
+        mine, other = round(float(ours[0])), round(float(theirs[0]))  # the gap of the figures as printed
+        gap = mine - other
         side = "behind by" if gap < 0 else "ahead by" if gap > 0 else "level, a gap of"
-        apart = "CIs apart" if ours[2] < theirs[1] or theirs[2] < ours[1] else "CIs overlap"
-        return f"{ours[0]:.0f} against {theirs[0]:.0f}, {side} {abs(gap):.0f} ({apart if enough else 'too few seeds for CIs'})"
+        note = ""
+        if cis:
+            apart = "CIs apart" if ours[2] < theirs[1] or theirs[2] < ours[1] else "CIs overlap"
+            note = f" ({apart if enough else 'too few seeds for CIs'})"
+        return f"{mine} against {other}, {side} {abs(gap)}{note}"
 
     seeds = f"{paper.n_seeds} and {zoo.n_seeds} seeds"
     if paper.steps[-1] == zoo.steps[-1]:
         return (
             f"- **`paper` against `zoo-ddpg`** ({seeds}, at {int(paper.steps[-1]):,} steps): PaperDDPG at the paper's "
-            f"settings ends at an IQM of {versus(paper.final, zoo.final)}; its best evaluations give "
-            f"{versus(paper.best, zoo.best)}."
+            f"settings ends at an IQM of {versus(paper.final, zoo.final)}; over the last {LAST_N} evaluations, "
+            f"{versus(paper.last10, zoo.last10)}; the best points of the mean curves (max average) give "
+            f"{versus(paper.max_average, zoo.max_average, cis=False)}."
         )
     step = min(paper.steps[-1], zoo.steps[-1])  # runs in progress: compare where both are
     at = [s.curve[:, int(np.searchsorted(s.steps, step))] for s in (paper, zoo)]
@@ -98,8 +146,9 @@ def per_seed_table(configs: dict[str, dict[int, np.ndarray]], finished: dict[str
     best evaluation, and the mean of its evaluations past half the budget (does it hold what it reached?)."""
     n = max(max(seeds) for seeds in configs.values()) + 1
     lines = [
-        "Per seed: the return at the last evaluation / the best evaluation / the mean of the evaluations after "
-        f"{budget // 2:,} steps (half the budget); *(at N)* marks a run still in progress.",
+        "Per seed: the return at the last evaluation / the best evaluation (one evaluation of a few episodes: it "
+        f"reads high) / the mean of the evaluations after {budget // 2:,} steps (half the budget); *(at N)* marks a "
+        "run still in progress.",
         "",
         f"| config | {' | '.join(f'seed {k}' for k in range(n))} |",
         f"|---|{'---|' * n}",
@@ -175,6 +224,16 @@ def report(
     """Markdown with one section per task: table of final and best scores, curves, performance profile, anchors."""
     done = set(results.glob("*/*/seed*.done"))  # before reading the CSVs: a run that finishes meanwhile stays unfinished
     data = load_runs(results)
+    if not data:  # a mistyped --results: not a report to write over the committed one
+        raise ReportError(f"no evaluation under {results}: give the --results folder that `reproduce.py run` wrote")
+    for marker in done:  # a finished run's CSV must reach its budget: a copy cut short would pass for finished
+        task, seeds = marker.parent.parent.name, data.get(marker.parent.parent.name, {}).get(marker.parent.name, {})
+        last = seeds.get(int(marker.stem.removeprefix("seed")), np.zeros((1, 2)))[-1, 0]
+        if task in budget and last < budget[task]:
+            raise ReportError(
+                f"{marker} marks a finished run, but its CSV ends at step {int(last):,} of the {budget[task]:,} budgeted: "
+                "a CSV cut short (copy it again), or the wrong --budget"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     present = sorted({config for configs in data.values() for config in configs})
     lines = [
@@ -183,9 +242,18 @@ def report(
         f"Generated by `benchmarks/reproduce.py report` on {date.today()} from the CSVs under "
         f"`{os.path.relpath(results, out.parent)}`. Protocol (TD3 paper): deterministic evaluation of a fixed number "
         "of episodes at a fixed interval (each section gives both), one run per seed, one torch thread per run. IQM "
-        "and 95% stratified-"
-        f"bootstrap CIs by rliable ({reps} resamples). *final* is the return at the last evaluation every seed has "
-        "reached; *best* is each seed's best evaluation (the TD3 paper's max average return), then aggregated.",
+        f"and 95% stratified-bootstrap CIs by rliable ({reps} resamples). *final* is the return at the last "
+        f"evaluation every seed has reached, *last-{LAST_N}* each seed's mean over its last {LAST_N} evaluations (the "
+        "TD3/PFRL protocol's second figure), both aggregated over seeds by IQM. *max average* is the TD3 paper's "
+        "statistic, the one to set against its anchors: the highest point of the curve of the seeds' mean return, "
+        "a maximum over noisy evaluations that reads high. Under "
+        f"{MIN_SEEDS_FOR_CI} seeds no CI is given; with 3, a percentile bootstrap CI is the range of the three "
+        "values, and the IQM of 2 or 3 values is their mean.",
+        "",
+        "The DDPG paper reports only scores normalized between a random policy and an iLQG planner, on its own "
+        "versions of the tasks, not returns: the anchors are the TD3 paper's re-runs of DDPG (Table 1: max average "
+        "return over 10 trials, Gym v1, 1M steps). A run resumed from a checkpoint evaluates again the steps after "
+        "it (a new episode starts): the CSV of a run in progress can change there; a finished run's rows are final.",
         "",
         "Configurations:",
         "",
@@ -221,32 +289,35 @@ def report(
                 "",
             ]
         lines += [
-            "| config | seeds aggregated (finished) | steps reached by all of them | final IQM [95% CI] | best IQM [95% CI] |",
-            "|---|---|---|---|---|",
+            "| config | seeds aggregated (finished) | steps reached by all of them | final IQM [95% CI] | "
+            f"last-{LAST_N} IQM [95% CI] | max average (at step) |",
+            "|---|---|---|---|---|---|",
         ]
         for s in summaries:
-            final, best = s.final, s.best
             lines.append(
-                f"| `{s.config}` | {s.n_seeds} ({s.n_finished}) | {int(s.steps[-1]):,} | "
-                f"{final[0]:.0f} [{final[1]:.0f}, {final[2]:.0f}] | {best[0]:.0f} [{best[1]:.0f}, {best[2]:.0f}] |"
+                f"| `{s.config}` | {s.n_seeds} ({s.n_finished}) | {int(s.steps[-1]):,} | {with_ci(s.final, s.n_seeds)} | "
+                f"{with_ci(s.last10, s.n_seeds)} | {s.max_average[0]:.0f} ({s.max_average[1]:,}) |"
             )
         lines += ["", *per_seed_table(configs, finished_seeds, task_budget)]
         lines += [f"![{task}]({png.name})", ""]
-        if any(np.isnan(s.final[0]) or np.isnan(s.best[0]) for s in summaries):
+        if any(np.isnan(s.final[0]) or np.isnan(s.last10[0]) for s in summaries):
             lines += ["nan: at least one evaluation returned NaN (the run diverged to non-finite weights).", ""]
         if (sentence := versus_sb3(summaries)) is not None:
             lines.append(sentence)
         for anchor in ANCHORS.get(task, []):
-            short = f" Our budget ({task_budget:,}) is short of it." if task_budget < anchor.steps else ""
+            short = (
+                f" Our budget ({task_budget:,}) is {task_budget / anchor.steps:.0%} of it: the max average column is "
+                "the comparable figure, at that fraction of the steps."
+                if task_budget < anchor.steps
+                else ""
+            )
             lines.append(f"- Anchor: {anchor.label}: {anchor.value:g} at {anchor.steps:,} steps.{short}")
         if "zoo-ddpg" in configs:
             hp = {k: v for k, v in zoo_ddpg_hyperparams(task).items() if k != "n_timesteps"}
-            lines.append(f"- `zoo-ddpg` here: {', '.join(f'{k}={v}' for k, v in hp.items())}.")
+            lines.append(f"- `zoo-ddpg` here: {zoo_ddpg_entry(task)[1]}: {', '.join(f'{k}={v}' for k, v in hp.items())}.")
         if task.endswith("-v5") and ANCHORS.get(task):
             lines.append("- The TD3 paper's numbers are on Gym's MuJoCo v1 tasks; these runs use Gymnasium's v5.")
         lines.append("")
-    if not data:
-        lines += [f"No evaluation has landed under `{os.path.relpath(results, out.parent)}` yet.", ""]
     if notes is not None:  # the hand-written reading, kept apart so that regenerating the tables keeps it
         lines += [notes.read_text().rstrip(), ""]
     if commands:

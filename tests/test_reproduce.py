@@ -66,20 +66,25 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     finished.csv.write_text(logged)
 
     # Aggregation: with 2 seeds the IQM is the mean; the report has the table, the anchor and the plot.
-    finals = [float(rows(run.csv)[-1]["mean_return"]) for run in runs]
-    bests = [max(float(r["mean_return"]) for r in rows(run.csv)) for run in runs]
+    returns = np.array([[float(r["mean_return"]) for r in rows(run.csv)] for run in runs])  # (seeds, evaluations)
+    finals, bests = returns[:, -1], returns.max(axis=1)
     summary = reproduce.summarize("paper", reproduce.load_runs(tmp_path / "results")["Pendulum-v1"]["paper"], 2, reps=100)
     assert summary.final[0] == pytest.approx(np.mean(finals), abs=1e-3)
-    assert summary.best[0] == pytest.approx(np.mean(bests), abs=1e-3)
+    assert summary.last10[0] == pytest.approx(returns.mean(), abs=1e-3)  # both evaluations are the last 10
+    # TD3's max average: the best point of the mean curve, not the mean of each seed's best.
+    mean_curve = returns.mean(axis=0)
+    assert summary.max_average == (pytest.approx(mean_curve.max()), [100, 200][int(mean_curve.argmax())])
     assert summary.final[1] <= summary.final[0] <= summary.final[2]
     np.testing.assert_array_equal(summary.steps, [100, 200])
     out = tmp_path / "docs" / "reproduction.md"
     text = reproduce.report(tmp_path / "results", out, reps=100, budget={}, commands=["python benchmarks/reproduce.py"])
-    assert "| `paper` | 2 (2) | 200 |" in text
+    # Two seeds: no CI printed.
+    max_average = f"{mean_curve.max():.0f} ({[100, 200][int(mean_curve.argmax())]})"
+    assert f"| `paper` | 2 (2) | 200 | {np.mean(finals):.0f} | {returns.mean():.0f} | {max_average} |" in text
     assert "Budget 200 steps, evaluation every 100 steps (2 episodes each)." in text
     # Per seed: final / best / mean after half the budget (here the last evaluation only).
     assert f"| `paper` | {finals[0]:.0f} / {bests[0]:.0f} / {finals[0]:.0f} | {finals[1]:.0f} / {bests[1]:.0f} / " in text
-    assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is short of it." in text
+    assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is 1% of it" in text
     assert (out.parent / "reproduction_Pendulum-v1.png").stat().st_size > 10_000
     assert out.read_text() == text
     assert "- `paper`: `PaperDDPG()` at the paper's settings" in text
@@ -241,3 +246,52 @@ def test_pixels_report_refuses_a_figure_format_matplotlib_cannot_write(tmp_path:
         pixels.main()
     assert exited.value.code == 2
     assert f"--out {out}: matplotlib cannot write '.txt' files" in capsys.readouterr().err
+
+
+def test_harness_mistakes_are_one_line_and_exit_2(reproduce, tmp_path: Path, capsys) -> None:
+    # The report is written over the committed docs/reproduction.md by default: a mistyped folder or budget, or a CSV
+    # cut short by a copy, must stop it with one line instead of writing a wrong or empty report.
+    folder = tmp_path / "r" / "Pendulum-v1" / "paper"
+    folder.mkdir(parents=True)
+    header = "timesteps,mean_return,std_return,min_return,max_return,episodes,wall_s\n"
+    good = header + "100,-900.5,1,-901,-899,2,3.0\n200,-800.5,1,-801,-799,2,6.0\n"
+    (folder / "seed0.csv").write_text(good)
+    (folder / "seed0.done").write_text("finished\n")
+    out = tmp_path / "report.md"
+    report = ["report", "--results", str(tmp_path / "r"), "--out", str(out), "--reps", "10"]
+    run = ["run", "--results", str(tmp_path / "r"), "--checkpoints", str(tmp_path / "c"), "--eval-episodes", "1"]
+    cases = [
+        (["report", "--results", str(tmp_path / "nope"), "--out", str(out)], "no evaluation under"),
+        ([*report, "--budget", "InvertdPendulum-v5=100000"], "cannot make InvertdPendulum-v5"),
+        ([*report, "--budget", "Pendulum-v1=400"], "marks a finished run, but its CSV ends at step 200 of the 400"),
+        ([*report, "--notes", str(tmp_path / "missing.md")], f"--notes {tmp_path / 'missing.md'}: no such file"),
+        ([*run, "--task", "Pendulm-v1", "--steps", "200"], "cannot make Pendulm-v1"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            reproduce.main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not out.exists() and not (tmp_path / "c").exists()
+    # A row cut inside its return ("200,-80") would read as a return of -80.
+    (folder / "seed0.csv").write_text(good[: good.rindex("0.5,1,-801")])
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main(report)
+    assert "seed0.csv: line 3 is incomplete (2 of its 7 columns)" in capsys.readouterr().err and stop.value.code == 2
+    # argparse's own checks: exit 2 with its usage line.
+    for argv in (["report", "--budget", "Pendulum-v1"], ["report", "--budget", "Pendulum-v1=1e5"], ["run", "--steps", "0"]):
+        with pytest.raises(SystemExit) as stop:
+            reproduce.main(argv)
+        assert stop.value.code == 2 and "is not" in capsys.readouterr().err
+    for option, value in (("--seeds", "-1"), ("--eval-every", "0"), ("--jobs", "0"), ("--eval-episodes", "0")):
+        with pytest.raises(SystemExit) as stop:
+            reproduce.main(["run", option, value])
+        assert stop.value.code == 2 and f"'{value}' is not an integer" in capsys.readouterr().err
+    # A run that cannot finish (10 steps: no gradient step) says why, and the command does not exit 0.
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main(
+            [*run, "--task", "Pendulum-v1", "--steps", "10", "--eval-every", "5", "--seeds", "1", "--configs", "paper"]
+        )
+    captured = capsys.readouterr()
+    assert stop.value.code == 1 and "1 of 1 runs did not finish" in captured.err
+    assert "Pendulum-v1 paper seed 1: not finished: " in captured.out
