@@ -203,10 +203,17 @@ def test_evaluate_remakes_the_env_the_model_was_trained_on(tmp_path: Path, cli) 
     doubled = gym.wrappers.TransformReward(gym.make("Pendulum-v1"), lambda r: 2 * r)
     PaperDDPG("MlpPolicy", doubled, buffer_size=500).learn(100).save(tmp_path / "doubled.zip")
     code, _, err = cli("evaluate", str(tmp_path / "doubled.zip"), "--episodes", "1")
-    assert code == 2 and "wrapped in TransformReward, values that cannot be saved as JSON" in err
+    assert code == 2 and "made with the wrapper TransformReward (values that cannot be saved as JSON)" in err
     assert err.strip().endswith("or pass --env Pendulum-v1 for the id's own env") and len(err.strip().splitlines()) == 1
-    with pytest.raises(ValueError, match="wrapped in TransformReward"):
+    with pytest.raises(ValueError, match="the wrapper TransformReward"):
         PaperDDPG.load(tmp_path / "doubled.zip").training_env_spec()
+    # A wrapper that does not record its arguments: gym.make(spec) could not remake it. Said at once, not by gymnasium.
+    unrecorded = type("Unrecorded", (gym.Wrapper,), {})(gym.make("Pendulum-v1"))
+    with pytest.raises(ValueError, match=r"made with the wrapper Unrecorded \(it does not record its arguments"):
+        PaperDDPG("MlpPolicy", unrecorded, buffer_size=500).training_env_spec()
+    # Nested time limits: the inner, shorter one truncates the episodes; gymnasium's spec gives the outer one.
+    nested = gym.wrappers.TimeLimit(gym.make("Pendulum-v1", max_episode_steps=20), 500)
+    assert PaperDDPG("MlpPolicy", nested, buffer_size=500).training_env_spec().max_episode_steps == 20
 
     # Made from the id alone: nothing recorded, and the id's registered spec.
     plain = PaperDDPG("MlpPolicy", gym.make("Pendulum-v1"), buffer_size=500)

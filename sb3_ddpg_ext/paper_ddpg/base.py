@@ -31,6 +31,7 @@ from sb3_ddpg_ext.paper_ddpg.save_util import (
     read_saved_data,
     recorded_env_spec,
     save_atomically,
+    shortest_time_limit,
     training_env_spec,
 )
 
@@ -113,7 +114,7 @@ class PaperDDPGBase(TD3):
             spec = None
         self.env_id: str | None = env if isinstance(env, str) else getattr(spec, "id", None)
         if spec is not None and not isinstance(env, str):
-            self.env_spec, self.env_spec_unsaved = recorded_env_spec(spec)
+            self.env_spec, self.env_spec_unsaved = recorded_env_spec(spec, shortest_time_limit(self.env))
 
     def training_env_spec(self) -> EnvSpec | None:
         """The spec of the env this model was trained on, for ``gym.make(model.training_env_spec())``: the recorded one

@@ -167,17 +167,41 @@ def normalization_state(vec_normalize: Any) -> dict[str, Any] | None:
 SB3_WRAPPERS = ("stable_baselines3.common.monitor:",)
 
 
-def recorded_env_spec(spec: Any) -> tuple[str | None, str | None]:
+def shortest_time_limit(env: Any) -> int | None:
+    """The shortest ``TimeLimit`` in the wrapper chain of a DummyVecEnv's first env (the one that truncates its
+    episodes); None for other VecEnvs (their envs live in other processes) or without a time limit."""
+    from gymnasium.wrappers import TimeLimit
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    while hasattr(env, "venv"):  # VecNormalize, VecCheckNan, ...
+        env = env.venv
+    limits, inner = [], env.envs[0] if isinstance(env, DummyVecEnv) else None
+    while inner is not None:
+        if isinstance(inner, TimeLimit):
+            limits.append(inner._max_episode_steps)
+        inner = getattr(inner, "env", None)
+    return min(limits) if limits else None
+
+
+def recorded_env_spec(spec: Any, time_limit: int | None = None) -> tuple[str | None, str | None]:
     """(gymnasium's JSON of ``spec``, None) for an env made with other kwargs, time limit or wrappers than its id's
-    registration gives; (None, None) for one made from the id alone; (None, why) for one whose spec cannot be written
-    as JSON (a kwarg that is an object). SB3's Monitor and ``render_mode`` (how to show the env, not the task) are
-    left out."""
+    registration gives; (None, None) for one made from the id alone; (None, what) for one gymnasium could not remake
+    from a spec (a kwarg that is an object, a wrapper that does not record its arguments). SB3's Monitor and
+    ``render_mode`` (how to show the env, not the task) are left out. ``time_limit``: the env's own, where it is not
+    the spec's (gymnasium's spec takes the outermost ``TimeLimit``, which an inner, shorter one overrides)."""
     import dataclasses
 
     import gymnasium as gym
 
     wrappers = tuple(w for w in spec.additional_wrappers if not str(w.entry_point).startswith(SB3_WRAPPERS))
     kwargs = {k: v for k, v in spec.kwargs.items() if k != "render_mode"}
+    if time_limit is not None:
+        spec = dataclasses.replace(spec, max_episode_steps=time_limit)
+    unrecorded = [w.name for w in wrappers if w.kwargs is None]  # gym.make(spec) refuses those
+    if unrecorded:
+        return None, (
+            f"the wrapper {', '.join(unrecorded)} (it does not record its arguments: gymnasium.utils.RecordConstructorArgs)"
+        )
     try:
         registered = gym.spec(spec.id)
     except gym.error.Error:
@@ -191,8 +215,8 @@ def recorded_env_spec(spec: Any) -> tuple[str | None, str | None]:
     try:
         return dataclasses.replace(spec, kwargs=kwargs, additional_wrappers=wrappers).to_json(), None
     except (ValueError, TypeError):
-        what = [f"{k}={v!r}" for k, v in kwargs.items()] + [f"wrapped in {w.name}" for w in wrappers]
-        return None, f"{', '.join(what)}, values that cannot be saved as JSON"
+        what = [f"{k}={v!r}" for k, v in kwargs.items()] + [f"the wrapper {w.name}" for w in wrappers]
+        return None, f"{', '.join(what)} (values that cannot be saved as JSON)"
 
 
 def training_env_spec(data: dict[str, Any]) -> Any:
