@@ -236,6 +236,7 @@ def test_paper_values_in_any_python_notation(cli_run, tmp_path: Path) -> None:
         (("-p", "tau=abc"), "tau='abc' is a str; expected float"),
         (("-p", "action_noise=gauss"), "use normal:SIGMA or ou:SIGMA"),
         (("--device", "gpu"), "--device 'gpu' is not a torch device"),
+        (("--device", "mps"), "--device 'mps' cannot be used here ("),  # torch's many-line error, its first sentence
     ],
 )
 def test_wrong_values_give_one_line(args: tuple, message: str, cli_run, tmp_path: Path) -> None:
