@@ -27,7 +27,7 @@ def read_evaluations(path: Path) -> np.ndarray:
     with path.open(newline="") as f:
         table = list(csv.reader(f))
     header, body = (table[0], table[1:]) if table else ([], [])
-    if header[:2] != ["timesteps", "mean_return"]:
+    if header[:2] not in (["timesteps", "mean_return"], ["step", "mean_return"]):  # "step": CSVs of 2026-11-22
         raise ReportError(f"{path}: not an evaluation CSV of the harness (its header is {','.join(header) or 'empty'})")
     for number, row in enumerate(body, start=2):
         try:
