@@ -30,7 +30,7 @@ class Anchor:
 # Published numbers (shared REFERENCE.md section 2). The TD3 paper's are max average returns over 10 trials on the
 # Gym v1 MuJoCo tasks; the RL Zoo's is one agent's deterministic evaluation.
 ANCHORS: dict[str, list[Anchor]] = {
-    "Pendulum-v1": [Anchor("RL Zoo SB3 DDPG (20k)", -152.10, 20_000)],
+    "Pendulum-v1": [Anchor("RL Zoo SB3 DDPG (20k, one agent, +/- 94.28)", -152.10, 20_000)],
     "HalfCheetah-v5": [
         Anchor("TD3 paper: Baselines DDPG (1M)", 3305.60, 1_000_000),
         Anchor('TD3 paper: "Our DDPG" (1M)', 8577.29, 1_000_000),

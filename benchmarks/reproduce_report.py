@@ -314,7 +314,8 @@ def report(
             lines.append(f"- Anchor: {anchor.label}: {anchor.value:g} at {anchor.steps:,} steps.{short}")
         if "zoo-ddpg" in configs:
             hp = {k: v for k, v in zoo_ddpg_hyperparams(task).items() if k != "n_timesteps"}
-            lines.append(f"- `zoo-ddpg` here: {zoo_ddpg_entry(task)[1]}: {', '.join(f'{k}={v}' for k, v in hp.items())}.")
+            values = ", ".join(f"{k}={v}" for k, v in hp.items())
+            lines.append(f"- `zoo-ddpg` here: {values}. Their source: {zoo_ddpg_entry(task)[1]}.")
         if task.endswith("-v5") and ANCHORS.get(task):
             lines.append("- The TD3 paper's numbers are on Gym's MuJoCo v1 tasks; these runs use Gymnasium's v5.")
         lines.append("")

@@ -84,7 +84,7 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     assert "Budget 200 steps, evaluation every 100 steps (2 episodes each)." in text
     # Per seed: final / best / mean after half the budget (here the last evaluation only).
     assert f"| `paper` | {finals[0]:.0f} / {bests[0]:.0f} / {finals[0]:.0f} | {finals[1]:.0f} / {bests[1]:.0f} / " in text
-    assert "RL Zoo SB3 DDPG (20k): -152.1 at 20,000 steps. Our budget (200) is 1% of it" in text
+    assert "RL Zoo SB3 DDPG (20k, one agent, +/- 94.28): -152.1 at 20,000 steps. Our budget (200) is 1% of it" in text
     assert (out.parent / "reproduction_Pendulum-v1.png").stat().st_size > 10_000
     assert out.read_text() == text
     assert "- `paper`: `PaperDDPG()` at the paper's settings" in text
