@@ -127,29 +127,48 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
 
 
 def restore_run_files(checkpoint: Path, out: Path, names: Sequence[str]) -> None:
-    """Put back the run files ``names`` in ``out`` as ``checkpoint`` holds them, and remove those it does not hold: a
-    run that stopped after its checkpoint may have written a new best model, of weights the resumed run never has."""
+    """Put back the run files ``names`` (saved models) in ``out`` as ``checkpoint`` holds them, and remove those it does
+    not hold: a run that stopped after its checkpoint may have written a new best model, of weights the resumed run
+    never has. A checkpoint of a version before 0.5.1 holds none: a file saved at or before its step is kept."""
+    from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data
+
+    step = int(read_state(checkpoint).get("num_timesteps", -1))
     for name in names:
         saved = checkpoint / f"{RUN_FILE_PREFIX}{name}"
         if saved.is_file():
             with atomic_file(out / name) as tmp:
                 shutil.copyfile(saved, tmp)
-        else:
-            (out / name).unlink(missing_ok=True)
+        elif (out / name).is_file():
+            try:
+                kept = int(read_saved_data(out / name).get("num_timesteps", step + 1)) <= step
+            except (OSError, ValueError):
+                kept = False
+            if not kept:
+                (out / name).unlink()
 
 
 def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tuple[OffPolicyAlgorithm, dict[str, Any]]:
     """The model of ``checkpoint`` on ``env`` (a new episode starts), with its replay buffer, normalization statistics
     and random generators restored; and the checkpoint's state."""
     state = read_state(checkpoint)
-    model = state["algorithm"].load(checkpoint / "model.zip", env=env, device=device)
-    model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+    try:  # a checkpoint is renamed into place whole: a file missing or damaged in it was removed or changed since
+        model = state["algorithm"].load(_present(checkpoint / "model.zip"), env=env, device=device)
+        model.load_replay_buffer(_present(checkpoint / "replay_buffer.pkl"))
+    except (OSError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{checkpoint} is damaged ({reason}): it cannot be resumed; start the run again (--overwrite)") from e
     normalize = model.get_vec_normalize_env()
     if (checkpoint / NORMALIZATION_FILE).is_file() and normalize is not None:
         saved = VecNormalize.load(str(checkpoint / NORMALIZATION_FILE), env)
         normalize.obs_rms, normalize.ret_rms = saved.obs_rms, saved.ret_rms
     set_random_states(model, state["random"])
     return model, state
+
+
+def _present(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.name} is missing")
+    return path
 
 
 class Checkpointer(BaseCallback):

@@ -37,9 +37,11 @@ def _known_names(names: Iterable[str], valid: set[str], unknown: str) -> None:
             raise UserError(f"{unknown} '{name}'; {hint}")
 
 
-def check_names(names: Iterable[str], where: str, extra: Iterable[str] = ()) -> None:
-    """Every name must be a PaperDDPG argument (or one of ``extra``); an unknown one gets a did-you-mean."""
-    _known_names(names, set(PaperDDPG.hyperparameter_defaults()) | set(extra), f"{where}: unknown PaperDDPG parameter")
+def check_names(names: Iterable[str], where: str, extra: Iterable[str] = (), exclude: Iterable[str] = ()) -> None:
+    """Every name must be a PaperDDPG argument (or one of ``extra``, not one of ``exclude``); an unknown one gets a
+    did-you-mean."""
+    valid = (set(PaperDDPG.hyperparameter_defaults()) | set(extra)) - set(exclude)
+    _known_names(names, valid, f"{where}: unknown PaperDDPG parameter")
 
 
 # --- values: KEY=VALUE text -> Python values -> checked against PaperDDPG's annotations ---------------------------
@@ -90,9 +92,12 @@ def parse_params(pairs: Iterable[str], where: str = "-p") -> dict[str, Any]:
         if key.strip() in params:
             raise UserError(f"{where} {key.strip()} is given twice ({params[key.strip()]!r}, then {value}): give it once")
         params[key.strip()] = parse_value(value)
-    for key in RUN_SETTINGS.keys() & params.keys():
-        raise UserError(f"{where} {key}=...: use {RUN_SETTINGS[key]} instead (a run setting, not a hyperparameter)")
-    check_names(params, where)
+    arguments = PaperDDPG.hyperparameter_defaults()
+    for key in params:
+        setting = key if key in RUN_SETTINGS else next(iter(difflib.get_close_matches(key, RUN_SETTINGS, n=1)), None)
+        if setting is not None and (key in RUN_SETTINGS or key not in arguments):
+            raise UserError(f"{where} {key}=...: use {RUN_SETTINGS[setting]} instead (a run setting, not a hyperparameter)")
+    check_names(params, where, exclude=RUN_SETTINGS)  # the did-you-mean offers what -p takes
     return check_types(params, where)
 
 

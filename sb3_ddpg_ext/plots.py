@@ -14,6 +14,7 @@ from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.ticker import MaxNLocator
 
 from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
 
 
 def check_figure_path(path: Path, option: str) -> Path:
@@ -83,7 +84,8 @@ def optuna_plots(study: Any, out: Path, names: list[str], title: str) -> list[Pa
         for name in names:
             figure = getattr(optuna.visualization, f"plot_{name}")(study)
             figure.update_layout(title=f"{title}: {name.replace('_', ' ')}")
-            figure.write_html(out / f"{name}.html", include_plotlyjs=True)
+            with atomic_file(out / f"{name}.html") as tmp:
+                figure.write_html(tmp, include_plotlyjs=True)
             ax = getattr(optuna.visualization.matplotlib, f"plot_{name}")(study)
             axes = ax if isinstance(ax, np.ndarray) else np.array([ax])
             fig = axes.flat[0].get_figure()
@@ -97,6 +99,8 @@ def optuna_plots(study: Any, out: Path, names: list[str], title: str) -> list[Pa
 
 
 def _save(fig: Any, png_path: Path, dpi: int = 100) -> None:
+    """Atomic, as every file of a run: a kill mid-save leaves the previous figure, not an empty one."""
     fig.tight_layout()
-    fig.savefig(png_path, dpi=dpi)
+    with atomic_file(png_path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=png_path.suffix.lstrip(".").lower() or None)
     plt.close(fig)

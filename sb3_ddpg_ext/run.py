@@ -38,7 +38,7 @@ from sb3_ddpg_ext.models import build_model, with_her
 from sb3_ddpg_ext.paper_ddpg import PaperDDPG
 from sb3_ddpg_ext.paper_ddpg.budget import NoGradientStep
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
-from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE, run_folder_lock
+from sb3_ddpg_ext.rundir import BEST_MODEL_FILE, NORMALIZATION_FILE, remove_scratch_files, run_folder_lock
 
 PRESETS = ("her-paper", "rllab")
 EVAL_COLUMNS = ["timesteps", "mean_return", "std_return", "min_return", "max_return", "episodes", "wall_s"]
@@ -218,12 +218,22 @@ class RunResult:
 
 def read_config(out: Path) -> RunConfig:
     """The options of the run in ``out``, from its newest checkpoint."""
+    if out.is_file():
+        raise UserError(f"{out} is a file: --resume takes the run's folder ({out.parent})")
     if not out.is_dir():
         raise UserError(f"{out}: no such run folder to resume")
+    return read_state(resumable_checkpoint(out))["config"]
+
+
+def resumable_checkpoint(out: Path) -> Path:
+    """The newest checkpoint of the run in ``out``; a UserError if it has none."""
     checkpoint = latest_checkpoint(out / CHECKPOINTS)
     if checkpoint is None:
-        raise UserError(f"{out} holds no checkpoint to resume: start runs with --checkpoint-every N to resume them")
-    return read_state(checkpoint)["config"]
+        raise UserError(
+            f"{out} holds no checkpoint to resume: a run writes its first after --checkpoint-every N steps, and one "
+            "started without that option cannot be resumed"
+        )
+    return checkpoint
 
 
 def non_finite_reason(error: ValueError, model: BaseAlgorithm) -> str | None:
@@ -257,6 +267,7 @@ def train(
     stops the run (the tuning objective reports and prunes there). The caller saves the final model: ``result.model``.
     """
     with run_folder_lock(out):  # another process training in ``out`` is refused here, in one line
+        remove_scratch_files(out)  # a killed run's partial writes: nothing else writes here now
         return _train(config, out, resume, eval_csv, make_model, progress_bar, callbacks, after_evaluation)
 
 
@@ -274,9 +285,7 @@ def _train(
     env, eval_env = make_envs(config)
     state: dict[str, Any] = {}
     if resume:
-        checkpoint = latest_checkpoint(out / CHECKPOINTS)
-        if checkpoint is None:
-            raise UserError(f"{out} holds no checkpoint to resume: start runs with --checkpoint-every N to resume them")
+        checkpoint = resumable_checkpoint(out)
         model, state = load_checkpoint(checkpoint, env, config.device)
         restore_run_files(checkpoint, out, [BEST_MODEL_FILE])  # the best as the evaluations restored below know it
         # SB3 has no purge on resume: without one, TensorBoard shows the stopped run's steps after the checkpoint too.

@@ -24,6 +24,8 @@ RUN_FILES = (
     "learning_curve.png",
     NORMALIZATION_FILE,
     "checkpoints",
+    "model_returns.png",  # sb3-ddpg evaluate's histograms, beside the models
+    "best_model_returns.png",
 )
 
 
@@ -57,6 +59,14 @@ def clear_run_dir(out: Path) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+def remove_scratch_files(out: Path) -> None:
+    """Removes what a killed process left in the run folder ``out``: the scratch files of its atomic writes
+    (``.<name>.<random>.partial``, ``.evaluations-<pid>-<id>.partial.npz``) and a checkpoint it was writing
+    (``checkpoints/.step-<N>.partial``). Call it holding the folder: no other process is writing there."""
+    for scratch in [*out.glob(".*.partial*"), *(out / "checkpoints").glob(".*.partial")]:
+        shutil.rmtree(scratch) if scratch.is_dir() else scratch.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

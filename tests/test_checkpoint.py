@@ -1,5 +1,6 @@
 """Runs that survive a stop: checkpoints, resume, and saves that a kill or a full disk cannot truncate."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -203,7 +204,7 @@ def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_
     assert code == 2 and "Traceback" not in err
     assert err.strip() == (
         "sb3-ddpg train: error: --resume takes the run's options from its checkpoint; these differ: --timesteps 5000 "
-        "(the run's: 400); -p tau=0.01 (the run's: 'default'). Drop them, or start a new run"
+        "(the run's: 400); -p tau=0.01 (the run's: 0.001). Drop them, or start a new run"
     )
     code, _, err = cli(
         "train",
@@ -219,10 +220,62 @@ def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_
     )
     assert code == 0, err  # the same values, and the same folder written otherwise: fine
     code, _, err = cli("train", "--resume", str(tmp_path))
-    assert code == 2 and "holds no checkpoint to resume: start runs with --checkpoint-every N" in err
+    assert code == 2 and "holds no checkpoint to resume: a run writes its first after --checkpoint-every N" in err
     assert_one_line_error(cli("train", "--resume", str(tmp_path / "nope")), f"{tmp_path / 'nope'}: no such run folder")
     code, _, err = cli("train", "--env", "Pendulum-v1")
     assert code == 2 and err.strip().endswith("--timesteps, --out required (or --resume RUN_FOLDER to continue a run)")
+
+
+def test_resume_takes_a_value_given_at_its_default_and_another_device(tmp_path: Path, cli) -> None:
+    # -p tau=0.001 is the run's tau (the default); the device is the machine's: a run of a GPU machine resumes on a CPU.
+    import cloudpickle
+    import torch as th
+
+    from sb3_ddpg_ext.checkpoint import read_state
+
+    out = tmp_path / "run"
+    interrupted_run(out)
+    checkpoint = latest_checkpoint(out / CHECKPOINTS)
+    state = read_state(checkpoint)
+    state["config"] = dataclasses.replace(state["config"], device="cuda")  # as a run started with --device cuda
+    (checkpoint / "state.pkl").write_bytes(cloudpickle.dumps(state))
+    if not th.cuda.is_available():
+        message = f"{out} trained on device 'cuda', which this machine cannot use: resume with --device cpu"
+        assert_one_line_error(cli("train", "--resume", str(out)), message)
+    code, _, err = cli("train", "--resume", str(out), "--device", "cpu", "-p", "tau=0.001", "--no-progress-bar")
+    assert code == 0, err
+    assert_one_line_error(cli("train", "--resume", str(out / "evaluations.csv")), "is a file: --resume takes the run's folder")
+
+
+def test_resume_from_a_checkpoint_without_best_model_keeps_the_one_saved_before_it(tmp_path: Path) -> None:
+    # Checkpoints of 0.3.0-0.5.0 hold no copy of best_model.zip: the one in the folder, saved at step 200 (the
+    # checkpoint's), is the best the restored evaluations know; it was deleted. What a killed run left is cleaned up.
+    out = tmp_path / "run"
+    run = interrupted_run(out)
+    checkpoint = latest_checkpoint(out / CHECKPOINTS)
+    (checkpoint / "run-best_model.zip").unlink()
+    assert PaperDDPG.load(out / "best_model.zip").num_timesteps == 200
+    scratch = [out / ".evaluations-123-456.partial.npz", out / ".evaluations.csv.x1y2.partial"]
+    for path in scratch:
+        path.write_bytes(b"")
+    (out / CHECKPOINTS / ".step-000000000300.partial").mkdir()
+    result = train(run, out, resume=True)
+    best_step = result.best()[0]
+    assert PaperDDPG.load(out / "best_model.zip").num_timesteps == best_step  # kept, or replaced by a better one
+    assert not any(path.exists() for path in scratch) and not (out / CHECKPOINTS / ".step-000000000300.partial").exists()
+
+
+def test_a_damaged_checkpoint_is_one_line(tmp_path: Path, cli) -> None:
+    out = tmp_path / "run"
+    interrupted_run(out)
+    checkpoint = latest_checkpoint(out / CHECKPOINTS)
+    model = (checkpoint / "model.zip").read_bytes()
+    (checkpoint / "model.zip").write_bytes(model[:1000])  # cut short by a copy
+    message = f"{checkpoint} is damaged ({checkpoint / 'model.zip'} is damaged (a zip file cut short)"
+    assert_one_line_error(cli("train", "--resume", str(out)), message)
+    (checkpoint / "model.zip").write_bytes(model)
+    (checkpoint / "replay_buffer.pkl").unlink()
+    assert_one_line_error(cli("train", "--resume", str(out)), f"{checkpoint} is damaged (replay_buffer.pkl is missing)")
 
 
 def test_resume_refuses_given_options_that_differ_even_at_their_default(tmp_path: Path, cli) -> None:
@@ -370,6 +423,29 @@ def test_sigkill_then_resume_finishes_at_the_budget(tmp_path: Path, moment: str,
     assert PaperDDPG.load(out / "model.zip").num_timesteps == 1200
     assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
     assert (folder / FINISHED).is_file()  # the resumed run finished: a second --resume is refused
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path, cli_run) -> None:
+    # SIGTERM, what a preempted machine sends: the run stops as for Ctrl-C (model and logs saved, the checkpoint to
+    # resume from named), with exit code 143, and resumes to its budget.
+    out = tmp_path / "run"
+    options = "--env Pendulum-v1 --timesteps 1200 --eval-every 200 --eval-episodes 1 --checkpoint-every 200".split()
+    small = ["-p", "policy_kwargs=dict(net_arch=[32, 32])", "--no-progress-bar", "--out", str(out)]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "sb3-ddpg"), "train", *options, *small], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: (out / CHECKPOINTS / "step-000000000400").is_dir(), every=0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert "'sb3-ddpg train --resume" in err and (out / "model.zip").is_file()
+    assert not [p for p in out.rglob("*") if ".partial" in p.name]
+    resumed = cli_run("train", "--resume", str(out), "--no-progress-bar")
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(pd.read_csv(out / "evaluations.csv").timesteps) == [200, 400, 600, 800, 1000, 1200]
 
 
 def test_save_that_fails_mid_write_keeps_the_previous_file(tmp_path: Path) -> None:

@@ -312,7 +312,8 @@ def test_an_earlier_run_is_refused_untouched_or_replaced_with_overwrite(cli_run,
         "--no-progress-bar",
     )
     assert replaced.returncode == 0, replaced.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]  # nothing of the first run mixes in
+    # Nothing of the first run mixes in; the folder's lock file stays (rundir.run_folder_lock).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".sb3-ddpg.lock", "model.zip"]
     assert PaperDDPG.load(tmp_path / "model.zip").num_timesteps == 70
 
 

@@ -12,8 +12,9 @@ from typing import Any
 from sb3_ddpg_ext.errors import UserError
 
 # Exit codes: 0 done, 2 a mistake in the command (one line), 3 training stopped on non-finite values (divergence,
-# or NaN/inf from the env), 4 a write failed (full disk, read-only folder), 130 interrupted (Ctrl-C).
-EXIT_USER_ERROR, EXIT_NON_FINITE, EXIT_WRITE_ERROR, EXIT_INTERRUPTED = 2, 3, 4, 130
+# or NaN/inf from the env), 4 a write failed (full disk, read-only folder), 130 interrupted (Ctrl-C), 143 terminated
+# (SIGTERM: train stops as for Ctrl-C).
+EXIT_USER_ERROR, EXIT_NON_FINITE, EXIT_WRITE_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 4, 130, 143
 
 
 def require_extra(extra: str, module: str) -> None:

@@ -1,12 +1,17 @@
 """``sb3-ddpg train``: a run through the run layer (``run.train``), then what it wrote, in a few lines."""
 
 import argparse
+import contextlib
+import dataclasses
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sb3_ddpg_ext.commands import EXIT_INTERRUPTED, EXIT_NON_FINITE
+from sb3_ddpg_ext.commands import EXIT_INTERRUPTED, EXIT_NON_FINITE, EXIT_TERMINATED
 from sb3_ddpg_ext.errors import UserError
 
 # train options -> RunConfig fields: --resume takes them from the checkpoint, and refuses a given value that differs.
@@ -61,22 +66,32 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
             "start a new run in its place"
         )
     config = read_config(out)
+    if "device" in args.given:  # the machine's, not the run's: a run preempted on a GPU goes on on a CPU
+        config = dataclasses.replace(config, device=args.device)
+    else:
+        try:
+            check_device(config.device)
+        except UserError as e:
+            raise UserError(
+                f"{out} trained on device {config.device!r}, which this machine cannot use: resume with --device cpu"
+            ) from e
     finished = finished_step(out, config.timesteps)
     if finished is not None:
         raise UserError(
             f"{out} finished at step {finished} of {config.timesteps}: nothing to resume; to train longer, start a new "
             f"run (--out NEW_FOLDER, or --out {out} --overwrite to replace this one)"
         )
-    given = {option: getattr(args, option) for option in TRAIN_OPTIONS if option in args.given}  # at the default too
+    given = {o: getattr(args, o) for o in TRAIN_OPTIONS if o in args.given and o != "device"}  # at the default too
     conflicts = [
-        f"--{o.replace('_', '-')} {v} (the run's: {getattr(config, TRAIN_OPTIONS[o])})"
+        f"--{o.replace('_', '-')} {v} (the run's: {shown(o, getattr(config, TRAIN_OPTIONS[o]))})"
         for o, v in given.items()
         if not same_option(o, v, getattr(config, TRAIN_OPTIONS[o]))
     ]
+    defaults = paper_defaults()
     conflicts += [
-        f"-p {k}={v!r} (the run's: {config.params.get(k, 'default')!r})"
+        f"-p {k}={v!r} (the run's: {config.params.get(k, defaults.get(k))!r})"
         for k, v in params.items()
-        if k not in config.params or config.params[k] != v
+        if config.params.get(k, defaults.get(k)) != v  # the default given again is the run's value
     ]
     if conflicts:
         raise UserError(
@@ -84,6 +99,18 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
             "Drop them, or start a new run"
         )
     return config, out
+
+
+def paper_defaults() -> dict[str, Any]:
+    """PaperDDPG's constructor defaults: a -p value given to --resume at its default is the run's value."""
+    from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+
+    return PaperDDPG.hyperparameter_defaults()
+
+
+def shown(option: str, saved: Any) -> str:
+    """A run's option as a user gave it: ``--her`` unset is "auto" (on for goal-conditioned envs)."""
+    return "auto (on for goal-conditioned envs)" if option == "her" and saved is None else str(saved)
 
 
 def same_option(option: str, given: Any, saved: Any) -> bool:
@@ -118,10 +145,31 @@ def run(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext.rundir import clear_run_dir, run_folder_lock
 
     config, out = train_config(args)
-    with run_folder_lock(out):  # one process at a time: refused here if another trains in it
+    with run_folder_lock(out), sigterm_as_ctrl_c() as terminated:  # one process at a time: refused if another trains
         if args.resume is None:
             clear_run_dir(out)  # --overwrite: the earlier run's files (prepare_run_dir refused them otherwise)
-        return train_and_report(args, config, out)
+        code = train_and_report(args, config, out)
+    return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[list[int]]:
+    """SIGTERM (what a preempted machine, ``docker stop``, SLURM or ``timeout`` sends) stops the run as Ctrl-C does:
+    the evaluation logs completed, the model saved, the checkpoint to resume named. The list yielded gets the signal."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def train_and_report(args: argparse.Namespace, config: Any, out: Path) -> int:
@@ -159,7 +207,12 @@ def train_and_report(args: argparse.Namespace, config: Any, out: Path) -> int:
         written.append(result.checkpoint)
     if (out / CHECKPOINTS).is_dir() and result.stopped is None and not result.interrupted:
         written.append(write_finished(out / CHECKPOINTS, model.num_timesteps))  # last: --resume refuses a finished run
-    if best is not None:
+    if best is not None and not (out / BEST_MODEL_FILE).is_file():  # resumed from a checkpoint of before 0.5.1
+        print(
+            f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
+            f"({config.eval_episodes} episodes); its model was not kept (the checkpoint resumed predates best models)"
+        )
+    elif best is not None:
         written.insert(1 if result.stopped is None else 0, out / BEST_MODEL_FILE)
         print(
             f"{config.env_id}: best evaluation {best[1]:.1f} +/- {best[2]:.1f} at step {best[0]} "
@@ -186,6 +239,6 @@ def train_and_report(args: argparse.Namespace, config: Any, out: Path) -> int:
         if checkpoint is not None:
             step = int(checkpoint.name.removeprefix("step-"))
             resume = f"; 'sb3-ddpg train --resume {out}' continues from the checkpoint at step {step}"
-        print(interrupted_message(model.num_timesteps, out) + resume, file=sys.stderr)
+        print(interrupted_message(model.num_timesteps, out) + resume, file=sys.stderr)  # Ctrl-C, or SIGTERM
         return EXIT_INTERRUPTED
     return 0

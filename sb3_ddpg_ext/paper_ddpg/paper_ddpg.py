@@ -221,6 +221,12 @@ class PaperDDPG(PaperDDPGBase):
         self.critic.optimizer = self._make_critic_optimizer()
         self._collect_update_tensors()
         check_bn_statistics(self.policy.norm_layer, self.bn_stats_for_y, self.bn_stats_for_policy_gradient)
+        self._set_target_bn_statistics()
+
+    def _set_target_bn_statistics(self) -> None:
+        """The targets are only used for y: their batch norm uses ``bn_stats_for_y``, and never trains."""
+        self.actor_target.set_bn_statistics(self.bn_stats_for_y)
+        self.critic_target.set_bn_statistics(self.bn_stats_for_y)
 
     def _collect_update_tensors(self) -> None:
         """The soft target update (``targets.py``). Call again if the policy's tensors are replaced (``.double()``)."""
@@ -334,10 +340,7 @@ class PaperDDPG(PaperDDPGBase):
         if not ready_to_sample(self.replay_buffer, batch_size, self.n_envs):
             return  # the paper starts updating once a minibatch is available (HER: and an episode has ended)
         self.policy.set_training_mode(True)
-        # The targets are only used for y, with ``bn_stats_for_y``: set at each call, as torch's policy.eval() or
-        # .train() (a user's, before an export or a manual evaluation) would change it.
-        self.actor_target.set_bn_statistics(self.bn_stats_for_y)
-        self.critic_target.set_bn_statistics(self.bn_stats_for_y)
+        self._set_target_bn_statistics()  # again: torch's policy.eval() or .train() (a user's) would have changed them
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
         critic_step, actor_step = self._adam_step(self.critic.optimizer), self._adam_step(self.actor.optimizer)
