@@ -111,9 +111,30 @@ class Run:
         return self.checkpoints / key / self.task / self.config / f"seed{self.seed}"
 
 
-def execute(run: Run) -> str:
+def execute(run: Run) -> tuple[str, bool]:
     """One training run in this process, through the run layer: evaluations (after the updates of their step) written
-    to the run's CSV as they happen; with ``checkpoint_every``, an interrupted run resumes from its last checkpoint."""
+    to the run's CSV as they happen; with ``checkpoint_every``, an interrupted run resumes from its last checkpoint.
+    Returns what happened, and whether the run is done or in another harness process's hands (not left unfinished)."""
+    import shutil
+
+    from sb3_ddpg_ext.errors import UserError
+    from sb3_ddpg_ext.rundir import run_folder_lock
+
+    run.csv.parent.mkdir(parents=True, exist_ok=True)
+    run.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_folder_lock(run.folder):  # a second campaign on the same results skips the runs the first holds
+            if run.done.exists():
+                shutil.rmtree(run.folder, ignore_errors=True)  # made just above: nothing to resume in it
+                return f"{run.task} {run.config} seed {run.seed}: finished meanwhile by another process", True
+            return _execute(run), run.done.exists()
+    except UserError as e:
+        if "in use by another process" not in str(e):
+            raise
+        return f"{run.task} {run.config} seed {run.seed}: skipped, {e}", True
+
+
+def _execute(run: Run) -> str:
     import shutil
 
     import stable_baselines3
@@ -125,8 +146,6 @@ def execute(run: Run) -> str:
     from sb3_ddpg_ext.run import RunConfig, train
 
     th.set_num_threads(1)
-    run.csv.parent.mkdir(parents=True, exist_ok=True)
-    run.folder.mkdir(parents=True, exist_ok=True)
     start = time.time()
     spec = CONFIGS[run.config]
     resume = latest_checkpoint(run.folder / CHECKPOINTS) is not None
@@ -153,7 +172,7 @@ def execute(run: Run) -> str:
         f"(torch {th.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
         f"sb3_ddpg_ext {code_version(Path(sb3_ddpg_ext.__file__).parent)})\n"
     )
-    shutil.rmtree(run.folder, ignore_errors=True)  # its checkpoint is of no further use
+    shutil.rmtree(run.folder, ignore_errors=True)  # its checkpoint is of no further use (its lock goes with it)
     return f"{run.task} {run.config} seed {run.seed}: {time.time() - start:.0f} s{resumed}"
 
 
@@ -202,14 +221,17 @@ def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
     job freed at the tail of one block starts the next block instead of idling. Returns the runs executed."""
     todo = pending(runs)
     print(f"{len(runs) - len(todo)} of {len(runs)} runs already finished; running {len(todo)} with {jobs} job(s)")
+    outcomes = []
     if jobs <= 1:
-        for run in todo:
-            print(execute(run), flush=True)
+        outcomes = [execute(run) for run in todo]
+        for message, _ in outcomes:
+            print(message, flush=True)
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             for future in as_completed([pool.submit(execute, run) for run in todo]):
-                print(future.result(), flush=True)
-    unfinished = [run for run in todo if not run.done.exists()]
+                outcomes.append(future.result())
+                print(outcomes[-1][0], flush=True)
+    unfinished = [message for message, settled in outcomes if not settled]
     if unfinished:  # each said why above; a campaign that left runs unfinished does not exit 0
         print(f"reproduce.py: {len(unfinished)} of {len(todo)} runs did not finish (see above)", file=sys.stderr)
         raise SystemExit(1)

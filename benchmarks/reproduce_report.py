@@ -228,8 +228,10 @@ def report(
         raise ReportError(f"no evaluation under {results}: give the --results folder that `reproduce.py run` wrote")
     for marker in done:  # a finished run's CSV must reach its budget: a copy cut short would pass for finished
         task, seeds = marker.parent.parent.name, data.get(marker.parent.parent.name, {}).get(marker.parent.name, {})
-        last = seeds.get(int(marker.stem.removeprefix("seed")), np.zeros((1, 2)))[-1, 0]
-        if task in budget and last < budget[task]:
+        rows = seeds.get(int(marker.stem.removeprefix("seed")), np.zeros((1, 2)))
+        interval = rows[0, 0]  # the evaluation interval: evaluations fall on its multiples, the last within one of it
+        last = rows[-1, 0]
+        if task in budget and last <= budget[task] - max(interval, 1):
             raise ReportError(
                 f"{marker} marks a finished run, but its CSV ends at step {int(last):,} of the {budget[task]:,} budgeted: "
                 "a CSV cut short (copy it again), or the wrong --budget"

@@ -155,8 +155,13 @@ def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tupl
         model = state["algorithm"].load(_present(checkpoint / "model.zip"), env=env, device=device)
         model.load_replay_buffer(_present(checkpoint / "replay_buffer.pkl"))
     except (OSError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{checkpoint} is damaged ({reason}): it cannot be resumed; start the run again (--overwrite)") from e
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        damaged = isinstance(e, OSError) or any(
+            sign in reason for sign in ("is damaged", "not a saved model", "zip", "cannot be read as a replay buffer")
+        )
+        if not damaged:  # the env it resumes on differs from the run's (an edited env, an upgraded dependency)
+            raise UserError(f"{checkpoint} cannot be resumed here: {reason}") from e
+        raise UserError(f"{checkpoint} is damaged ({reason}): it cannot be resumed; start the run again") from e
     normalize = model.get_vec_normalize_env()
     if (checkpoint / NORMALIZATION_FILE).is_file() and normalize is not None:
         saved = VecNormalize.load(str(checkpoint / NORMALIZATION_FILE), env)

@@ -70,7 +70,7 @@ def saved_env(path: Path, with_spec: bool = True) -> tuple[str, EnvSpec | None]:
 
 def trained_on_pixels(path: Path) -> bool:
     """Whether the saved model at ``path`` acts on the paper's pixel observations as ``make_pixel_env`` makes them
-    (``sb3-ddpg train --pixels``): its observation space is theirs, uint8 (9, 64, 64), which no state-based env has."""
+    (``sb3-ddpg train --pixels``): its observation space is theirs, uint8 (9, 64, 64)."""
     pixels = spaces.Box(0, 255, (3 * PIXEL_FRAMES, PIXEL_SIZE, PIXEL_SIZE), np.uint8)
     try:
         return PaperDDPG.read_saved_data(model_file(path)).get("observation_space") == pixels

@@ -18,6 +18,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from sb3_ddpg_ext import PaperDDPG
 from sb3_ddpg_ext.checkpoint import CHECKPOINTS, FINISHED, latest_checkpoint
 from sb3_ddpg_ext.run import RunConfig, read_config, train
+from sb3_ddpg_ext.rundir import LOCK_FILE
 
 
 class CtrlCAt(BaseCallback):
@@ -193,8 +194,10 @@ def interrupted_run(out: Path, **changes) -> RunConfig:
 
 
 def files_of(folder: Path) -> dict[Path, tuple[int, bytes]]:
-    """Every file under ``folder`` with its modification time and content: what a refused command must leave as is."""
-    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under ``folder`` with its modification time and content: what a refused command must leave as is.
+    The folder's lock file is left out: a command holds the folder (writing its pid there) before it reads the run."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != LOCK_FILE)
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
 
 
 def test_resume_refuses_conflicting_options_and_folders_without_checkpoints(tmp_path: Path, cli) -> None:
@@ -245,6 +248,16 @@ def test_resume_takes_a_value_given_at_its_default_and_another_device(tmp_path: 
     code, _, err = cli("train", "--resume", str(out), "--device", "cpu", "-p", "tau=0.001", "--no-progress-bar")
     assert code == 0, err
     assert_one_line_error(cli("train", "--resume", str(out / "evaluations.csv")), "is a file: --resume takes the run's folder")
+
+
+def test_resume_compares_a_p_value_with_what_the_run_trains_with(tmp_path: Path, cli) -> None:
+    # A preset sets values that the run's -p does not hold: rllab's reading uses running statistics for y.
+    out = tmp_path / "run"
+    interrupted_run(out, preset="rllab")
+    refused = cli("train", "--resume", str(out), "-p", "bn_stats_for_y='batch'")
+    assert_one_line_error(refused, "these differ: -p bn_stats_for_y='batch' (the run's: 'running')")
+    code, _, err = cli("train", "--resume", str(out), "-p", "bn_stats_for_y='running'", "--no-progress-bar")
+    assert code == 0, err
 
 
 def test_resume_from_a_checkpoint_without_best_model_keeps_the_one_saved_before_it(tmp_path: Path) -> None:

@@ -54,6 +54,10 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     assert finished.csv.stat().st_mtime_ns == mtime
     assert [int(r["timesteps"]) for r in rows(unfinished.csv)] == [100, 200] and unfinished.done.exists()
     assert reproduce.run_campaign(runs, jobs=1) == []
+    # A second campaign that listed it as pending before the first finished it: checked again under the run's lock.
+    message, settled = reproduce.execute(finished)
+    assert settled and message.endswith("finished meanwhile by another process")
+    assert finished.csv.stat().st_mtime_ns == mtime
     longer = [reproduce.Run(r.task, r.config, r.seed, 400, 100, 2, r.results, checkpoints=r.checkpoints) for r in runs]
     with pytest.raises(SystemExit) as stop:  # finished at 200 steps: not a run of 400
         reproduce.pending(longer)
@@ -263,7 +267,7 @@ def test_harness_mistakes_are_one_line_and_exit_2(reproduce, tmp_path: Path, cap
     cases = [
         (["report", "--results", str(tmp_path / "nope"), "--out", str(out)], "no evaluation under"),
         ([*report, "--budget", "InvertdPendulum-v5=100000"], "cannot make InvertdPendulum-v5"),
-        ([*report, "--budget", "Pendulum-v1=400"], "marks a finished run, but its CSV ends at step 200 of the 400"),
+        ([*report, "--budget", "Pendulum-v1=300"], "marks a finished run, but its CSV ends at step 200 of the 300"),
         ([*report, "--notes", str(tmp_path / "missing.md")], f"--notes {tmp_path / 'missing.md'}: no such file"),
         ([*run, "--task", "Pendulm-v1", "--steps", "200"], "cannot make Pendulm-v1"),
     ]
@@ -273,6 +277,10 @@ def test_harness_mistakes_are_one_line_and_exit_2(reproduce, tmp_path: Path, cap
         err = capsys.readouterr().err
         assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not out.exists() and not (tmp_path / "c").exists()
+    # A budget that is not a multiple of the interval: the last evaluation falls within one interval of it.
+    reproduce.main([*report, "--budget", "Pendulum-v1=250"])
+    assert out.is_file()
+    out.unlink()
     # A row cut inside its return ("200,-80") would read as a return of -80.
     (folder / "seed0.csv").write_text(good[: good.rindex("0.5,1,-801")])
     with pytest.raises(SystemExit) as stop:

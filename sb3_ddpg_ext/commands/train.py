@@ -87,12 +87,8 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
         for o, v in given.items()
         if not same_option(o, v, getattr(config, TRAIN_OPTIONS[o]))
     ]
-    defaults = paper_defaults()
-    conflicts += [
-        f"-p {k}={v!r} (the run's: {config.params.get(k, defaults.get(k))!r})"
-        for k, v in params.items()
-        if config.params.get(k, defaults.get(k)) != v  # the default given again is the run's value
-    ]
+    values = run_values(out, config.params)
+    conflicts += [f"-p {k}={v!r} (the run's: {values(k)!r})" for k, v in params.items() if values(k) != v]
     if conflicts:
         raise UserError(
             f"--resume takes the run's options from its checkpoint; these differ: {'; '.join(conflicts)}. "
@@ -101,11 +97,25 @@ def train_config(args: argparse.Namespace) -> tuple[Any, Path]:
     return config, out
 
 
-def paper_defaults() -> dict[str, Any]:
-    """PaperDDPG's constructor defaults: a -p value given to --resume at its default is the run's value."""
+def run_values(out: Path, params: dict[str, Any]) -> Any:
+    """``value(name)``: the value the run in ``out`` trains with, for a -p given to --resume: its own -p, else what
+    its checkpoint's model holds (set by a preset, --pixels or the defaults), else the default."""
+    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, latest_checkpoint
     from sb3_ddpg_ext.paper_ddpg import PaperDDPG
+    from sb3_ddpg_ext.paper_ddpg.loading import SAVED_AS
+    from sb3_ddpg_ext.paper_ddpg.save_util import read_saved_data
 
-    return PaperDDPG.hyperparameter_defaults()
+    defaults = PaperDDPG.hyperparameter_defaults()
+    checkpoint = latest_checkpoint(out / CHECKPOINTS)
+    try:
+        saved = read_saved_data(checkpoint / "model.zip") if checkpoint is not None else {}
+    except (OSError, ValueError):
+        saved = {}  # resuming says what is wrong with it
+
+    def value(name: str) -> Any:
+        return params[name] if name in params else saved.get(SAVED_AS.get(name, name), defaults.get(name))
+
+    return value
 
 
 def shown(option: str, saved: Any) -> str:
@@ -144,11 +154,21 @@ def finished_step(out: Path, budget: int) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from sb3_ddpg_ext.rundir import clear_run_dir, run_folder_lock
 
-    config, out = train_config(args)
-    with run_folder_lock(out), sigterm_as_ctrl_c() as terminated:  # one process at a time: refused if another trains
-        if args.resume is None:
-            clear_run_dir(out)  # --overwrite: the earlier run's files (prepare_run_dir refused them otherwise)
-        code = train_and_report(args, config, out)
+    resumed = Path(args.resume) if args.resume is not None else None
+    # One process at a time per run folder: a run being resumed is held before its checkpoint is read.
+    held = run_folder_lock(resumed) if resumed is not None and resumed.is_dir() else contextlib.nullcontext()
+    with held:
+        config, out = train_config(args)
+        with run_folder_lock(out), sigterm_as_ctrl_c() as terminated:
+            if args.resume is None:
+                clear_run_dir(out)  # --overwrite: the earlier run's files (prepare_run_dir refused them otherwise)
+            try:
+                code = train_and_report(args, config, out)
+            except KeyboardInterrupt:
+                if not terminated:
+                    raise  # Ctrl-C outside training: cli.main says so
+                print(f"sb3-ddpg train: terminated (SIGTERM) while setting up or saving {out}", file=sys.stderr)
+                return EXIT_TERMINATED
     return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
 
 
@@ -169,7 +189,7 @@ def sigterm_as_ctrl_c() -> Iterator[list[int]]:
     try:
         yield received
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def train_and_report(args: argparse.Namespace, config: Any, out: Path) -> int:

@@ -127,10 +127,12 @@ def check_device(device: Any) -> None:
         raise ValueError(f"PaperDDPG: device={device!r} is not a torch device: use 'auto', 'cpu' or 'cuda'") from None
     if parsed.type == "cuda" and not th.cuda.is_available():
         raise ValueError(f"PaperDDPG: device={device!r}: CUDA is not available on this machine; use 'cpu' (or 'auto')")
-    if parsed.type != "cpu":  # mps, xpu, a CUDA index this machine lacks: torch says why at the first tensor
+    if parsed.type == "meta":
+        raise ValueError(f"PaperDDPG: device={device!r} holds no data: use 'cpu' (or 'auto')")
+    if parsed.type != "cpu":  # mps, xpu, hpu, a CUDA index this machine lacks: torch says why at the first tensor
         try:
             th.empty(0, device=parsed)
-        except (RuntimeError, AssertionError) as e:
+        except Exception as e:  # RuntimeError, AssertionError, ModuleNotFoundError (torch.hpu), ...
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0][:100]  # torch's can be long
             raise ValueError(f"PaperDDPG: device={device!r} cannot be used here ({reason}); use 'cpu' (or 'auto')") from None
 

@@ -90,8 +90,9 @@ class PaperDDPG(PaperDDPGBase):
     :param ou_sigma: sigma of the Ornstein-Uhlenbeck exploration noise; 0 disables it (0.2)
     :param ou_theta: theta of the OU noise (0.15); its time step is dt=1 as in the paper
     :param ou_sigma_final: if set, sigma anneals linearly from ``ou_sigma`` to this value over SB3's training
-        progress, as learning-rate schedules do: over a ``learn()`` call, and a ``learn(n, reset_num_timesteps=False)``
-        that continues one goes on from where it stands (off by default; not in the paper)
+        progress, as learning-rate schedules do: over a ``learn()`` call; over both calls' steps for a
+        ``learn(n, reset_num_timesteps=False)`` that continues one (half-way at its start, after one as long), and over
+        the budget for a resumed run (off by default; not in the paper)
     :param action_noise: an explicit action noise; it replaces the OU noise built from ``ou_*``. None (the default)
         means that OU noise, not SB3 DDPG's "no noise": pass ``ou_sigma=0`` for none
     :param actor_action_l2: weight of a penalty on the squared (scaled, [-1, 1]) actions in the actor loss,
