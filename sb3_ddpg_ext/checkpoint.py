@@ -29,6 +29,7 @@ from stable_baselines3.common.utils import get_latest_run_id
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_ddpg_ext.errors import UserError
+from sb3_ddpg_ext.paper_ddpg.buffers import restore_capacity
 from sb3_ddpg_ext.paper_ddpg.save_util import atomic_file
 from sb3_ddpg_ext.rundir import NORMALIZATION_FILE
 
@@ -73,7 +74,7 @@ def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, An
             if path.is_file():
                 shutil.copyfile(path, partial / f"{RUN_FILE_PREFIX}{path.name}")
         model.save(partial / "model.zip")
-        model.save_replay_buffer(partial / "replay_buffer.pkl")
+        save_replay_buffer_rows(model, partial / "replay_buffer.pkl")
         normalize = model.get_vec_normalize_env()
         if normalize is not None:
             normalize.save(str(partial / NORMALIZATION_FILE))
@@ -91,6 +92,29 @@ def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, An
         if old != final and (old.name.startswith(PREFIX) or old.name.endswith(".partial")):
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def save_replay_buffer_rows(model: OffPolicyAlgorithm, path: Path) -> None:
+    """The replay buffer as SB3 saves it, with only the rows written when it has not wrapped yet (a pixel run's 1e5
+    uint8 buffer is 3.7 GB whole). SB3's ReplayBuffer and Float32ReplayBuffer; others (Dict, HER) are saved whole."""
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from sb3_ddpg_ext.paper_ddpg.buffers import ROW_ARRAYS, SAVED_ROWS, Float32ReplayBuffer
+
+    buffer = model.replay_buffer
+    if type(buffer) not in (ReplayBuffer, Float32ReplayBuffer) or buffer is None or buffer.full:
+        model.save_replay_buffer(path)
+        return
+    rows = buffer.pos + 1  # pos < buffer_size: not full
+    whole = {name: getattr(buffer, name) for name in ROW_ARRAYS if isinstance(getattr(buffer, name, None), np.ndarray)}
+    try:
+        for name, array in whole.items():
+            buffer.__dict__[name] = array[:rows]  # a view: pickle writes its rows only
+        buffer.__dict__[SAVED_ROWS] = rows
+        model.save_replay_buffer(path)
+    finally:
+        buffer.__dict__.update(whole)
+        buffer.__dict__.pop(SAVED_ROWS, None)
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -154,6 +178,7 @@ def load_checkpoint(checkpoint: Path, env: VecEnv, device: str = "auto") -> tupl
     try:  # a checkpoint is renamed into place whole: a file missing or damaged in it was removed or changed since
         model = state["algorithm"].load(_present(checkpoint / "model.zip"), env=env, device=device)
         model.load_replay_buffer(_present(checkpoint / "replay_buffer.pkl"))
+        restore_capacity(model.replay_buffer)  # a buffer saved with its written rows only (save_replay_buffer_rows)
     except (OSError, ValueError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
         damaged = isinstance(e, OSError) or any(

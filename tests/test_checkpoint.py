@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -179,9 +180,16 @@ def test_resume_restores_noise_buffer_normalization_and_optimizer(tmp_path: Path
     model, state = load_checkpoint(latest_checkpoint(out / CHECKPOINTS), env)
     assert isinstance(model, PaperDDPG) and model.num_timesteps == 400 and state["config"] == read_config(out)
     np.testing.assert_array_equal(model.action_noise.noise_prev, saved.action_noise.noise_prev)
-    np.testing.assert_array_equal(model.replay_buffer.observations[:400], saved.replay_buffer.observations[:400])
+    # The buffer had not wrapped: the checkpoint holds its 400 rows (and one), not its 2000; loaded, it has them all.
+    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        np.testing.assert_array_equal(getattr(model.replay_buffer, name), getattr(saved.replay_buffer, name))
+    assert (model.replay_buffer.pos, model.replay_buffer.full, model.replay_buffer.buffer_size) == (400, False, 2000)
+    whole = len(pickle.dumps(saved.replay_buffer))
+    assert (latest_checkpoint(out / CHECKPOINTS) / "replay_buffer.pkl").stat().st_size < whole * 0.3
     np.testing.assert_allclose(model.get_vec_normalize_env().obs_rms.mean, saved.get_vec_normalize_env().obs_rms.mean)
     assert model.critic.optimizer.state_dict()["state"][0]["step"] == saved.critic.optimizer.state_dict()["state"][0]["step"]
+    model.learn(50, reset_num_timesteps=False)  # it goes on filling rows 400..449
+    assert model.replay_buffer.pos == 450
 
 
 def interrupted_run(out: Path, **changes) -> RunConfig:
@@ -575,3 +583,40 @@ def test_ctrl_c_after_the_evaluation_episodes_keeps_the_logs_and_best_model_agre
     assert PaperDDPG.load(out / "best_model.zip").num_timesteps == best
     assert f"at step {best} " in first.stdout
     assert not [p.name for p in out.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize("float32, optimize", [(False, True), (True, False), (True, True)])
+def test_a_checkpoint_saves_the_rows_written_and_loads_back_the_whole_buffer(
+    tmp_path: Path, float32: bool, optimize: bool
+) -> None:
+    # Two envs, SB3's buffer or the float32 one, with and without optimize_memory_usage (the next observation of the
+    # last row lives in the row after it): saved with its rows only, loaded with its capacity, every array equal.
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_ddpg_ext.checkpoint import save_replay_buffer_rows
+    from sb3_ddpg_ext.paper_ddpg.buffers import ROW_ARRAYS, Float32ReplayBuffer
+
+    kwargs: dict = {"replay_buffer_class": Float32ReplayBuffer} if float32 else {}
+    if optimize:  # SB3 supports only this combination
+        kwargs["replay_buffer_kwargs"] = {"handle_timeout_termination": False}
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    model = PaperDDPG(
+        "MlpPolicy", env, buffer_size=5000, batch_size=16, optimize_memory_usage=optimize, seed=0, **kwargs
+    ).learn(100)
+    save_replay_buffer_rows(model, tmp_path / "buffer.pkl")
+    loaded = PaperDDPG(
+        "MlpPolicy",
+        make_vec_env("Pendulum-v1", n_envs=2, seed=1),
+        buffer_size=5000,
+        batch_size=16,
+        optimize_memory_usage=optimize,
+        seed=1,
+        **kwargs,
+    )
+    loaded.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert type(loaded.replay_buffer) is type(model.replay_buffer) and loaded.replay_buffer.pos == 50
+    for name in ROW_ARRAYS:
+        if getattr(model.replay_buffer, name, None) is not None:
+            np.testing.assert_array_equal(getattr(loaded.replay_buffer, name), getattr(model.replay_buffer, name))
+    assert (tmp_path / "buffer.pkl").stat().st_size < len(pickle.dumps(model.replay_buffer)) * 0.2
+    loaded.learn(20, reset_num_timesteps=False)  # samples and fills as before

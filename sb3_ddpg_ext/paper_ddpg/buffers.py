@@ -78,6 +78,28 @@ def ready_to_sample(buffer: ReplayBuffer, batch_size: int, n_envs: int) -> bool:
     return not isinstance(buffer, HerReplayBuffer) or bool(np.any(buffer.ep_length > 0))
 
 
+# SB3's ReplayBuffer allocates its arrays for the whole capacity; pickle writes every byte of them. A checkpoint of a
+# buffer that has not wrapped yet saves the rows written (``checkpoint.save_replay_buffer_rows``), and these restore
+# the capacity on load. The rows: ``pos`` of them, and one more, where optimize_memory_usage keeps the last next
+# observation.
+ROW_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+SAVED_ROWS = "_saved_rows"  # in a buffer saved with its rows only
+
+
+def restore_capacity(buffer: ReplayBuffer) -> ReplayBuffer:
+    """A buffer saved with its written rows only, its arrays grown back to ``buffer_size`` rows (zeros after them, as
+    SB3 allocates them); any other buffer as it is."""
+    state = buffer.__dict__
+    rows = state.pop(SAVED_ROWS, None)
+    if rows is not None:
+        for name in ROW_ARRAYS:
+            saved = state.get(name)
+            if isinstance(saved, np.ndarray) and len(saved) == rows:
+                state[name] = np.zeros((buffer.buffer_size, *saved.shape[1:]), dtype=saved.dtype)
+                state[name][:rows] = saved
+    return buffer
+
+
 class Float32ReplayBuffer(ReplayBuffer):
     """SB3's ReplayBuffer with float64 observations stored as float32 and torch-side sampling (same arguments)."""
 
@@ -118,6 +140,7 @@ class Float32ReplayBuffer(ReplayBuffer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        restore_capacity(self)  # before the views, which span the capacity
         self._make_views()
 
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:

@@ -24,6 +24,7 @@ from stable_baselines3.common.preprocessing import get_action_dim, get_obs_shape
 from stable_baselines3.common.utils import update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
+from sb3_ddpg_ext.paper_ddpg.buffers import restore_capacity
 from sb3_ddpg_ext.paper_ddpg.checks import check_hyperparameters
 from sb3_ddpg_ext.paper_ddpg.noise import noise_for_n_envs
 from sb3_ddpg_ext.paper_ddpg.policies import PaperDDPGPolicy
@@ -229,6 +230,8 @@ def load_replay_buffer_checked(model: Any, path: Any, load: Callable[[], None]) 
     except (pickle.UnpicklingError, EOFError, AssertionError, AttributeError, ImportError, IndexError) as e:
         error = f"it cannot be read as a replay buffer ({str(e).splitlines()[0]})"
     buffer = model.replay_buffer if model.replay_buffer is not previous else None  # what SB3 put in its place
+    if isinstance(buffer, ReplayBuffer):
+        restore_capacity(buffer)  # a checkpoint's buffer, saved with its written rows only
     mismatch = buffer is not None and replay_buffer_mismatch(buffer, model.observation_space, model.action_space, model.n_envs)
     problem = mismatch or error
     if problem:
