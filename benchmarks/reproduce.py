@@ -40,6 +40,7 @@ from reproduce_configs import (
 )
 from reproduce_report import ReportError, load_runs, per_seed_table, report, summarize, versus_sb3
 
+from sb3_ddpg_ext.commands import at_least
 from sb3_ddpg_ext.envs import check_env_id
 from sb3_ddpg_ext.errors import UserError
 from sb3_ddpg_ext.stats import iqm_ci
@@ -194,26 +195,12 @@ def pending(runs: list[Run]) -> list[Run]:
     return [run for run in runs if not run.done.exists()]
 
 
-def positive(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    if not text.strip().lstrip("-").isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
-    return int(text)
-
-
-def seed(text: str) -> int:
-    """An argparse type: an integer >= 0."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
-    return int(text)
-
-
 def budget_entry(text: str) -> tuple[str, int]:
     """An argparse type: ``TASK=STEPS``, STEPS an integer >= 1."""
     task, sep, steps = text.partition("=")
-    if not sep or not task or not steps.isdigit() or int(steps) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not TASK=STEPS with STEPS an integer >= 1 (HalfCheetah-v5=300000)")
-    return task, int(steps)
+    if not sep or not task:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TASK=STEPS (HalfCheetah-v5=300000)")
+    return task, at_least(1)(steps)
 
 
 def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
@@ -250,11 +237,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     run_p.add_argument("--task", default="Pendulum-v1")
     run_p.add_argument("--configs", nargs="+", default=["paper", "paper-no-bn", "zoo-ddpg"], choices=sorted(CONFIGS))
-    run_p.add_argument("--seeds", type=seed, nargs="+", default=[0, 1, 2, 3, 4])
-    run_p.add_argument("--steps", type=positive, default=100_000)
-    run_p.add_argument("--eval-every", type=positive, default=None, help="default: 5k, or 2%% of the budget under 100k")
-    run_p.add_argument("--eval-episodes", type=positive, default=10)
-    run_p.add_argument("--jobs", type=positive, default=1, help="runs in parallel, one process and one thread each")
+    run_p.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2, 3, 4])
+    run_p.add_argument("--steps", type=at_least(1), default=100_000)
+    run_p.add_argument("--eval-every", type=at_least(1), default=None, help="default: 5k, or 2%% of the budget under 100k")
+    run_p.add_argument("--eval-episodes", type=at_least(1), default=10)
+    run_p.add_argument("--jobs", type=at_least(1), default=1, help="runs in parallel, one process and one thread each")
     run_p.add_argument("--results", type=Path, default=RESULTS)
     run_p.add_argument(
         "--checkpoint-every",
@@ -267,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     rep_p.add_argument("--results", type=Path, default=RESULTS)
     rep_p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reproduction.md")
     rep_p.add_argument("--budget", nargs="*", type=budget_entry, default=[], help="TASK=STEPS, the intended budget per task")
-    rep_p.add_argument("--reps", type=positive, default=2000, help="bootstrap resamples")
+    rep_p.add_argument("--reps", type=at_least(1), default=2000, help="bootstrap resamples")
     rep_p.add_argument("--command", action="append", default=[], help="a command line to list in the report")
     rep_p.add_argument("--title", default="Reproduction report")
     rep_p.add_argument("--notes", type=Path, default=None, help="a markdown file appended as the report's reading")

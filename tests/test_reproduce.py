@@ -286,15 +286,24 @@ def test_harness_mistakes_are_one_line_and_exit_2(reproduce, tmp_path: Path, cap
     with pytest.raises(SystemExit) as stop:
         reproduce.main(report)
     assert "seed0.csv: line 3 is incomplete (2 of its 7 columns)" in capsys.readouterr().err and stop.value.code == 2
-    # argparse's own checks: exit 2 with its usage line.
-    for argv in (["report", "--budget", "Pendulum-v1"], ["report", "--budget", "Pendulum-v1=1e5"], ["run", "--steps", "0"]):
+    # argparse's own checks (the package's at_least, as sb3-ddpg's options: 1e5 is an integer): exit 2, its usage line.
+    for argv, message in (
+        (["report", "--budget", "Pendulum-v1"], "'Pendulum-v1' is not TASK=STEPS"),
+        (["report", "--budget", "Pendulum-v1=1e5x"], "'1e5x' is not an integer"),
+        (["run", "--steps", "0"], "must be >= 1, got 0"),
+    ):
         with pytest.raises(SystemExit) as stop:
             reproduce.main(argv)
-        assert stop.value.code == 2 and "is not" in capsys.readouterr().err
-    for option, value in (("--seeds", "-1"), ("--eval-every", "0"), ("--jobs", "0"), ("--eval-episodes", "0")):
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    for option, value, minimum in (
+        ("--seeds", "-1", 0),
+        ("--eval-every", "0", 1),
+        ("--jobs", "0", 1),
+        ("--eval-episodes", "0", 1),
+    ):
         with pytest.raises(SystemExit) as stop:
             reproduce.main(["run", option, value])
-        assert stop.value.code == 2 and f"'{value}' is not an integer" in capsys.readouterr().err
+        assert stop.value.code == 2 and f"must be >= {minimum}, got {value}" in capsys.readouterr().err
     # A run that cannot finish (10 steps: no gradient step) says why, and the command does not exit 0.
     with pytest.raises(SystemExit) as stop:
         reproduce.main(
