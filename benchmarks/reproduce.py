@@ -7,10 +7,12 @@ steps it is labelled with and seeds its env with ``seed + 10000 + step``; the CS
 ``<results>/<task>/<config>/seed<k>.csv`` is rewritten after each one, and ``seed<k>.done`` marks a finished run.
 Every 2 evaluation intervals a run writes a checkpoint under ``~/.cache/sb3_ddpg_ext/reproduce`` (outside the work
 tree); a re-run skips finished runs and resumes unfinished ones from their last checkpoint (a new episode starts),
-so a campaign accumulates over sittings on the same machine.
+so a campaign accumulates over sittings on the same machine. ``stash`` copies those checkpoints, compacted, beside the
+CSVs (``seed<k>.checkpoint/``, ``reproduce_stash.py``): committed with them, they carry the campaign to a new machine.
 
     python benchmarks/reproduce.py run --task Pendulum-v1 --steps 100000 --seeds 0 1 2 3 4 \\
         --configs paper paper-no-bn zoo-ddpg --jobs 1
+    python benchmarks/reproduce.py stash  # before a stop: the unfinished runs' checkpoints, to commit
     python benchmarks/reproduce.py report --out docs/reproduction.md
 
 ``report`` aggregates every CSV under ``--results`` (``reproduce_report.py``); the configurations, anchors and the
@@ -20,6 +22,7 @@ campaign's blocks are in ``reproduce_configs.py``.
 import argparse
 import os
 import platform
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -39,6 +42,7 @@ from reproduce_configs import (
     zoo_ddpg_hyperparams,
 )
 from reproduce_report import ReportError, load_runs, per_seed_table, report, summarize, versus_sb3
+from reproduce_stash import stash, stash_step, unstash
 
 from sb3_ddpg_ext.commands import at_least
 from sb3_ddpg_ext.envs import check_env_id
@@ -75,7 +79,9 @@ __all__ = [
     "per_seed_table",
     "report",
     "run_campaign",
+    "stash",
     "summarize",
+    "unstash",
     "versus_sb3",
     "zoo_ddpg_hyperparams",
 ]
@@ -106,6 +112,11 @@ class Run:
         return self.csv.with_suffix(".done")
 
     @property
+    def stash(self) -> Path:
+        """Where ``reproduce.py stash`` copies the run's newest checkpoint, beside its CSV."""
+        return self.csv.with_suffix(".checkpoint")
+
+    @property
     def folder(self) -> Path:
         """The run folder (checkpoints, best_model.zip): one per results folder, task, config and seed."""
         key = f"{self.results.resolve()}".strip("/").replace("/", "_")
@@ -116,8 +127,6 @@ def execute(run: Run) -> tuple[str, bool]:
     """One training run in this process, through the run layer: evaluations (after the updates of their step) written
     to the run's CSV as they happen; with ``checkpoint_every``, an interrupted run resumes from its last checkpoint.
     Returns what happened, and whether the run is done or in another harness process's hands (not left unfinished)."""
-    import shutil
-
     from sb3_ddpg_ext.errors import UserError
     from sb3_ddpg_ext.rundir import run_folder_lock
 
@@ -136,20 +145,17 @@ def execute(run: Run) -> tuple[str, bool]:
 
 
 def _execute(run: Run) -> str:
-    import shutil
-
     import stable_baselines3
     import torch as th
 
     import sb3_ddpg_ext
-    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, latest_checkpoint
     from sb3_ddpg_ext.errors import UserError
     from sb3_ddpg_ext.run import RunConfig, train
 
     th.set_num_threads(1)
     start = time.time()
     spec = CONFIGS[run.config]
-    resume = latest_checkpoint(run.folder / CHECKPOINTS) is not None
+    resume = restore_stash(run)
     make_model = None if isinstance(spec, dict) else (lambda env: spec(env, run.task, run.seed))
     try:
         config = RunConfig(
@@ -174,7 +180,46 @@ def _execute(run: Run) -> str:
         f"sb3_ddpg_ext {code_version(Path(sb3_ddpg_ext.__file__).parent)})\n"
     )
     shutil.rmtree(run.folder, ignore_errors=True)  # its checkpoint is of no further use (its lock goes with it)
+    shutil.rmtree(run.stash, ignore_errors=True)
     return f"{run.task} {run.config} seed {run.seed}: {time.time() - start:.0f} s{resumed}"
+
+
+def restore_stash(run: Run) -> bool:
+    """Whether the run resumes: from its newest checkpoint, the stashed one where the cache holds none as new (a new
+    machine). A run that restarts from step 0 although its CSV went further says so."""
+    from sb3_ddpg_ext.checkpoint import CHECKPOINTS, PREFIX, latest_checkpoint
+
+    newest = latest_checkpoint(run.folder / CHECKPOINTS)
+    stashed = stash_step(run.stash)
+    if stashed is not None and (newest is None or int(newest.name.removeprefix(PREFIX)) < stashed):
+        newest = unstash(run.stash, run.folder / CHECKPOINTS)
+    logged = run.csv.read_text().strip().splitlines()[1:] if run.csv.is_file() else []
+    if newest is None and logged:
+        step = logged[-1].split(",")[0]
+        print(
+            f"{run.task} {run.config} seed {run.seed}: no checkpoint to resume from; restarts at step 0 "
+            f"(its CSV had reached step {step})",
+            flush=True,
+        )
+    return newest is not None
+
+
+def stash_unfinished(runs: list[Run]) -> None:
+    """Copy each unfinished run's newest checkpoint beside its CSV (``reproduce_stash``); remove finished runs' copies."""
+    from sb3_ddpg_ext.checkpoint import CHECKPOINTS
+
+    todo = pending(runs)
+    for run in runs:
+        if run not in todo:
+            shutil.rmtree(run.stash, ignore_errors=True)
+            continue
+        copied = stash(run.folder / CHECKPOINTS, run.stash)
+        step = stash_step(run.stash)
+        if step is not None:
+            size = sum(p.stat().st_size for p in run.stash.rglob("*") if p.is_file()) / 2**20
+            state = "stashed" if copied else "already stashed"
+            print(f"{run.task} {run.config} seed {run.seed}: {state} at step {step}, {run.stash} ({size:.1f} MiB)")
+    print(f"{sum(stash_step(run.stash) is None for run in todo)} unfinished runs have no checkpoint yet", flush=True)
 
 
 def pending(runs: list[Run]) -> list[Run]:
@@ -229,27 +274,31 @@ def run_campaign(runs: list[Run], jobs: int) -> list[Run]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="subcommand", required=True)
-    run_p = sub.add_parser("run", help="train the pending (task, config, seed) runs")
-    run_p.add_argument(
+    runs_p = argparse.ArgumentParser(add_help=False)  # which runs, for run and stash
+    runs_p.add_argument(
         "--campaign",
         action="store_true",
         help="the MuJoCo campaign's blocks in order (CAMPAIGN); --task, --configs, --seeds and --steps are then taken from it",
     )
-    run_p.add_argument("--task", default="Pendulum-v1")
-    run_p.add_argument("--configs", nargs="+", default=["paper", "paper-no-bn", "zoo-ddpg"], choices=sorted(CONFIGS))
-    run_p.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2, 3, 4])
-    run_p.add_argument("--steps", type=at_least(1), default=100_000)
-    run_p.add_argument("--eval-every", type=at_least(1), default=None, help="default: 5k, or 2%% of the budget under 100k")
-    run_p.add_argument("--eval-episodes", type=at_least(1), default=10)
-    run_p.add_argument("--jobs", type=at_least(1), default=1, help="runs in parallel, one process and one thread each")
-    run_p.add_argument("--results", type=Path, default=RESULTS)
-    run_p.add_argument(
+    runs_p.add_argument("--task", default="Pendulum-v1")
+    runs_p.add_argument("--configs", nargs="+", default=["paper", "paper-no-bn", "zoo-ddpg"], choices=sorted(CONFIGS))
+    runs_p.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2, 3, 4])
+    runs_p.add_argument("--steps", type=at_least(1), default=100_000)
+    runs_p.add_argument("--eval-every", type=at_least(1), default=None, help="default: 5k, or 2%% of the budget under 100k")
+    runs_p.add_argument("--eval-episodes", type=at_least(1), default=10)
+    runs_p.add_argument("--results", type=Path, default=RESULTS)
+    runs_p.add_argument(
         "--checkpoint-every",
         type=int,
         default=None,
         help="env steps between checkpoints (default: 2 evaluation intervals); 0: none",
     )
-    run_p.add_argument("--checkpoints", type=Path, default=CHECKPOINT_ROOT, help="where unfinished runs keep theirs")
+    runs_p.add_argument("--checkpoints", type=Path, default=CHECKPOINT_ROOT, help="where unfinished runs keep theirs")
+    run_p = sub.add_parser("run", parents=[runs_p], help="train the pending (task, config, seed) runs")
+    run_p.add_argument("--jobs", type=at_least(1), default=1, help="runs in parallel, one process and one thread each")
+    sub.add_parser(
+        "stash", parents=[runs_p], help="copy the unfinished runs' checkpoints beside their CSVs, to commit with them"
+    )
     rep_p = sub.add_parser("report", help="aggregate the CSVs into a markdown report with plots")
     rep_p.add_argument("--results", type=Path, default=RESULTS)
     rep_p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "reproduction.md")
@@ -267,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def command(args: argparse.Namespace) -> None:
-    if args.subcommand == "run":
+    if args.subcommand in ("run", "stash"):
         print(" ".join(["python", *sys.argv]), flush=True)
         blocks = CAMPAIGN if args.campaign else [(args.task, args.steps, args.seeds, args.configs)]
         for task in {block[0] for block in blocks}:
@@ -285,7 +334,10 @@ def command(args: argparse.Namespace) -> None:
             ]
             print(f"{task}, {steps} steps, seeds {seeds}, configs {configs}: {len(pending(block))} to run", flush=True)
             runs += block
-        run_campaign(runs, args.jobs)
+        if args.subcommand == "stash":
+            stash_unfinished(runs)
+        else:
+            run_campaign(runs, args.jobs)
     else:
         if args.notes is not None and not args.notes.is_file():
             raise ReportError(f"--notes {args.notes}: no such file")

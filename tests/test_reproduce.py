@@ -3,6 +3,7 @@
 import csv
 import importlib
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -142,12 +143,57 @@ def test_killed_campaign_resumes_from_its_checkpoints(reproduce, tmp_path: Path,
         proc.wait()
     csv_path = tmp_path / "results" / "Pendulum-v1" / "paper" / "seed0.csv"
     assert not csv_path.with_suffix(".done").exists()
+    # A new machine: the checkpoints are copied beside the CSV (to commit), and the cache is gone.
+    jobs = cmd.index("--jobs")
+    reproduce.main(["stash", *cmd[3:jobs], *cmd[jobs + 2 :]])  # the same runs (stash takes no --jobs)
+    stashed = capsys.readouterr().out
+    assert "Pendulum-v1 paper seed 0: stashed at step " in stashed and "0 unfinished runs have no checkpoint" in stashed
+    stash = csv_path.with_suffix(".checkpoint")
+    assert len(list(stash.glob("step-*"))) == 1
+    shutil.rmtree(tmp_path / "ckpt")
     reproduce.main(cmd[2:])
     out = capsys.readouterr().out
     assert "resumed from step 400" in out or "resumed from step 600" in out, out
     assert [int(r["timesteps"]) for r in rows(csv_path)] == [200, 400, 600, 800]
     assert "resumed from step" in csv_path.with_suffix(".done").read_text()
-    assert not list((tmp_path / "ckpt").rglob("step-*"))
+    assert not list((tmp_path / "ckpt").rglob("step-*")) and not stash.exists()  # finished: nothing left to resume
+
+
+@needs("mujoco")
+def test_a_stashed_checkpoint_resumes_as_the_checkpoint_itself(reproduce, tmp_path: Path) -> None:
+    # SB3's DDPG on a MuJoCo task keeps float64 observations, which the stash keeps as float32: the run continued from
+    # the stash takes the same updates as the run continued from the checkpoint (exact equality of every weight).
+    import torch as th
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_ddpg_ext.checkpoint import load_checkpoint, save_checkpoint
+
+    def env():
+        return make_vec_env("InvertedPendulum-v5", n_envs=1, seed=3)
+
+    model = DDPG("MlpPolicy", env(), learning_starts=100, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=3)
+    model.learn(300)  # episodes end and restart: rows whose next observation is not the next row's
+    assert model.replay_buffer.observations.dtype == np.float64
+    checkpoint = save_checkpoint(tmp_path / "ckpt", model, {})
+    stashed = reproduce.stash(tmp_path / "ckpt", tmp_path / "stash")
+    assert stashed is not None and reproduce.stash(tmp_path / "ckpt", tmp_path / "stash") is None  # nothing newer
+    buffer_bytes = (checkpoint / "replay_buffer.pkl").stat().st_size
+    assert (stashed / "replay_buffer.npz").stat().st_size < buffer_bytes / 2
+    restored = reproduce.unstash(tmp_path / "stash", tmp_path / "new-machine")
+    assert restored.name == checkpoint.name
+
+    weights = []
+    for source in (checkpoint, restored):
+        resumed, _ = load_checkpoint(source, env(), device="cpu")
+        for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+            array = getattr(resumed.replay_buffer, name)
+            assert array.shape == getattr(model.replay_buffer, name).shape  # the capacity, as SB3 allocated it
+            np.testing.assert_array_equal(array.astype(np.float32), getattr(model.replay_buffer, name).astype(np.float32))
+        resumed.learn(200, reset_num_timesteps=False)
+        weights.append(resumed.policy.state_dict())
+    for name, value in weights[0].items():
+        assert th.equal(value, weights[1][name]), name
 
 
 @needs("tune")  # rliable
