@@ -56,7 +56,9 @@ def compact_buffer(buffer_file: Path, normalized: bool) -> tuple[dict[str, np.nd
     state = dict(getstate() if getstate is not None else buffer.__dict__)
     rows = buffer.buffer_size if buffer.full else buffer.pos + 1  # as save_replay_buffer_rows saves them
     state.pop(SAVED_ROWS, None)
-    arrays = {name: state.pop(name)[:rows] for name in ROW_ARRAYS if isinstance(state.get(name), np.ndarray)}
+    # Numeric arrays; a Dict buffer's observations and HER's infos stay with the rest (their written rows only).
+    numeric = [name for name in ROW_ARRAYS if isinstance(state.get(name), np.ndarray) and state[name].dtype != object]
+    arrays = {name: state.pop(name)[:rows] for name in numeric}
     dtypes = {name: array.dtype.str for name, array in arrays.items()}
     stored = dict(arrays)
     if "next_observations" in arrays:

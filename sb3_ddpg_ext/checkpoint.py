@@ -96,20 +96,23 @@ def save_checkpoint(folder: Path, model: OffPolicyAlgorithm, state: dict[str, An
 
 def save_replay_buffer_rows(model: OffPolicyAlgorithm, path: Path) -> None:
     """The replay buffer as SB3 saves it, with only the rows written when it has not wrapped yet (a pixel run's 1e5
-    uint8 buffer is 3.7 GB whole). SB3's ReplayBuffer and Float32ReplayBuffer; others (Dict, HER) are saved whole."""
-    from stable_baselines3.common.buffers import ReplayBuffer
+    uint8 buffer is 3.7 GB whole, a Fetch HER run's 1e6 about 300 MB). SB3's ReplayBuffer, DictReplayBuffer and
+    HerReplayBuffer, and Float32ReplayBuffer; other classes (a user's subclass) are saved whole."""
+    from stable_baselines3 import HerReplayBuffer
+    from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 
-    from sb3_ddpg_ext.paper_ddpg.buffers import ROW_ARRAYS, SAVED_ROWS, Float32ReplayBuffer
+    from sb3_ddpg_ext.paper_ddpg.buffers import SAVED_ROWS, Float32ReplayBuffer, first_rows, row_arrays
 
     buffer = model.replay_buffer
-    if type(buffer) not in (ReplayBuffer, Float32ReplayBuffer) or buffer is None or buffer.full:
+    known = (ReplayBuffer, DictReplayBuffer, HerReplayBuffer, Float32ReplayBuffer)
+    if buffer is None or type(buffer) not in known or buffer.full:
         model.save_replay_buffer(path)
         return
     rows = buffer.pos + 1  # pos < buffer_size: not full
-    whole = {name: getattr(buffer, name) for name in ROW_ARRAYS if isinstance(getattr(buffer, name, None), np.ndarray)}
+    whole = row_arrays(buffer)
     try:
         for name, array in whole.items():
-            buffer.__dict__[name] = array[:rows]  # a view: pickle writes its rows only
+            buffer.__dict__[name] = first_rows(array, rows)
         buffer.__dict__[SAVED_ROWS] = rows
         model.save_replay_buffer(path)
     finally:

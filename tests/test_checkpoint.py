@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, needs
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_ddpg_ext import PaperDDPG
@@ -583,6 +583,29 @@ def test_ctrl_c_after_the_evaluation_episodes_keeps_the_logs_and_best_model_agre
     assert PaperDDPG.load(out / "best_model.zip").num_timesteps == best
     assert f"at step {best} " in first.stdout
     assert not [p.name for p in out.iterdir() if "partial" in p.name]
+
+
+@needs("robotics")
+def test_a_her_run_resumes_from_a_checkpoint_of_its_written_rows(tmp_path: Path) -> None:
+    # FetchReach with HER (on for a goal env): the checkpoint holds the rows written, not the 1e6 allocated; resumed,
+    # the run ends at its budget with the buffer's rows and episode bounds continued (a new episode starts).
+    from stable_baselines3 import HerReplayBuffer
+
+    out = tmp_path / "run"
+    out.mkdir()
+    run = RunConfig("FetchReach-v4", 300, eval_every=100, eval_episodes=1, checkpoint_every=120, device="cpu")
+    train(run, out, callbacks=[CtrlCAt(230)])
+    checkpoint = latest_checkpoint(out / CHECKPOINTS)
+    assert checkpoint.name == "step-000000000120"  # in the third episode
+    assert (checkpoint / "replay_buffer.pkl").stat().st_size < 5_000_000  # whole: 300 MB
+    resumed = train(read_config(out), out, resume=True)
+    buffer = resumed.model.replay_buffer
+    assert isinstance(buffer, HerReplayBuffer) and resumed.model.num_timesteps == 300
+    assert buffer.pos == 300 and buffer.observations["observation"].shape[0] == buffer.buffer_size
+    # Episodes of 50 steps; the one cut by the checkpoint ends at it (SB3's truncate_last_trajectory), and the last
+    # one, unfinished, has no length yet.
+    assert list(buffer.ep_length[:300, 0]) == [50] * 100 + [20] * 20 + [50] * 150 + [0] * 30
+    assert list(pd.read_csv(out / "evaluations.csv").timesteps) == [100, 200, 300]
 
 
 @pytest.mark.parametrize("float32, optimize", [(False, True), (True, False), (True, True)])

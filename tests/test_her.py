@@ -105,3 +105,34 @@ def test_fetchreach_succeeds_with_the_her_paper_preset() -> None:
     eval_env = her_paper_env(make_vec_env("FetchReach-v4", seed=10_000), training=False)
     eval_env.obs_rms = env.obs_rms
     assert evaluate_episodes(model, eval_env, 20).success_rate >= 0.9
+
+
+def test_a_her_checkpoint_saves_the_rows_written_and_loads_back_the_whole_buffer(tmp_path: Path) -> None:
+    # HER's buffer: Dict observations, episode bounds and infos, 1e6 transitions allocated (about 300 MB pickled whole).
+    # Saved with its 130 written rows only; loaded, every array and info is SB3's as before, and sampling goes on.
+    import pickle
+
+    import numpy as np
+
+    from sb3_ddpg_ext.checkpoint import save_replay_buffer_rows
+
+    def model(seed: int) -> PaperDDPG:
+        env = make_vec_env("FetchReach-v4", n_envs=2, seed=seed)
+        return PaperDDPG("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, batch_size=32, seed=seed)
+
+    trained = model(0).learn(260)  # 2 envs: 130 rows, episodes of 50 (one unfinished in each env)
+    save_replay_buffer_rows(trained, tmp_path / "buffer.pkl")
+    assert (tmp_path / "buffer.pkl").stat().st_size < 1_000_000
+    loaded = model(1)
+    loaded.load_replay_buffer(tmp_path / "buffer.pkl", truncate_last_traj=False)
+    before, after = trained.replay_buffer, loaded.replay_buffer
+    assert type(after) is HerReplayBuffer and after.pos == before.pos == 130 and after.buffer_size == 500_000
+    for name in ("observations", "next_observations"):
+        for key, array in getattr(before, name).items():
+            np.testing.assert_array_equal(getattr(after, name)[key], array)
+    for name in ("actions", "rewards", "dones", "timeouts", "ep_start", "ep_length"):
+        np.testing.assert_array_equal(getattr(after, name), getattr(before, name))
+    assert after.infos.shape == before.infos.shape and pickle.dumps(after.infos) == pickle.dumps(before.infos)
+    assert after.infos[500, 0] == {} and after.infos[500, 0] is not after.infos[501, 0]  # as SB3 allocates them
+    np.testing.assert_array_equal(after._current_ep_start, before._current_ep_start)
+    loaded.learn(60, reset_num_timesteps=False)  # samples and fills as before

@@ -78,25 +78,45 @@ def ready_to_sample(buffer: ReplayBuffer, batch_size: int, n_envs: int) -> bool:
     return not isinstance(buffer, HerReplayBuffer) or bool(np.any(buffer.ep_length > 0))
 
 
-# SB3's ReplayBuffer allocates its arrays for the whole capacity; pickle writes every byte of them. A checkpoint of a
+# SB3's buffers allocate their arrays for the whole capacity; pickle writes every byte of them. A checkpoint of a
 # buffer that has not wrapped yet saves the rows written (``checkpoint.save_replay_buffer_rows``), and these restore
 # the capacity on load. The rows: ``pos`` of them, and one more, where optimize_memory_usage keeps the last next
-# observation.
-ROW_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+# observation. A Dict buffer's observations are a dict of such arrays; HER adds its episode bounds and infos.
+ROW_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts", "ep_start", "ep_length", "infos")
 SAVED_ROWS = "_saved_rows"  # in a buffer saved with its rows only
+RowArray = np.ndarray | dict[str, np.ndarray]
+
+
+def row_arrays(buffer: ReplayBuffer) -> dict[str, RowArray]:
+    """The buffer's arrays indexed by row first (:data:`ROW_ARRAYS` that it has)."""
+    return {name: value for name in ROW_ARRAYS if isinstance(value := buffer.__dict__.get(name), (np.ndarray, dict))}
+
+
+def first_rows(array: RowArray, rows: int) -> RowArray:
+    """Views of the first ``rows`` rows: pickle writes those only."""
+    return {key: a[:rows] for key, a in array.items()} if isinstance(array, dict) else array[:rows]
+
+
+def _grown(saved: np.ndarray, capacity: int) -> np.ndarray:
+    """``saved`` followed by rows as SB3 allocates them (zeros; HER's infos: empty dicts), ``capacity`` rows in all."""
+    grown = np.zeros((capacity, *saved.shape[1:]), dtype=saved.dtype)
+    if saved.dtype == object:
+        grown[len(saved) :] = np.frompyfunc(lambda _: {}, 1, 1)(grown[len(saved) :])
+    grown[: len(saved)] = saved
+    return grown
 
 
 def restore_capacity(buffer: ReplayBuffer) -> ReplayBuffer:
-    """A buffer saved with its written rows only, its arrays grown back to ``buffer_size`` rows (zeros after them, as
-    SB3 allocates them); any other buffer as it is."""
+    """A buffer saved with its written rows only, its arrays grown back to ``buffer_size`` rows (as SB3 allocates them
+    after them); any other buffer as it is."""
     state = buffer.__dict__
     rows = state.pop(SAVED_ROWS, None)
     if rows is not None:
-        for name in ROW_ARRAYS:
-            saved = state.get(name)
-            if isinstance(saved, np.ndarray) and len(saved) == rows:
-                state[name] = np.zeros((buffer.buffer_size, *saved.shape[1:]), dtype=saved.dtype)
-                state[name][:rows] = saved
+        for name, saved in row_arrays(buffer).items():
+            if isinstance(saved, dict):
+                state[name] = {key: _grown(a, buffer.buffer_size) if len(a) == rows else a for key, a in saved.items()}
+            elif len(saved) == rows:
+                state[name] = _grown(saved, buffer.buffer_size)
     return buffer
 
 
