@@ -59,6 +59,20 @@ def episodes_per_evaluation(task_folder: Path) -> list[int]:
     return sorted(counts)
 
 
+def process_hours(task_folder: Path) -> dict[str, float]:
+    """Per config, the hours its runs' CSVs record (the ``wall_s`` of each run's last evaluation: its wall-clock
+    time over all its sittings, one process each); none where a CSV has no such column (CSVs of 2026-11-22)."""
+    hours: dict[str, float] = {}
+    for path in sorted(task_folder.glob("*/seed*.csv")):
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        if rows and not rows[-1].get("wall_s"):
+            return {}
+        if rows:
+            hours[path.parent.name] = hours.get(path.parent.name, 0.0) + float(rows[-1]["wall_s"]) / 3600
+    return hours
+
+
 LAST_N = 10  # the TD3 / PFRL protocol's second figure: the mean of each run's last 10 evaluations
 MIN_SEEDS_FOR_CI = 3  # fewer give no interval worth the name (with 3, the percentile bootstrap's is their range)
 
@@ -301,6 +315,14 @@ def report(
                 f"{with_ci(s.last10, s.n_seeds)} | {s.max_average[0]:.0f} ({s.max_average[1]:,}) |"
             )
         lines += ["", *per_seed_table(configs, finished_seeds, task_budget)]
+        if hours := process_hours(results / task):
+            per_config = ", ".join(f"`{config}` {h:.1f}" for config, h in hours.items())
+            lines += [
+                f"Compute: {sum(hours.values()):.1f} process-hours in these CSVs ({per_config}): each run's wall-clock "
+                "time over its sittings, one torch thread, on a shared 2-core machine; a run restarted from step 0 "
+                "counts its last start only.",
+                "",
+            ]
         lines += [f"![{task}]({png.name})", ""]
         if any(np.isnan(s.final[0]) or np.isnan(s.last10[0]) for s in summaries):
             lines += ["nan: at least one evaluation returned NaN (the run diverged to non-finite weights).", ""]

@@ -93,6 +93,8 @@ def test_runs_resume_and_report(reproduce, tmp_path: Path, capsys) -> None:
     assert (out.parent / "reproduction_Pendulum-v1.png").stat().st_size > 10_000
     assert out.read_text() == text
     assert "- `paper`: `PaperDDPG()` at the paper's settings" in text
+    hours = sum(float(rows(run.csv)[-1]["wall_s"]) for run in runs) / 3600
+    assert f"Compute: {hours:.1f} process-hours in these CSVs (`paper` {hours:.1f}): each run's" in text
 
     # Seeded bootstrap: regenerating from the same CSVs gives the same CIs; the hand-written reading is kept.
     notes = tmp_path / "notes.md"
