@@ -235,5 +235,6 @@ def test_every_constructor_argument_is_checked_where_values_are_checked() -> Non
     groups = [set(checks.NUMBERS), set(checks.CHOICES), set(checks.OBJECTS)]
     assert set().union(*groups) == set(PaperDDPG.hyperparameter_defaults())
     assert sum(map(len, groups)) == len(PaperDDPG.hyperparameter_defaults())  # each in one group
+    assert {name for name, _, _ in checks.RANGES} == set(checks.NUMBERS)  # each number has its range
     with pytest.raises(ValueError, match="optimize_memory_usage='yes' must be one of"):
         PaperDDPG("MlpPolicy", "Pendulum-v1", buffer_size=100, optimize_memory_usage="yes")

@@ -11,6 +11,7 @@ import inspect
 import math
 import numbers
 import os
+from collections.abc import Callable
 from typing import Any, cast
 
 import gymnasium as gym
@@ -160,6 +161,28 @@ def _train_freq(value: Any) -> int | tuple[int, str]:
     return int(float(value)) if unit is None else (int(float(value)), unit)
 
 
+# The range of each of NUMBERS (tests/test_api_errors.py checks that each has one), checked after its type.
+RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("tau", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    ("gamma", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    ("actor_learning_rate", lambda v: _initial_value(v) > 0, "must be > 0"),
+    ("critic_learning_rate", lambda v: _initial_value(v) > 0, "must be > 0"),
+    ("critic_weight_decay", lambda v: v >= 0, "must be >= 0"),
+    ("ou_sigma", lambda v: v >= 0, "must be >= 0 (0 disables the noise)"),
+    ("ou_sigma_final", lambda v: v is None or v >= 0, "must be >= 0 or None"),
+    ("ou_theta", lambda v: 0 < v < 2, "must be in (0, 2) for a stationary OU process with dt=1"),
+    ("buffer_size", lambda v: v >= 1, "must be >= 1"),
+    ("learning_starts", lambda v: v >= 0, "must be >= 0"),
+    ("batch_size", lambda v: v >= 1, "must be >= 1"),
+    ("gradient_steps", lambda v: v != 0, NO_STEP),
+    ("gradient_steps", lambda v: v >= -1, "must be >= 1, or -1 (SB3 would read any negative value as -1)"),
+    ("n_steps", lambda v: v >= 1, "must be >= 1 (1: the paper's one-step return; SB3 would read it as 1)"),
+    ("stats_window_size", lambda v: v >= 1, "must be >= 1"),
+    ("actor_action_l2", lambda v: v >= 0, "must be >= 0 (0 disables the penalty)"),
+    ("random_action_eps", lambda v: 0 <= v <= 1, "must be in [0, 1] (0 disables it)"),
+)
+
+
 def check_hyperparameters(
     hp: dict[str, Any], paper: dict[str, Any], defaults: dict[str, Any], combinations: bool = True
 ) -> dict[str, Any]:
@@ -185,26 +208,7 @@ def check_hyperparameters(
         value = hp.get(name, choices[0])
         if (isinstance(value, numbers.Number) and not isinstance(value, bool)) or value not in choices:
             raise ValueError(f"PaperDDPG: {name}={value!r} must be one of {choices} (the default is {defaults[name]!r})")
-    rules = [
-        ("tau", lambda v: 0 < v <= 1, "must be in (0, 1]"),
-        ("gamma", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-        ("actor_learning_rate", lambda v: _initial_value(v) > 0, "must be > 0"),
-        ("critic_learning_rate", lambda v: _initial_value(v) > 0, "must be > 0"),
-        ("critic_weight_decay", lambda v: v >= 0, "must be >= 0"),
-        ("ou_sigma", lambda v: v >= 0, "must be >= 0 (0 disables the noise)"),
-        ("ou_sigma_final", lambda v: v is None or v >= 0, "must be >= 0 or None"),
-        ("ou_theta", lambda v: 0 < v < 2, "must be in (0, 2) for a stationary OU process with dt=1"),
-        ("buffer_size", lambda v: v >= 1, "must be >= 1"),
-        ("learning_starts", lambda v: v >= 0, "must be >= 0"),
-        ("batch_size", lambda v: v >= 1, "must be >= 1"),
-        ("gradient_steps", lambda v: v != 0, NO_STEP),
-        ("gradient_steps", lambda v: v >= -1, "must be >= 1, or -1 (SB3 would read any negative value as -1)"),
-        ("n_steps", lambda v: v >= 1, "must be >= 1 (1: the paper's one-step return; SB3 would read it as 1)"),
-        ("stats_window_size", lambda v: v >= 1, "must be >= 1"),
-        ("actor_action_l2", lambda v: v >= 0, "must be >= 0 (0 disables the penalty)"),
-        ("random_action_eps", lambda v: 0 <= v <= 1, "must be in [0, 1] (0 disables it)"),
-    ]
-    for name, ok, rule in rules:
+    for name, ok, rule in RANGES:
         if name in hp and not ok(hp[name]):
             paper_value = paper.get(name) if "paper" not in rule else None  # the rule may name it already
             uses = f" (the paper uses {paper_value:g})" if isinstance(paper_value, numbers.Real) else ""

@@ -7,13 +7,36 @@ kernel as ``Adam._fused_adam`` (``torch._foreach_add_`` on the step counters, th
 optimizer's own state, so ``state_dict``/``load_state_dict`` and learning-rate schedules work as before and the
 result is the same to the bit. Any other optimizer, option or a first step (no state yet) goes through
 ``Optimizer.step``. Optimizer step hooks are not called on the lean path.
+
+Also here: the critic's Adam with the paper's L2 decay (``critic_adam``), and the denormal flush.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import cast
+from typing import Any, cast
 
 import torch as th
+
+
+def critic_adam(policy: Any, l2_on: str, weight_decay: float, lr: float) -> th.optim.Optimizer:
+    """The critic's optimizer (``policy.optimizer_class``, Adam) with the paper's L2 weight decay on Q (section 7;
+    Adam's ``weight_decay`` adds it to the gradient), on the parameters ``l2_on`` names:
+
+    "weights": two parameter groups, the weight matrices (Linear, Conv) decayed and the biases and BN scale/shift not,
+    as rllab does (``regularizable=True``); "hidden_weights": the same without the output layer's weights, as OpenAI
+    baselines does (``critic_l2_reg``: every ``/w`` but the output's); "all": every parameter decayed.
+    """
+    params = [p for group in policy.critic.optimizer.param_groups for p in group["params"]]  # TD3Policy's choice
+    if l2_on in ("weights", "hidden_weights"):
+        output = policy.critic.q_net[-1].weight
+        decayed = [p for p in params if p.dim() > 1 and (l2_on == "weights" or p is not output)]
+        groups = [
+            {"params": decayed, "weight_decay": weight_decay},
+            {"params": [p for p in params if all(p is not d for d in decayed)], "weight_decay": 0.0},
+        ]
+    else:
+        groups = [{"params": params, "weight_decay": weight_decay}]
+    return policy.optimizer_class(groups, lr=lr, **policy.optimizer_kwargs)
 
 
 @contextmanager

@@ -5,7 +5,8 @@ parameter, and ``train()`` is the paper's Algorithm 1. Around it: the networks (
 exploration (``noise.py``), target updates (``targets.py``), the SB3 interface (``base.py``: arguments, schedules,
 files; ``checks.py``, ``policy_checks.py``, ``budget.py``, ``save_util.py``, ``loading.py``), the replay buffer
 (``buffers.py``) and the update's speed paths (``optim.py``, ``compiled.py``: an option that changes the update goes
-into ``_gradient_step`` and, as it takes the gradients, ``optim.AdamStep`` and ``compiled.GraphAdamStep``).
+into ``_gradient_step`` and, as it takes the gradients, ``optim.AdamStep`` and ``compiled.GraphAdamStep``). The
+reference update of ``tests/test_equivalence.py`` covers the options it names only: a new one needs its own test.
 """
 
 import inspect
@@ -29,7 +30,7 @@ from sb3_ddpg_ext.paper_ddpg.buffers import check_replay_buffer_memory, ready_to
 from sb3_ddpg_ext.paper_ddpg.checks import check_action_noise, check_bn_statistics, check_space_settings, make_env
 from sb3_ddpg_ext.paper_ddpg.compiled import CompiledUpdate, check_cpp_compiler
 from sb3_ddpg_ext.paper_ddpg.noise import noisy_policy_action, paper_ou_noise, replace_with_uniform, set_ou_sigma
-from sb3_ddpg_ext.paper_ddpg.optim import AdamStep, flushed_denormals
+from sb3_ddpg_ext.paper_ddpg.optim import AdamStep, critic_adam, flushed_denormals
 from sb3_ddpg_ext.paper_ddpg.policies import (
     Actor,
     CnnPolicy,
@@ -167,15 +168,14 @@ class PaperDDPG(PaperDDPGBase):
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k in self.hyperparameter_defaults()}  # every argument
         hp = self.check_hyperparameters(**arguments)  # as ints (buffer_size=1e5) and floats (np.float32) SB3 can use
+        # Each argument is kept as checked (``hp``). Those named as TD3's arguments reach TD3, which keeps and saves
+        # them, through the ``hp`` of super().__init__ below: set here only the others, and pass none twice.
         self.critic_learning_rate = hp["critic_learning_rate"]
         self.critic_weight_decay = hp["critic_weight_decay"]
-        self.critic_l2_on = critic_l2_on
-        self.target_bn_stats = target_bn_stats
-        self.bn_stats_for_y = bn_stats_for_y
-        self.bn_stats_for_policy_gradient = bn_stats_for_policy_gradient
-        self.compile_update = compile_update
-        self.flush_denormal = flush_denormal
-        if compile_update:
+        self.critic_l2_on, self.target_bn_stats = hp["critic_l2_on"], hp["target_bn_stats"]
+        self.bn_stats_for_y, self.bn_stats_for_policy_gradient = hp["bn_stats_for_y"], hp["bn_stats_for_policy_gradient"]
+        self.compile_update, self.flush_denormal = hp["compile_update"], hp["flush_denormal"]
+        if self.compile_update:
             check_cpp_compiler()
         self.ou_sigma, self.ou_theta, self.ou_sigma_final = hp["ou_sigma"], hp["ou_theta"], hp["ou_sigma_final"]
         self.actor_action_l2 = hp["actor_action_l2"]  # HER paper settings, off by default
@@ -235,23 +235,8 @@ class PaperDDPG(PaperDDPGBase):
         self._soft_update = SoftTargetUpdate(pairs, self.target_bn_stats)
 
     def _make_critic_optimizer(self) -> th.optim.Optimizer:
-        """Adam on Q with the paper's L2 weight decay (section 7; Adam's ``weight_decay`` adds it to the gradient).
-
-        "weights": two parameter groups, the weight matrices (Linear, Conv) decayed and the biases and BN scale/shift
-        not, as rllab does (``regularizable=True``); "hidden_weights": the same without the output layer's weights,
-        as OpenAI baselines does (``critic_l2_reg``: every ``/w`` but the output's); "all": every parameter decayed.
-        """
-        params = [p for group in self.critic.optimizer.param_groups for p in group["params"]]  # TD3Policy's choice
-        if self.critic_l2_on in ("weights", "hidden_weights"):
-            output = self.critic.q_net[-1].weight
-            decayed = [p for p in params if p.dim() > 1 and (self.critic_l2_on == "weights" or p is not output)]
-            groups = [
-                {"params": decayed, "weight_decay": self.critic_weight_decay},
-                {"params": [p for p in params if all(p is not d for d in decayed)], "weight_decay": 0.0},
-            ]
-        else:
-            groups = [{"params": params, "weight_decay": self.critic_weight_decay}]
-        return self.policy.optimizer_class(groups, lr=self.critic_lr_schedule(1.0), **self.policy.optimizer_kwargs)  # type: ignore[call-arg]  # type[Optimizer] has no lr; SB3 ignores it too
+        """Adam on Q with the paper's L2 weight decay, on the parameters ``critic_l2_on`` names (``critic_adam``)."""
+        return critic_adam(self.policy, self.critic_l2_on, self.critic_weight_decay, self.critic_lr_schedule(1.0))
 
     def _on_step(self) -> None:
         if self.ou_sigma_final is not None:
