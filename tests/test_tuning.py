@@ -638,3 +638,19 @@ def test_ctrl_c_in_a_trial_leaves_no_seed_thread_running() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("trial seed")]
+
+
+def test_a_trials_recorded_budget_gives_back_its_spec() -> None:
+    # A trial records "no wrapper" as None (workers.budget); the spec rebuilt from it for --fresh-seeds and the zoo
+    # entry has a list again (tune-report --fresh-seeds crashed on list(None)).
+    import optuna
+
+    from sb3_ddpg_ext.tune.report import trial_spec
+    from sb3_ddpg_ext.tune.spec import StudySpec
+    from sb3_ddpg_ext.tune.workers import budget
+
+    spec = StudySpec(env_id="Pendulum-v1")
+    recorded = budget(spec)
+    assert recorded["env_wrapper"] is None
+    trial = optuna.trial.create_trial(value=-1000.0, params={}, distributions={}, user_attrs={"budget": recorded})
+    assert trial_spec(trial, spec).env_wrapper == []

@@ -79,7 +79,10 @@ def write_report(storage: Any, study_name: str, out: Path, fresh_seeds: int = 0)
 def trial_spec(trial: Any, spec: StudySpec) -> StudySpec:
     """The study's spec with the budget ``trial`` ran under (a study resumed with ``--allow-spec-change`` has several):
     the zoo entry and the fresh-seed re-test of the best trial use its own."""
-    return StudySpec.from_dict({**spec.to_dict(), **(trial.user_attrs.get("budget") or {})})
+    budget = dict(trial.user_attrs.get("budget") or {})
+    if "env_wrapper" in budget and budget["env_wrapper"] is None:  # recorded as None for none (workers._comparable)
+        budget["env_wrapper"] = []
+    return StudySpec.from_dict({**spec.to_dict(), **budget})
 
 
 def trial_budget(trial: Any, spec: StudySpec) -> str:
